@@ -25,6 +25,8 @@
 
 namespace quid {
 
+class Clock;
+
 // Everything needed to find and read a stored chunk; kept in the chunk's metadata record.
 struct StoredChunk {
   ChunkId id{};
@@ -54,11 +56,14 @@ struct ChunkStoreStats {
 class ChunkStore {
  public:
   // `stores` are indexed as in the volume's store list; `io_pool` runs shard I/O and must
-  // outlive this object. kInvalid for a bad (k, m).
+  // outlive this object (and must not be the pool the caller runs on: calls wait on it).
+  // `clock` (default: the real clock; must outlive this object) times the short back-off
+  // after a store reports itself unreachable. kInvalid for a bad (k, m), an empty store
+  // list, a null store, placement or pool, or an unavailable cipher.
   static Result<std::unique_ptr<ChunkStore>> Create(
       const VolumeKeys& keys, ChunkStoreOptions options,
       std::vector<std::shared_ptr<ShardStore>> stores,
-      std::shared_ptr<PlacementPolicy> placement, ThreadPool* io_pool);
+      std::shared_ptr<PlacementPolicy> placement, ThreadPool* io_pool, Clock* clock = nullptr);
 
   // Stores `plain` (at most UINT32_MAX bytes) as chunk `id`. A shard whose store fails is
   // retried on the next store placement offers; kUnavailable/kNoSpace if some shard could

@@ -50,6 +50,10 @@ class ErasureCoder {
   int m_;
   std::vector<uint8_t> encode_matrix_;  // (k+m) x k, top k rows identity
   std::vector<uint8_t> encode_tables_;  // ISA-L expanded tables for the parity rows
+  // Decode tables per loss pattern: a store that is down repeats the same pattern for
+  // every chunk, and inverting the matrix each time would dominate small reconstructs.
+  struct DecodeCache;
+  std::unique_ptr<DecodeCache> decode_cache_;
 };
 
 }  // namespace quid

@@ -92,6 +92,7 @@ struct VolumeStatus {
   uint64_t pending_bytes = 0;     // acknowledged, not yet stored on the stores
   uint64_t pending_deletes = 0;   // chunks whose shards await removal
   uint64_t degraded_reads = 0;
+  uint64_t swept_shards = 0;      // unreferenced shards removed by the last sweep
 };
 
 struct StatFs {
@@ -110,6 +111,8 @@ struct VolumeOpenOptions {
   uint64_t cache_bytes = 256ull << 20;       // plaintext read cache; 0 disables it
   uint64_t writeback_bytes = 1ull << 30;     // journal capacity before writers wait
   Clock* clock = nullptr;                    // default RealClock
+  // Shards younger than this are never swept as unreferenced (uploads may be in flight).
+  int64_t cleanup_grace_ns = 600'000'000'000;
   // Test seam: when set, used instead of opening the configured stores.
   std::vector<std::shared_ptr<ShardStore>> stores_override;
 };

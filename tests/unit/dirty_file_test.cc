@@ -1,0 +1,130 @@
+#include "storage/dirty_file.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+
+namespace quid {
+namespace {
+
+class CountingRefs : public SegmentRefs {
+ public:
+  void AddRef(uint64_t segment, uint64_t count) override { refs[segment] += count; }
+  void Release(uint64_t segment, uint64_t count) override {
+    ASSERT_GE(refs[segment], count);
+    refs[segment] -= count;
+  }
+  uint64_t total() const {
+    uint64_t t = 0;
+    for (auto& [s, n] : refs) t += n;
+    return t;
+  }
+  std::map<uint64_t, uint64_t> refs;
+};
+
+JournalRecord Write(CountingRefs* refs, uint64_t seq, uint64_t offset, uint32_t length,
+                    uint64_t segment = 1) {
+  JournalRecord r;
+  r.type = JournalRecordType::kWrite;
+  r.seq = seq;
+  r.offset = offset;
+  r.length = length;
+  r.segment = segment;
+  r.data_offset = seq * 1000;
+  refs->AddRef(segment, 1);  // the reference an append hands over
+  return r;
+}
+
+JournalRecord Truncate(CountingRefs* refs, uint64_t seq, uint64_t size) {
+  JournalRecord r;
+  r.type = JournalRecordType::kTruncate;
+  r.seq = seq;
+  r.offset = size;
+  r.segment = 9;
+  refs->AddRef(9, 1);
+  return r;
+}
+
+TEST(DirtyFileTest, OverlappingWriteSplitsOlderPieceAndKeepsRefsBalanced) {
+  CountingRefs refs;
+  DirtyFile f(0);
+  f.ApplyWrite(Write(&refs, 1, 0, 100), &refs);
+  f.ApplyWrite(Write(&refs, 2, 40, 20), &refs);  // splits [0,100) into [0,40) and [60,100)
+  EXPECT_EQ(f.size(), 100u);
+  EXPECT_EQ(f.dirty_bytes(), 100u);
+  auto pieces = f.PiecesIn(0, 100, &refs);
+  ASSERT_EQ(pieces.size(), 3u);
+  EXPECT_EQ(pieces[0].first, 0u);
+  EXPECT_EQ(pieces[0].second.length, 40u);
+  EXPECT_EQ(pieces[1].first, 40u);
+  EXPECT_EQ(pieces[1].second.seq, 2u);
+  EXPECT_EQ(pieces[2].first, 60u);
+  // The right part reads the old record's bytes from 60 on.
+  EXPECT_EQ(pieces[2].second.data_offset, 1000u + 60u);
+  for (auto& p : pieces) refs.Release(p.second.segment, 1);
+  EXPECT_EQ(refs.total(), 3u);  // three pieces, one reference each
+}
+
+TEST(DirtyFileTest, FullOverwriteReleasesTheOldRecord) {
+  CountingRefs refs;
+  DirtyFile f(0);
+  f.ApplyWrite(Write(&refs, 1, 10, 10, 1), &refs);
+  f.ApplyWrite(Write(&refs, 2, 0, 50, 2), &refs);
+  EXPECT_EQ(refs.refs[1], 0u);
+  EXPECT_EQ(refs.refs[2], 1u);
+}
+
+TEST(DirtyFileTest, TruncateCutsPiecesAndLowersTheBaseLimit) {
+  CountingRefs refs;
+  DirtyFile f(1000);  // 1000 committed bytes
+  f.ApplyWrite(Write(&refs, 1, 900, 200), &refs);
+  EXPECT_EQ(f.size(), 1100u);
+  f.ApplyTruncate(Truncate(&refs, 2, 950), &refs);
+  EXPECT_EQ(f.size(), 950u);
+  EXPECT_EQ(f.base_limit(), 950u);
+  auto pieces = f.PiecesIn(0, 2000, &refs);
+  ASSERT_EQ(pieces.size(), 1u);
+  EXPECT_EQ(pieces[0].second.length, 50u);
+  for (auto& p : pieces) refs.Release(p.second.segment, 1);
+  f.ApplyTruncate(Truncate(&refs, 3, 2000), &refs);  // extend: a hole, limit unchanged
+  EXPECT_EQ(f.size(), 2000u);
+  EXPECT_EQ(f.base_limit(), 950u);
+}
+
+TEST(DirtyFileTest, FlushDropsOnlyWhatTheSnapshotCovered) {
+  CountingRefs refs;
+  DirtyFile f(0);
+  f.ApplyWrite(Write(&refs, 1, 0, 100), &refs);
+  f.ApplyTruncate(Truncate(&refs, 2, 80), &refs);
+  DirtySnapshot snap = f.BeginFlush();
+  EXPECT_EQ(snap.seq, 2u);
+  EXPECT_EQ(snap.size, 80u);
+  EXPECT_TRUE(f.flushing());
+  f.ApplyWrite(Write(&refs, 3, 200, 10), &refs);  // arrives during the flush
+  f.FinishFlush(true, &refs);
+  EXPECT_FALSE(f.clean());
+  auto pieces = f.PiecesIn(0, 1000, &refs);
+  ASSERT_EQ(pieces.size(), 1u);
+  EXPECT_EQ(pieces[0].second.seq, 3u);
+  for (auto& p : pieces) refs.Release(p.second.segment, 1);
+  EXPECT_EQ(refs.total(), 1u);
+  f.BeginFlush();
+  f.FinishFlush(true, &refs);
+  EXPECT_TRUE(f.clean());
+  EXPECT_EQ(refs.total(), 0u);
+}
+
+TEST(DirtyFileTest, FailedFlushKeepsEverythingAndTheOldLimit) {
+  CountingRefs refs;
+  DirtyFile f(500);
+  f.ApplyTruncate(Truncate(&refs, 1, 100), &refs);
+  f.BeginFlush();
+  EXPECT_EQ(f.base_limit(), 100u);  // still cut while the flush is in flight
+  f.FinishFlush(false, &refs);
+  EXPECT_EQ(f.base_limit(), 100u);
+  EXPECT_FALSE(f.clean());
+  EXPECT_EQ(refs.total(), 1u);
+}
+
+}  // namespace
+}  // namespace quid

@@ -1,0 +1,377 @@
+// The Volume over in-memory stores: namespace semantics, the write-back path, flushing,
+// erasure-coded reads after store loss, journal replay, and chunk lifetime.
+#include "storage/volume.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <random>
+#include <set>
+
+#include "storage/memory_store.h"
+
+namespace quid {
+namespace {
+
+constexpr int64_t kDrainTimeout = 30'000'000'000;
+
+Bytes RandomBytes(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  Bytes b(n);
+  for (auto& x : b) x = static_cast<uint8_t>(rng());
+  return b;
+}
+
+class VolumeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    home_ = (std::filesystem::temp_directory_path() /
+             ("volume_test_" + std::to_string(::getpid()) + "_" +
+              ::testing::UnitTest::GetInstance()->current_test_info()->name()))
+                .string();
+    std::filesystem::remove_all(home_);
+    for (int i = 0; i < 6; ++i)
+      memory_.push_back(std::make_shared<MemoryStore>(0, "mem" + std::to_string(i)));
+    VolumeInitOptions init;
+    init.home = home_;
+    init.passphrase = "correct horse";
+    init.kdf = KdfStrength::kFastForTests;
+    init.chunk_size = 256 * 1024;  // small chunks: many per file, quick tests
+    for (int i = 0; i < 6; ++i) init.store_folders.push_back(home_ + "/unused-store" + std::to_string(i));
+    ASSERT_TRUE(Volume::Init(init).ok());
+    Reopen();
+  }
+  void TearDown() override {
+    if (volume_) (void)volume_->Close();
+    volume_.reset();
+    std::filesystem::remove_all(home_);
+  }
+
+  void Reopen(uint64_t cache = 0) {
+    if (volume_) {
+      ASSERT_TRUE(volume_->Close().ok());
+    }
+    volume_.reset();
+    VolumeOpenOptions open;
+    open.home = home_;
+    open.passphrase = "correct horse";
+    open.cache_bytes = cache;
+    for (auto& m : memory_) open.stores_override.push_back(m);
+    auto v = Volume::Open(open);
+    ASSERT_TRUE(v.ok()) << v.status().ToString();
+    volume_ = std::move(v).value();
+  }
+
+  Ino CreateFile(const std::string& name, Ino parent = kRootIno) {
+    auto attr = volume_->Mknod(parent, name, S_IFREG | 0644, 0, Caller{1000, 1000});
+    EXPECT_TRUE(attr.ok()) << attr.status().ToString();
+    return attr.ok() ? attr->ino : 0;
+  }
+  void WriteAll(Ino ino, uint64_t offset, const Bytes& data) {
+    auto n = volume_->Write(ino, offset, data);
+    ASSERT_TRUE(n.ok()) << n.status().ToString();
+    ASSERT_EQ(*n, data.size());
+  }
+  Bytes ReadAll(Ino ino, uint64_t offset, size_t length) {
+    Bytes out(length);
+    auto n = volume_->Read(ino, offset, out);
+    EXPECT_TRUE(n.ok()) << n.status().ToString();
+    out.resize(n.ok() ? *n : 0);
+    return out;
+  }
+  void Drain() { ASSERT_TRUE(volume_->Drain(kDrainTimeout, nullptr).ok()); }
+  size_t TotalShards() {
+    size_t n = 0;
+    for (auto& m : memory_) n += m->shard_count();
+    return n;
+  }
+
+  std::string home_;
+  std::vector<std::shared_ptr<MemoryStore>> memory_;
+  std::unique_ptr<Volume> volume_;
+};
+
+TEST_F(VolumeTest, ReadsSeeTheirOwnWritesBeforeAndAfterFlush) {
+  Ino ino = CreateFile("a");
+  Bytes data = RandomBytes(1'000'000, 1);
+  WriteAll(ino, 0, data);
+  EXPECT_EQ(ReadAll(ino, 0, data.size()), data);  // from the journal
+  Drain();
+  EXPECT_GT(TotalShards(), 0u);
+  EXPECT_EQ(ReadAll(ino, 0, data.size()), data);  // from the stores
+  EXPECT_EQ(volume_->GetAttr(ino)->size, data.size());
+  EXPECT_EQ(volume_->GetStatus().pending_bytes, 0u);
+}
+
+TEST_F(VolumeTest, SmallFilesLiveInlineWithoutShards) {
+  Ino ino = CreateFile("small");
+  Bytes data = RandomBytes(4000, 2);
+  WriteAll(ino, 0, data);
+  Drain();
+  EXPECT_EQ(TotalShards(), 0u);
+  Reopen();
+  EXPECT_EQ(ReadAll(ino, 0, 10000), data);
+}
+
+TEST_F(VolumeTest, FilesSurviveTheLossOfAnyTwoStores) {
+  Ino ino = CreateFile("big");
+  Bytes data = RandomBytes(3'000'000, 3);
+  WriteAll(ino, 0, data);
+  Drain();
+  for (int a = 0; a < 6; ++a) {
+    for (int b = a + 1; b < 6; ++b) {
+      auto stash_a = memory_[a]->ids();
+      // Simulate loss by dropping every shard of the two stores, then restore.
+      std::vector<std::pair<ShardId, Bytes>> saved;
+      for (int s : {a, b})
+        for (const auto& id : memory_[s]->ids()) {
+          saved.emplace_back(id, *memory_[s]->Get(id));
+          memory_[s]->Drop(id);
+        }
+      ASSERT_EQ(ReadAll(ino, 0, data.size()), data) << "lost stores " << a << "," << b;
+      for (auto& [id, bytes] : saved) {
+        // Put each shard back where it came from.
+        bool in_a = std::find(stash_a.begin(), stash_a.end(), id) != stash_a.end();
+        ASSERT_TRUE(memory_[in_a ? a : b]->Put(id, bytes).ok());
+      }
+    }
+  }
+}
+
+TEST_F(VolumeTest, ThreeLostStoresGiveErrorsNeverWrongBytes) {
+  Ino ino = CreateFile("big");
+  Bytes data = RandomBytes(2'000'000, 4);
+  WriteAll(ino, 0, data);
+  Drain();
+  for (int s : {0, 1, 2})
+    for (const auto& id : memory_[s]->ids()) memory_[s]->Drop(id);
+  Bytes out(data.size());
+  auto n = volume_->Read(ino, 0, out);
+  EXPECT_FALSE(n.ok());
+  EXPECT_EQ(n.status().to_errno(), EIO);
+}
+
+TEST_F(VolumeTest, CorruptShardsAreServedFromParity) {
+  Ino ino = CreateFile("f");
+  Bytes data = RandomBytes(1'500'000, 5);
+  WriteAll(ino, 0, data);
+  Drain();
+  for (const auto& id : memory_[0]->ids()) memory_[0]->CorruptByte(id, 100);
+  for (const auto& id : memory_[3]->ids()) memory_[3]->CorruptByte(id, 7);
+  EXPECT_EQ(ReadAll(ino, 0, data.size()), data);
+  EXPECT_GT(volume_->GetStatus().degraded_reads, 0u);
+}
+
+TEST_F(VolumeTest, UnsyncedJournalIsReplayedAfterReopen) {
+  Ino ino = CreateFile("f");
+  Bytes data = RandomBytes(700'000, 6);
+  WriteAll(ino, 0, data);
+  ASSERT_TRUE(volume_->Fsync(ino, false).ok());
+  Reopen();  // Close does not drain; the journal carries the data over
+  EXPECT_EQ(volume_->GetAttr(ino)->size, data.size());
+  EXPECT_EQ(ReadAll(ino, 0, data.size()), data);
+  Drain();
+  Reopen();
+  EXPECT_EQ(ReadAll(ino, 0, data.size()), data);
+}
+
+TEST_F(VolumeTest, OverwritesAndTruncatesComposeLikeALocalDisk) {
+  Ino ino = CreateFile("f");
+  Bytes expect = RandomBytes(600'000, 7);
+  WriteAll(ino, 0, expect);
+  Drain();
+  Bytes patch = RandomBytes(300'000, 8);
+  WriteAll(ino, 200'000, patch);
+  std::copy(patch.begin(), patch.end(), expect.begin() + 200'000);
+  SetAttrRequest cut;
+  cut.size = 350'000;
+  ASSERT_TRUE(volume_->SetAttr(ino, cut).ok());
+  expect.resize(350'000);
+  SetAttrRequest grow;
+  grow.size = 900'000;
+  ASSERT_TRUE(volume_->SetAttr(ino, grow).ok());
+  expect.resize(900'000, 0);
+  EXPECT_EQ(ReadAll(ino, 0, 1'000'000), expect);
+  Drain();
+  EXPECT_EQ(ReadAll(ino, 0, 1'000'000), expect);
+  Reopen();
+  EXPECT_EQ(ReadAll(ino, 0, 1'000'000), expect);
+}
+
+TEST_F(VolumeTest, SparseFilesStoreNoHoles) {
+  Ino ino = CreateFile("sparse");
+  Bytes tail = RandomBytes(1000, 9);
+  WriteAll(ino, 50'000'000, tail);
+  Drain();
+  auto attr = volume_->GetAttr(ino);
+  EXPECT_EQ(attr->size, 50'001'000u);
+  EXPECT_LT(attr->blocks * 512, 1'000'000u);
+  Bytes zeros(4096, 0);
+  EXPECT_EQ(ReadAll(ino, 10'000'000, 4096), zeros);
+  EXPECT_EQ(ReadAll(ino, 50'000'000, 1000), tail);
+}
+
+TEST_F(VolumeTest, IdenticalContentIsStoredOnce) {
+  Bytes data = RandomBytes(512 * 1024, 10);
+  Ino a = CreateFile("a");
+  WriteAll(a, 0, data);
+  Drain();
+  const size_t shards = TotalShards();
+  Ino b = CreateFile("b");
+  WriteAll(b, 0, data);
+  Drain();
+  EXPECT_EQ(TotalShards(), shards);
+  EXPECT_EQ(ReadAll(b, 0, data.size()), data);
+}
+
+TEST_F(VolumeTest, UnlinkingTheLastReferenceDeletesShards) {
+  Bytes data = RandomBytes(800'000, 11);
+  Ino a = CreateFile("a");
+  WriteAll(a, 0, data);
+  Drain();
+  ASSERT_TRUE(volume_->Link(a, kRootIno, "a2").ok());
+  ASSERT_TRUE(volume_->Unlink(kRootIno, "a").ok());
+  volume_->Forget(a, 100);
+  Drain();
+  EXPECT_GT(TotalShards(), 0u);  // a2 still holds it
+  EXPECT_EQ(volume_->GetAttr(a)->nlink, 1u);
+  ASSERT_TRUE(volume_->Unlink(kRootIno, "a2").ok());
+  volume_->Forget(a, 100);
+  for (int i = 0; i < 50 && TotalShards() > 0; ++i) {
+    Drain();
+    usleep(100'000);
+  }
+  EXPECT_EQ(TotalShards(), 0u);
+  EXPECT_EQ(volume_->GetAttr(a).status().code(), Code::kNotFound);
+}
+
+TEST_F(VolumeTest, OpenUnlinkedFileStaysReadableUntilReleased) {
+  Ino a = CreateFile("a");
+  Bytes data = RandomBytes(1000, 12);
+  WriteAll(a, 0, data);
+  ASSERT_TRUE(volume_->Open(a, O_RDONLY).ok());
+  ASSERT_TRUE(volume_->Unlink(kRootIno, "a").ok());
+  volume_->Forget(a, 100);
+  EXPECT_EQ(ReadAll(a, 0, 1000), data);
+  volume_->Release(a);
+  EXPECT_FALSE(volume_->GetAttr(a).ok());
+}
+
+TEST_F(VolumeTest, OrphansLeftByACrashAreRemovedAtMount) {
+  Ino a = CreateFile("a");
+  WriteAll(a, 0, RandomBytes(600'000, 13));
+  Drain();
+  ASSERT_TRUE(volume_->Open(a, O_RDONLY).ok());
+  ASSERT_TRUE(volume_->Unlink(kRootIno, "a").ok());
+  ASSERT_TRUE(volume_->SyncAll().ok());
+  Reopen();  // the handle dies with the old process
+  EXPECT_FALSE(volume_->GetAttr(a).ok());
+}
+
+TEST_F(VolumeTest, RenameReplacesExchangesAndRefuses) {
+  Ino a = CreateFile("a");
+  Ino b = CreateFile("b");
+  EXPECT_EQ(volume_->Rename(kRootIno, "a", kRootIno, "b", RenameFlags::kNoReplace).code(),
+            Code::kExists);
+  ASSERT_TRUE(volume_->Rename(kRootIno, "a", kRootIno, "b", RenameFlags::kExchange).ok());
+  EXPECT_EQ(volume_->Lookup(kRootIno, "a")->ino, b);
+  EXPECT_EQ(volume_->Lookup(kRootIno, "b")->ino, a);
+  ASSERT_TRUE(volume_->Rename(kRootIno, "a", kRootIno, "b", RenameFlags::kNone).ok());
+  EXPECT_EQ(volume_->Lookup(kRootIno, "b")->ino, b);
+  EXPECT_FALSE(volume_->Lookup(kRootIno, "a").ok());
+
+  auto d1 = volume_->Mkdir(kRootIno, "d1", 0755, Caller{});
+  auto d2 = volume_->Mkdir(kRootIno, "d2", 0755, Caller{});
+  ASSERT_TRUE(d1.ok() && d2.ok());
+  CreateFile("inner", d2->ino);
+  EXPECT_EQ(volume_->Rename(kRootIno, "d1", kRootIno, "d2", RenameFlags::kNone).code(),
+            Code::kNotEmpty);
+  EXPECT_EQ(volume_->GetAttr(kRootIno)->nlink, 4u);
+  ASSERT_TRUE(volume_->Rename(kRootIno, "d1", d2->ino, "moved", RenameFlags::kNone).ok());
+  EXPECT_EQ(volume_->GetAttr(kRootIno)->nlink, 3u);
+  EXPECT_EQ(volume_->GetAttr(d2->ino)->nlink, 3u);
+}
+
+TEST_F(VolumeTest, ReadDirResumesFromCookiesWithoutLossOrDuplicates) {
+  auto dir = volume_->Mkdir(kRootIno, "d", 0755, Caller{});
+  ASSERT_TRUE(dir.ok());
+  std::set<std::string> names;
+  for (int i = 0; i < 2000; ++i) {
+    std::string name = "entry-" + std::to_string(i);
+    names.insert(name);
+    CreateFile(name, dir->ino);
+  }
+  std::set<std::string> seen;
+  uint64_t cookie = 0;
+  for (int calls = 0; calls < 1000; ++calls) {
+    int taken = 0;
+    uint64_t next_cookie = cookie;
+    ASSERT_TRUE(volume_
+                    ->ReadDir(dir->ino, cookie, false,
+                              [&](const DirEntryInfo& e, uint64_t next) {
+                                if (taken == 37) return false;  // a small buffer
+                                EXPECT_TRUE(seen.insert(e.name).second) << e.name;
+                                next_cookie = next;
+                                ++taken;
+                                return true;
+                              })
+                    .ok());
+    if (taken == 0) break;
+    cookie = next_cookie;
+  }
+  EXPECT_EQ(seen, names);
+}
+
+TEST_F(VolumeTest, XattrsFollowCreateAndReplaceRules) {
+  Ino a = CreateFile("a");
+  Bytes v = {1, 2, 3};
+  ASSERT_TRUE(volume_->SetXattr(a, "user.k", v, XattrMode::kCreateOnly).ok());
+  EXPECT_EQ(volume_->SetXattr(a, "user.k", v, XattrMode::kCreateOnly).code(), Code::kExists);
+  EXPECT_EQ(volume_->SetXattr(a, "user.x", v, XattrMode::kReplaceOnly).code(), Code::kNoData);
+  EXPECT_EQ(*volume_->GetXattr(a, "user.k"), v);
+  EXPECT_EQ(volume_->ListXattr(a)->size(), 1u);
+  ASSERT_TRUE(volume_->RemoveXattr(a, "user.k").ok());
+  EXPECT_EQ(volume_->GetXattr(a, "user.k").status().code(), Code::kNoData);
+}
+
+TEST_F(VolumeTest, ExplicitMtimeWinsOverEarlierWrites) {
+  Ino a = CreateFile("a");
+  WriteAll(a, 0, RandomBytes(300'000, 14));
+  SetAttrRequest t;
+  t.mtime_ns = 1'000'000'000;
+  ASSERT_TRUE(volume_->SetAttr(a, t).ok());
+  EXPECT_EQ(volume_->GetAttr(a)->mtime_ns, 1'000'000'000);
+  Drain();
+  EXPECT_EQ(volume_->GetAttr(a)->mtime_ns, 1'000'000'000);
+}
+
+TEST_F(VolumeTest, WrongPassphraseIsAClearErrorAndChangesNothing) {
+  ASSERT_TRUE(volume_->Close().ok());
+  volume_.reset();
+  VolumeOpenOptions open;
+  open.home = home_;
+  open.passphrase = "wrong";
+  for (auto& m : memory_) open.stores_override.push_back(m);
+  auto v = Volume::Open(open);
+  ASSERT_FALSE(v.ok());
+  EXPECT_EQ(v.status().code(), Code::kBadKey);
+  Reopen();
+  EXPECT_TRUE(volume_->GetAttr(kRootIno).ok());
+}
+
+TEST_F(VolumeTest, CacheServesRepeatedReadsWithoutTheStores) {
+  Reopen(64 << 20);
+  Ino a = CreateFile("a");
+  Bytes data = RandomBytes(600'000, 15);
+  WriteAll(a, 0, data);
+  Drain();
+  EXPECT_EQ(ReadAll(a, 0, data.size()), data);
+  for (auto& m : memory_)
+    for (const auto& id : m->ids()) m->Drop(id);
+  EXPECT_EQ(ReadAll(a, 0, data.size()), data);
+}
+
+}  // namespace
+}  // namespace quid
