@@ -140,7 +140,6 @@ void VolumeImpl::FlusherLoop() {
 }
 
 bool VolumeImpl::FlushRound(const std::vector<Ino>& inodes) {
-  const uint64_t cs = chunk_size_;
   const uint64_t inline_max = config_.inline_max();
   std::vector<FileJob> files;
 
@@ -164,11 +163,12 @@ bool VolumeImpl::FlushRound(const std::vector<Ino>& inodes) {
         if (size > 0) starts.insert(0);
       } else {
         for (const auto& [off, piece] : job.snap.pieces) {
-          for (uint64_t c = off / cs * cs; c < off + piece.length && c < size; c += cs)
+          for (uint64_t c = chunker_->ChunkStart(off); c < off + piece.length && c < size;
+               c += chunker_->ChunkLength(c, size))
             starts.insert(c);
         }
         if (job.inode.is_inline() && !job.inode.inline_data().empty()) starts.insert(0);
-        if (limit < job.inode.size() && limit < size) starts.insert(limit / cs * cs);
+        if (limit < job.inode.size() && limit < size) starts.insert(chunker_->ChunkStart(limit));
       }
       // Existing extents: those of rewritten chunks, and all at or past the new end or
       // the truncation point, which are dropped or trimmed.
@@ -180,7 +180,7 @@ bool VolumeImpl::FlushRound(const std::vector<Ino>& inodes) {
         std::string value;
         if (db_->Get(Cf::kExtents, ExtentKey(ino, c), &value).ok()) existing[c].ParseFromString(value);
       }
-      for (eit->Seek(ExtentKey(ino, cut / cs * cs)); eit->Valid() && eit->key().starts_with(prefix);
+      for (eit->Seek(ExtentKey(ino, chunker_->ChunkStart(cut))); eit->Valid() && eit->key().starts_with(prefix);
            eit->Next()) {
         uint64_t start = ExtentOffsetFromKey({eit->key().data(), eit->key().size()});
         meta::Extent e;
@@ -195,7 +195,7 @@ bool VolumeImpl::FlushRound(const std::vector<Ino>& inodes) {
       for (uint64_t c : starts) {
         ChunkJob chunk;
         chunk.start = c;
-        chunk.length = std::min(cs, size - c);
+        chunk.length = chunker_->ChunkLength(c, size);
         auto e = existing.find(c);
         if (e != existing.end() && !job.make_inline) {
           chunk.had_extent = true;

@@ -22,6 +22,7 @@
 
 #include "storage/chunk_cache.h"
 #include "storage/chunk_store.h"
+#include "storage/chunker.h"
 #include "storage/dirty_file.h"
 #include "storage/journal.h"
 #include "storage/meta.pb.h"
@@ -125,7 +126,7 @@ class VolumeImpl : public Volume {
   std::unique_ptr<ChunkStore> chunks_;
   std::unique_ptr<ChunkCache> cache_;
   VolumeKeys keys_;
-  uint32_t chunk_size_ = 4u << 20;
+  std::unique_ptr<Chunker> chunker_;
   uint64_t name_hash_key_[2] = {0, 0};
 
   std::mutex write_order_mu_;

@@ -65,7 +65,7 @@ Status VolumeImpl::ReadCommitted(Ino ino, const meta::Inode& inode, uint64_t off
   {
     auto it = db_->NewIterator(Cf::kExtents);
     const std::string prefix = ExtentPrefix(ino);
-    const uint64_t first = offset - offset % chunk_size_;
+    const uint64_t first = chunker_->ChunkStart(offset);
     for (it->Seek(ExtentKey(ino, first)); it->Valid() && it->key().starts_with(prefix);
          it->Next()) {
       const uint64_t start = ExtentOffsetFromKey({it->key().data(), it->key().size()});

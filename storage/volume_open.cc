@@ -145,7 +145,7 @@ Status VolumeImpl::Start(const VolumeOpenOptions& options) {
   keys_ = VolumeKeys::Derive(master);
   std::memcpy(name_hash_key_, config_.volume_id().data(),
               std::min<size_t>(sizeof(name_hash_key_), config_.volume_id().size()));
-  chunk_size_ = config_.chunk_size();
+  chunker_ = std::make_unique<FixedSizeChunker>(config_.chunk_size());
 
   std::vector<std::shared_ptr<ShardStore>> stores = options.stores_override;
   if (stores.empty()) {
