@@ -100,6 +100,12 @@ class VolumeImpl : public Volume {
   Result<StoredChunk> LoadChunk(const ChunkId& id) const;
   // Reads plaintext [offset, offset+out.size()) of a stored chunk, through the cache.
   Status ReadChunk(const StoredChunk& chunk, uint64_t offset, MutableByteSpan out);
+  // The whole plaintext of a chunk from the cache, or fetched once however many readers
+  // (and the prefetcher) ask at the same time. REQUIRES: cache enabled.
+  Result<std::shared_ptr<const Bytes>> FetchWholeChunk(const StoredChunk& chunk);
+  // After a sequential read ending at `end`, starts fetching the next chunks of `ino`
+  // into the cache, so a streaming reader rarely waits on the stores.
+  void Prefetch(Ino ino, uint64_t end, uint64_t file_size);
   Status ReadCommitted(Ino ino, const meta::Inode& inode, uint64_t offset, uint64_t limit,
                        MutableByteSpan out);
   Status Truncate(Ino ino, uint64_t size);
@@ -125,6 +131,10 @@ class VolumeImpl : public Volume {
   std::unique_ptr<ThreadPool> cpu_pool_;
   std::unique_ptr<ChunkStore> chunks_;
   std::unique_ptr<ChunkCache> cache_;
+  std::unique_ptr<ThreadPool> prefetch_pool_;
+  std::mutex fetch_mu_;
+  std::map<ChunkId, std::shared_future<Result<std::shared_ptr<const Bytes>>>> fetching_;
+  std::unordered_map<Ino, uint64_t> last_read_end_;  // guarded by mu_; sequential detection
   VolumeKeys keys_;
   std::unique_ptr<Chunker> chunker_;
   uint64_t name_hash_key_[2] = {0, 0};

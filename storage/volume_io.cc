@@ -29,18 +29,60 @@ Result<StoredChunk> VolumeImpl::LoadChunk(const ChunkId& id) const {
   return chunk;
 }
 
+Result<std::shared_ptr<const Bytes>> VolumeImpl::FetchWholeChunk(const StoredChunk& chunk) {
+  if (auto cached = cache_->Get(chunk.id)) return cached;
+  using Fetched = Result<std::shared_ptr<const Bytes>>;
+  std::promise<Fetched> promise;
+  std::shared_future<Fetched> pending;
+  {
+    std::lock_guard lock(fetch_mu_);
+    auto it = fetching_.find(chunk.id);
+    if (it != fetching_.end()) pending = it->second;
+    else fetching_.emplace(chunk.id, promise.get_future().share());
+  }
+  if (pending.valid()) return pending.get();  // someone else is fetching it
+  auto whole = std::make_shared<Bytes>(chunk.plain_size);
+  Status s = chunks_->Read(chunk, 0, *whole);
+  Fetched result = s.ok() ? Fetched(std::shared_ptr<const Bytes>(whole)) : Fetched(s);
+  if (s.ok()) cache_->Put(chunk.id, whole);
+  promise.set_value(result);
+  std::lock_guard lock(fetch_mu_);
+  fetching_.erase(chunk.id);
+  return result;
+}
+
 Status VolumeImpl::ReadChunk(const StoredChunk& chunk, uint64_t offset, MutableByteSpan out) {
   if (out.empty()) return Status::Ok();
   if (!cache_->enabled()) return chunks_->Read(chunk, offset, out);
-  auto cached = cache_->Get(chunk.id);
-  if (!cached) {
-    auto whole = std::make_shared<Bytes>(chunk.plain_size);
-    QUID_RETURN_IF_ERROR(chunks_->Read(chunk, 0, *whole));
-    cache_->Put(chunk.id, whole);
-    cached = whole;
-  }
-  std::memcpy(out.data(), cached->data() + offset, out.size());
+  QUID_ASSIGN_OR_RETURN(auto whole, FetchWholeChunk(chunk));
+  std::memcpy(out.data(), whole->data() + offset, out.size());
   return Status::Ok();
+}
+
+void VolumeImpl::Prefetch(Ino ino, uint64_t end, uint64_t file_size) {
+  constexpr int kChunksAhead = 2;
+  uint64_t start = chunker_->ChunkStart(end);
+  if (start < end) start += chunker_->ChunkLength(start, file_size);  // the one after
+  for (int i = 0; i < kChunksAhead && start < file_size; ++i) {
+    std::string value;
+    meta::Extent extent;
+    if (db_->Get(Cf::kExtents, ExtentKey(ino, start), &value).ok() &&
+        extent.ParseFromString(value)) {
+      ChunkId id{};
+      std::memcpy(id.data(), extent.chunk_id().data(), std::min(id.size(), extent.chunk_id().size()));
+      bool busy = cache_->Get(id) != nullptr;
+      {
+        std::lock_guard lock(fetch_mu_);
+        busy = busy || fetching_.count(id) > 0;
+      }
+      auto chunk = busy ? Result<StoredChunk>(Status::Exists("")) : LoadChunk(id);
+      if (chunk.ok()) {
+        (void)prefetch_pool_->Submit(
+            [this, c = std::move(chunk).value()] { (void)FetchWholeChunk(c); });
+      }
+    }
+    start += chunker_->ChunkLength(start, file_size);
+  }
 }
 
 // Reads committed bytes of [offset, offset + out.size()) below `limit` into `out` (which
@@ -114,6 +156,18 @@ Result<size_t> VolumeImpl::Read(Ino ino, uint64_t offset, MutableByteSpan out) {
   }
   if (offset >= size) return size_t{0};
   const size_t n = static_cast<size_t>(std::min<uint64_t>(out.size(), size - offset));
+  if (cache_->enabled()) {
+    bool sequential;
+    {
+      std::lock_guard lock(mu_);
+      if (last_read_end_.size() > 4096) last_read_end_.clear();  // bounded; a hint only
+      auto [it, fresh] = last_read_end_.try_emplace(ino, 0);
+      sequential = !fresh && it->second == offset;
+      it->second = offset + n;
+    }
+    // Streaming: keep the next chunks coming in the background.
+    if (sequential) Prefetch(ino, offset + n, std::min(limit, size));
+  }
   MutableByteSpan dest = out.first(n);
   std::memset(dest.data(), 0, n);
   Status s = ReadCommitted(ino, inode, offset, limit, dest);

@@ -15,6 +15,7 @@ namespace {
 constexpr uint32_t kFormatVersion = 1;
 constexpr size_t kIoThreads = 16;
 constexpr size_t kCpuThreads = 2;
+constexpr size_t kPrefetchThreads = 2;
 
 std::string MetaDir(const std::string& home) { return home + "/meta"; }
 std::string JournalDir(const std::string& home) { return home + "/journal"; }
@@ -171,6 +172,7 @@ Status VolumeImpl::Start(const VolumeOpenOptions& options) {
                                                     std::make_shared<RendezvousPlacement>(),
                                                     io_pool_.get()));
   cache_ = std::make_unique<ChunkCache>(options.cache_bytes);
+  if (cache_->enabled()) prefetch_pool_ = std::make_unique<ThreadPool>(kPrefetchThreads);
 
   meta::Counters counters;
   QUID_RETURN_IF_ERROR(db_->GetProto(Cf::kConfig, std::string(kCountersKey), &counters));
@@ -219,6 +221,7 @@ Status VolumeImpl::Close() {
   }
   std::lock_guard lock(mu_);
   dirty_.clear();  // journal references die with the journal; the files stay on disk
+  prefetch_pool_.reset();  // finishes queued prefetches while the stores still exist
   chunks_.reset();
   io_pool_.reset();
   cpu_pool_.reset();

@@ -197,6 +197,7 @@ TEST(StatusJsonTest, RoundTripsEveryField) {
   in.volume.pending_bytes = 123;
   in.volume.pending_deletes = 2;
   in.volume.degraded_reads = 3;
+  in.volume.swept_shards = 4;
   in.volume.stores.push_back({"/s1", true, 10, 100, 5});
   in.volume.stores.push_back({"/s2", false, 0, 0, 0});
 
@@ -209,6 +210,7 @@ TEST(StatusJsonTest, RoundTripsEveryField) {
   EXPECT_EQ(out->volume.logical_bytes, 1ull << 40);
   EXPECT_EQ(out->volume.pending_bytes, 123u);
   EXPECT_EQ(out->volume.degraded_reads, 3u);
+  EXPECT_EQ(out->volume.swept_shards, 4u);
   ASSERT_EQ(out->volume.stores.size(), 2u);
   EXPECT_EQ(out->volume.stores[0].shard_count, 5u);
   EXPECT_FALSE(out->volume.stores[1].reachable);

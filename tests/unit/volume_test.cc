@@ -373,5 +373,29 @@ TEST_F(VolumeTest, CacheServesRepeatedReadsWithoutTheStores) {
   EXPECT_EQ(ReadAll(a, 0, data.size()), data);
 }
 
+TEST_F(VolumeTest, SequentialReadsPrefetchTheNextChunks) {
+  Reopen(64 << 20);
+  Ino a = CreateFile("a");
+  Bytes data = RandomBytes(4 * 256 * 1024, 16);  // four chunks
+  WriteAll(a, 0, data);
+  Drain();
+  Reopen(64 << 20);  // empty cache
+  // Stream the first chunk in small reads, as the kernel does.
+  for (uint64_t off = 0; off < 256 * 1024; off += 64 * 1024) {
+    ASSERT_EQ(ReadAll(a, off, 64 * 1024),
+              Bytes(data.begin() + static_cast<long>(off), data.begin() + static_cast<long>(off) + 64 * 1024));
+  }
+  // Give the background fetch of the next two chunks time; then the stores go blank and
+  // those chunks must still read, from the cache.
+  usleep(1'500'000);
+  for (auto& m : memory_)
+    for (const auto& id : m->ids()) m->Drop(id);
+  Bytes out(2 * 256 * 1024);
+  auto n = volume_->Read(a, 256 * 1024, out);
+  ASSERT_TRUE(n.ok()) << "chunks after a sequential read were not prefetched: "
+                      << n.status().ToString();
+  EXPECT_EQ(out, Bytes(data.begin() + 256 * 1024, data.begin() + 768 * 1024));
+}
+
 }  // namespace
 }  // namespace quid

@@ -1,0 +1,34 @@
+// The subcommands of `quid`. Each adds itself, with its options, to the top-level app and
+// returns how to run it once the command line is parsed; main() runs the one that was given.
+#pragma once
+
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <functional>
+#include <string_view>
+
+namespace CLI {
+class App;
+}  // namespace CLI
+
+namespace quid {
+
+struct Command {
+  CLI::App* app = nullptr;
+  std::function<int()> run;  // returns the process's exit code
+};
+
+Command AddInitCommand(CLI::App& quid);
+Command AddMountCommand(CLI::App& quid);
+Command AddUmountCommand(CLI::App& quid);
+Command AddStatusCommand(CLI::App& quid);
+
+// Every command reports failure the same way, so scripts and people can rely on it: one line
+// on stderr, "quid <command>: <message>", and exit code 1.
+inline int Fail(std::string_view command, std::string_view message) {
+  fmt::print(stderr, "quid {}: {}\n", command, message);
+  return 1;
+}
+
+}  // namespace quid

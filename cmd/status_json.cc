@@ -1,0 +1,74 @@
+#include "cmd/status_json.h"
+
+#include <nlohmann/json.hpp>
+
+namespace quid {
+
+using nlohmann::json;
+
+std::string StatusToJson(const DaemonStatus& status) {
+  const VolumeStatus& v = status.volume;
+  json stores = json::array();
+  for (const VolumeStatus::Store& s : v.stores) {
+    stores.push_back({{"name", s.name},
+                      {"reachable", s.reachable},
+                      {"used_bytes", s.used_bytes},
+                      {"capacity_bytes", s.capacity_bytes},
+                      {"shard_count", s.shard_count}});
+  }
+  const json out = {{"home", status.home},
+                    {"mountpoint", status.mountpoint},
+                    {"data_shards", v.data_shards},
+                    {"parity_shards", v.parity_shards},
+                    {"files", v.files},
+                    {"chunks", v.chunks},
+                    {"chunks_healthy", v.chunks_healthy},
+                    {"chunks_degraded", v.chunks_degraded},
+                    {"logical_bytes", v.logical_bytes},
+                    {"pending_bytes", v.pending_bytes},
+                    {"pending_deletes", v.pending_deletes},
+                    {"degraded_reads", v.degraded_reads},
+                    {"swept_shards", v.swept_shards},
+                    {"stores", stores}};
+  // Invalid UTF-8 in a store name must not turn a status request into an exception.
+  return out.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+Result<DaemonStatus> StatusFromJson(std::string_view text) {
+  const json in = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (in.is_discarded() || !in.is_object()) {
+    return Status::Corrupt("the mount daemon's status is not JSON");
+  }
+  // nlohmann reports a field of the wrong type by throwing; keep that inside this function.
+  try {
+    DaemonStatus status;
+    status.home = in.at("home").get<std::string>();
+    status.mountpoint = in.at("mountpoint").get<std::string>();
+    VolumeStatus& v = status.volume;
+    v.data_shards = in.at("data_shards").get<int>();
+    v.parity_shards = in.at("parity_shards").get<int>();
+    v.files = in.at("files").get<uint64_t>();
+    v.chunks = in.at("chunks").get<uint64_t>();
+    v.chunks_healthy = in.at("chunks_healthy").get<uint64_t>();
+    v.chunks_degraded = in.at("chunks_degraded").get<uint64_t>();
+    v.logical_bytes = in.at("logical_bytes").get<uint64_t>();
+    v.pending_bytes = in.at("pending_bytes").get<uint64_t>();
+    v.pending_deletes = in.at("pending_deletes").get<uint64_t>();
+    v.degraded_reads = in.at("degraded_reads").get<uint64_t>();
+    v.swept_shards = in.at("swept_shards").get<uint64_t>();
+    for (const json& s : in.at("stores")) {
+      VolumeStatus::Store store;
+      store.name = s.at("name").get<std::string>();
+      store.reachable = s.at("reachable").get<bool>();
+      store.used_bytes = s.at("used_bytes").get<uint64_t>();
+      store.capacity_bytes = s.at("capacity_bytes").get<uint64_t>();
+      store.shard_count = s.at("shard_count").get<uint64_t>();
+      v.stores.push_back(std::move(store));
+    }
+    return status;
+  } catch (const json::exception& e) {
+    return Status::Corrupt(std::string("the mount daemon's status is malformed: ") + e.what());
+  }
+}
+
+}  // namespace quid

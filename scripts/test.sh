@@ -1,0 +1,21 @@
+#!/bin/bash
+# Everything CI runs: dependencies, a Debug build with every test (unit and integration; the
+# integration tests mount FUSE volumes, so run as root), then the unit tests again under
+# AddressSanitizer and UndefinedBehaviorSanitizer. Exits non-zero if any test fails.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/install-deps.sh
+
+status=0
+scripts/build.sh Debug
+echo "== ctest: Debug build, all tests"
+(cd build/debug && ctest --output-on-failure -j2) || status=1
+
+scripts/build.sh Asan
+echo "== ctest: ASan+UBSan build, unit tests"
+(cd build/asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+  ctest --output-on-failure -j2 -L unit) || status=1
+
+if [ "$status" -eq 0 ]; then echo "test.sh: all tests passed"; else echo "test.sh: FAILED"; fi
+exit "$status"
