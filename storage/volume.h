@@ -104,6 +104,16 @@ struct StatFs {
   uint32_t name_max = kMaxNameBytes;
 };
 
+// A store as the volume's configuration names it. The volume opens folder stores itself;
+// other kinds (a host reached over the network) come from the caller's StoreFactory, so
+// storage/ never learns about sockets.
+struct StoreSpec {
+  std::string kind;      // "folder" or "host"
+  std::string location;  // a folder path, or HOST:PORT
+  Bytes public_key;      // a host's pinned Ed25519 key (empty for folders)
+};
+using StoreFactory = std::function<Result<std::shared_ptr<ShardStore>>(const StoreSpec&)>;
+
 struct VolumeOpenOptions {
   std::string home;                 // the node's home folder (metadata, journal)
   std::string passphrase;           // or key_file
@@ -113,6 +123,9 @@ struct VolumeOpenOptions {
   Clock* clock = nullptr;                    // default RealClock
   // Shards younger than this are never swept as unreferenced (uploads may be in flight).
   int64_t cleanup_grace_ns = 600'000'000'000;
+  // Opens stores of kinds other than "folder". A store it cannot open (or a kind with no
+  // factory) is treated as offline: the volume still mounts.
+  StoreFactory store_factory;
   // Test seam: when set, used instead of opening the configured stores.
   std::vector<std::shared_ptr<ShardStore>> stores_override;
 };
@@ -124,7 +137,7 @@ struct VolumeInitOptions {
   uint32_t chunk_size = 4u << 20;
   uint32_t inline_max = 4096;
   std::vector<std::string> store_folders;
-  std::vector<std::string> peers;   // HOST:PORT, once net/ exists
+  std::vector<StoreSpec> hosts;     // network hosts, keys already pinned by the caller
   std::string passphrase;           // or key_file
   std::string key_file;
   KdfStrength kdf = KdfStrength::kInteractive;

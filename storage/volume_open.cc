@@ -63,10 +63,8 @@ Status Volume::Init(const VolumeInitOptions& options) {
       options.parity_shards < 0 || options.parity_shards > kMaxParityShards)
     return Status::Invalid("data shards must be 1.." + std::to_string(kMaxDataShards) +
                            " and parity shards 0.." + std::to_string(kMaxParityShards));
-  if (options.store_folders.empty())
-    return Status::Invalid("a volume needs at least one store (--store DIR)");
-  if (!options.peers.empty())
-    return Status(Code::kNotSupported, "network peers (--peer) arrive with the network layer");
+  if (options.store_folders.empty() && options.hosts.empty())
+    return Status::Invalid("a volume needs at least one store (--store DIR or --peer HOST:PORT)");
   if (options.chunk_size < 64 * 1024 || options.chunk_size > (64u << 20))
     return Status::Invalid("chunk size must be between 64K and 64M");
   struct stat st {};
@@ -102,6 +100,13 @@ Status Volume::Init(const VolumeInitOptions& options) {
     entry->set_kind("folder");
     char resolved[PATH_MAX];
     entry->set_location(::realpath(folder.c_str(), resolved) ? resolved : folder);
+  }
+  for (const StoreSpec& host : options.hosts) {
+    if (host.public_key.empty()) return Status::Invalid("host " + host.location + " has no pinned key");
+    auto* entry = config.add_stores();
+    entry->set_kind(host.kind);
+    entry->set_location(host.location);
+    entry->set_public_key(std::string(host.public_key.begin(), host.public_key.end()));
   }
 
   QUID_ASSIGN_OR_RETURN(auto db, MetaDb::Open(MetaDir(options.home), /*create=*/true));
@@ -151,12 +156,23 @@ Status VolumeImpl::Start(const VolumeOpenOptions& options) {
   std::vector<std::shared_ptr<ShardStore>> stores = options.stores_override;
   if (stores.empty()) {
     for (const auto& entry : config_.stores()) {
-      auto opened = FolderStore::Open(entry.location(), 0);
+      StoreSpec spec{entry.kind(), entry.location(),
+                     Bytes(entry.public_key().begin(), entry.public_key().end())};
+      Result<std::shared_ptr<ShardStore>> opened = Status(Code::kNotSupported, "");
+      if (spec.kind == "folder") {
+        auto folder = FolderStore::Open(spec.location, 0);
+        opened = folder.ok() ? Result<std::shared_ptr<ShardStore>>(folder.value())
+                             : Result<std::shared_ptr<ShardStore>>(folder.status());
+      } else if (options.store_factory) {
+        opened = options.store_factory(spec);
+      } else {
+        opened = Status(Code::kNotSupported, "no way to open a store of kind " + spec.kind);
+      }
       if (opened.ok()) {
         stores.push_back(opened.value());
       } else {
-        spdlog::warn("store {} is offline: {}", entry.location(), opened.status().message());
-        stores.push_back(std::make_shared<OfflineStore>("folder:" + entry.location(),
+        spdlog::warn("store {} is offline: {}", spec.location, opened.status().message());
+        stores.push_back(std::make_shared<OfflineStore>(spec.kind + ":" + spec.location,
                                                         opened.status().message()));
       }
     }
