@@ -7,6 +7,11 @@ namespace quid {
 Status VolumeImpl::SetXattr(Ino ino, std::string_view name, ByteSpan value, XattrMode mode) {
   std::lock_guard lock(mu_);
   if (name.empty() || name.size() > 255) return Status(Code::kRange, "bad attribute name");
+  // POSIX ACLs are not enforced by this volume; storing them as plain bytes would let
+  // `cp -a` believe it had set a file's permissions through an ACL that nothing applies.
+  // Refusing makes such tools fall back to chmod, as on a file system mounted noacl.
+  if (name.starts_with("system.posix_acl_"))
+    return Status(Code::kNotSupported, "POSIX ACLs are not supported");
   if (value.size() > 65536) return Status(Code::kRange, "attribute value too large");
   meta::Inode inode;
   QUID_RETURN_IF_ERROR(LoadInode(ino, &inode));

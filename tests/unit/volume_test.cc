@@ -336,6 +336,14 @@ TEST_F(VolumeTest, XattrsFollowCreateAndReplaceRules) {
   EXPECT_EQ(volume_->GetXattr(a, "user.k").status().code(), Code::kNoData);
 }
 
+TEST_F(VolumeTest, PosixAclXattrsAreRefusedNotSilentlyStored) {
+  Ino a = CreateFile("a");
+  Bytes acl = {2, 0, 0, 0};
+  EXPECT_EQ(volume_->SetXattr(a, "system.posix_acl_access", acl, XattrMode::kAny).to_errno(),
+            EOPNOTSUPP);
+  EXPECT_EQ(volume_->ListXattr(a)->size(), 0u);
+}
+
 TEST_F(VolumeTest, ExplicitMtimeWinsOverEarlierWrites) {
   Ino a = CreateFile("a");
   WriteAll(a, 0, RandomBytes(300'000, 14));

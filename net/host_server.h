@@ -1,0 +1,55 @@
+// HostServer: `quid serve`. Accepts TCP connections on libuv, runs the responder side of
+// the handshake (admitting only the tenants HostService admits), then serves sealed
+// request frames. Disk work runs on a worker pool (uv_queue_work or a ThreadPool), never
+// on the loop thread; responses go back in any order, tagged with the request id.
+//
+// A connection that sends a malformed, oversized, unknown-version, forged or replayed
+// frame is closed and logged once; every other connection is unaffected. Per-connection
+// memory is bounded (one frame being read, a bounded queue of requests in progress).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "net/host_service.h"
+#include "net/identity.h"
+#include "storage/status.h"
+
+namespace quid::net {
+
+struct HostServerOptions {
+  std::string listen_host = "127.0.0.1";
+  uint16_t port = 0;  // 0: any free port (tests)
+  NodeIdentity identity = NodeIdentity::Generate();
+  HostService* service = nullptr;        // REQUIRES: outlives the server
+  size_t workers = 4;
+  int64_t handshake_timeout_ms = 5000;
+  size_t max_requests_in_flight = 32;    // per connection; reading pauses beyond it
+};
+
+struct HostServerStats {
+  uint64_t connections_accepted = 0;
+  uint64_t connections_refused = 0;   // handshake failed or tenant not admitted
+  uint64_t connections_dropped = 0;   // closed for a bad frame
+  uint64_t requests_served = 0;
+};
+
+class HostServer {
+ public:
+  static Result<std::unique_ptr<HostServer>> Start(HostServerOptions options);
+  ~HostServer();  // Stop()
+  HostServer(const HostServer&) = delete;
+  HostServer& operator=(const HostServer&) = delete;
+
+  uint16_t port() const;
+  HostServerStats stats() const;
+  void Stop();
+
+ private:
+  HostServer() = default;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace quid::net

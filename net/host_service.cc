@@ -1,0 +1,376 @@
+#include "net/host_service.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <functional>
+#include <string_view>
+#include <system_error>
+#include <utility>
+
+#include "net/wire.h"
+#include "storage/checksum.h"
+
+namespace quid::net {
+namespace {
+
+// A List reply holds at most this many entries: about 40 bytes each on the wire, so a
+// full page stays well inside kMaxHeaderBytes.
+constexpr uint32_t kMaxListEntries = 1000;
+static_assert(kMaxListEntries * 48 < kMaxHeaderBytes);
+
+constexpr size_t kFingerprintChars = 32;
+
+// Fingerprints name folders, so anything but 32 lower-case hex digits (a path
+// separator, "..") must never get that far.
+bool IsFingerprint(std::string_view s) {
+  return s.size() == kFingerprintChars && std::all_of(s.begin(), s.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
+}
+
+std::string TenantsDir(const std::string& data_dir) {
+  return data_dir + "/tenants";
+}
+
+bool ParseShardId(const std::string& bytes, ShardId* id) {
+  if (bytes.size() != kShardIdBytes) return false;
+  std::memcpy(id->bytes.data(), bytes.data(), kShardIdBytes);
+  return true;
+}
+
+Status BadShardId(const std::string& bytes) {
+  return Status::Invalid("shard id must be " + std::to_string(kShardIdBytes) + " bytes, not " +
+                         std::to_string(bytes.size()));
+}
+
+// The store names itself by its folder ("folder:/srv/quid/tenants/<fp>: ..."); a tenant
+// has no business learning where on the host its shards live.
+Status ForTenant(const Status& status, const FolderStore& store) {
+  if (status.ok()) return status;
+  std::string prefix = store.name() + ": ";
+  const std::string& m = status.message();
+  if (m.starts_with(prefix)) return Status(status.code(), m.substr(prefix.size()));
+  return status;
+}
+
+// Payload bytes the store holds under `id`: 0 when there is no such shard.
+Result<uint64_t> StoredSize(FolderStore& store, const ShardId& id) {
+  Result<ShardInfo> info = store.Stat(id);
+  if (info.ok()) return info->size;
+  if (info.status().code() == Code::kNotFound) return uint64_t{0};
+  return info.status();
+}
+
+// One request of one tenant against its store. Lives only for the request.
+class TenantRequest {
+ public:
+  TenantRequest(FolderStore& store, std::atomic<uint64_t>& used, uint64_t contribution,
+                std::mutex& shard_lock)
+      : store_(store), used_(used), contribution_(contribution), shard_lock_(shard_lock) {}
+
+  Status Put(const ShardId& id, uint32_t crc, ByteSpan payload) {
+    if (payload.size() > kMaxPayloadBytes) {
+      return Status::Invalid("shard of " + std::to_string(payload.size()) +
+                             " bytes exceeds the maximum of " + std::to_string(kMaxPayloadBytes));
+    }
+    if (Crc32c(payload) != crc) {
+      return Status::Corrupt("shard " + id.hex() + ": payload does not match its checksum");
+    }
+    std::lock_guard<std::mutex> lock(shard_lock_);
+    QUID_ASSIGN_OR_RETURN(uint64_t old_size, StoredSize(store_, id));
+    uint64_t grow = payload.size() > old_size ? payload.size() - old_size : 0;
+    // Reserve the growth before writing, so concurrent Puts cannot together pass the
+    // contribution; an overwrite that does not grow always fits.
+    uint64_t used = used_.load();
+    do {
+      if (grow > 0 && (used > contribution_ || grow > contribution_ - used)) {
+        return Status::NoSpace("host full: " + std::to_string(used) + " of " +
+                               std::to_string(contribution_) + " bytes used, " +
+                               std::to_string(grow) + " more do not fit");
+      }
+    } while (!used_.compare_exchange_weak(used, used + grow));
+
+    Status put = ForTenant(store_.Put(id, payload), store_);
+    // Settle on what the folder really holds now, whatever Put did: the reservation
+    // comes back and the true change goes in. Adding first keeps the counter from
+    // dipping below the truth, where a concurrent Put could slip past the limit.
+    Result<uint64_t> now = StoredSize(store_, id);
+    uint64_t new_size = now.ok() ? *now : (put.ok() ? payload.size() : old_size);
+    used_.fetch_add(new_size);
+    used_.fetch_sub(old_size + grow);
+    return put;
+  }
+
+  Status Delete(const ShardId& id) {
+    std::lock_guard<std::mutex> lock(shard_lock_);
+    QUID_ASSIGN_OR_RETURN(uint64_t old_size, StoredSize(store_, id));
+    Status removed = ForTenant(store_.Remove(id), store_);
+    Result<uint64_t> now = StoredSize(store_, id);
+    uint64_t new_size = now.ok() ? *now : (removed.ok() ? 0 : old_size);
+    used_.fetch_add(new_size);
+    used_.fetch_sub(old_size);
+    return removed;
+  }
+
+  Status Get(const wire::GetShard& get, const ShardId& id, Bytes* reply) {
+    // The size comes first, so a request never makes the host allocate more than the
+    // shard holds (or than one reply can carry).
+    Result<ShardInfo> info = store_.Stat(id);
+    if (!info.ok()) return ForTenant(info.status(), store_);
+    if (get.whole()) {
+      if (info->size > kMaxPayloadBytes) {
+        return Status::Invalid("shard " + id.hex() + " is too large for one reply");
+      }
+      Result<Bytes> bytes = store_.Get(id);
+      if (!bytes.ok()) return ForTenant(bytes.status(), store_);
+      *reply = std::move(bytes).value();
+      return Status::Ok();
+    }
+    if (get.length() > kMaxPayloadBytes) {
+      return Status::Invalid("range of " + std::to_string(get.length()) +
+                             " bytes exceeds the maximum reply of " +
+                             std::to_string(kMaxPayloadBytes));
+    }
+    if (get.offset() > info->size || get.length() > info->size - get.offset()) {
+      return Status::Invalid("shard " + id.hex() + ": range " + std::to_string(get.offset()) + "+" +
+                             std::to_string(get.length()) + " past the end (" +
+                             std::to_string(info->size) + " bytes)");
+    }
+    Bytes out(get.length());
+    Status read = store_.ReadRange(id, get.offset(), out);
+    if (!read.ok()) return ForTenant(read, store_);
+    *reply = std::move(out);
+    return Status::Ok();
+  }
+
+  Status List(const wire::ListShards& list, wire::ListResult* result) {
+    ShardId after;
+    bool has_after = !list.after().empty();
+    if (has_after && !ParseShardId(list.after(), &after)) return BadShardId(list.after());
+    uint32_t limit = list.limit() == 0 ? kMaxListEntries : std::min(list.limit(), kMaxListEntries);
+    // The folder lists in no order: keep the smallest limit + 1 ids past `after` (one
+    // more than a page tells whether there is more), so memory stays one page.
+    std::map<ShardId, ShardInfo> page;
+    Status listed = store_.List([&](const ShardId& id, const ShardInfo& info) {
+      if (has_after && !(after < id)) return true;
+      if (page.size() > limit && !(id < page.rbegin()->first)) return true;
+      page.emplace(id, info);
+      if (page.size() > size_t{limit} + 1) page.erase(std::prev(page.end()));
+      return true;
+    });
+    if (!listed.ok()) return ForTenant(listed, store_);
+    bool more = page.size() > limit;
+    if (more) page.erase(std::prev(page.end()));
+    for (const auto& [id, info] : page) {
+      wire::ListEntry* entry = result->add_entries();
+      entry->set_shard_id(id.bytes.data(), id.bytes.size());
+      entry->set_size(info.size);
+      entry->set_mtime_ns(info.mtime_ns);
+    }
+    result->set_more(more);
+    return Status::Ok();
+  }
+
+  Status Usage(wire::Usage* usage) {
+    Result<StoreUsage> mine = store_.Usage();
+    if (!mine.ok()) return ForTenant(mine.status(), store_);
+    uint64_t used = used_.load();
+    uint64_t host_free = contribution_ > used ? contribution_ - used : 0;
+    // The store's capacity is the filesystem's free space plus its own bytes: a host
+    // whose disk filled up by other means must not promise room it no longer has.
+    uint64_t disk_free =
+        mine->capacity_bytes > mine->used_bytes ? mine->capacity_bytes - mine->used_bytes : 0;
+    usage->set_used_bytes(mine->used_bytes);
+    usage->set_shard_count(mine->shard_count);
+    usage->set_capacity_bytes(mine->used_bytes + std::min(host_free, disk_free));
+    return Status::Ok();
+  }
+
+ private:
+  FolderStore& store_;
+  std::atomic<uint64_t>& used_;
+  const uint64_t contribution_;
+  std::mutex& shard_lock_;
+};
+
+size_t StripeOf(const std::string& fingerprint, const ShardId& id, size_t stripes) {
+  uint64_t h = std::hash<std::string>{}(fingerprint);
+  for (uint8_t b : id.bytes) h = h * 1099511628211ull ^ b;
+  return static_cast<size_t>(h % stripes);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<HostService>> HostService::Open(const HostServiceOptions& options) {
+  if (options.data_dir.empty()) return Status::Invalid("host: empty data folder");
+  std::unique_ptr<HostService> service(new HostService(options));
+  for (const std::string& given : options.tenant_fingerprints) {
+    std::string fp = given;
+    std::transform(fp.begin(), fp.end(), fp.begin(), [](char c) {
+      return c >= 'A' && c <= 'F' ? static_cast<char>(c - 'A' + 'a') : c;
+    });
+    if (!IsFingerprint(fp)) {
+      return Status::Invalid("host: tenant fingerprint '" + given + "' is not " +
+                             std::to_string(kFingerprintChars) + " hex digits");
+    }
+    service->tenants_.insert(fp);
+  }
+
+  namespace fs = std::filesystem;
+  std::string dir = TenantsDir(options.data_dir);
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return Status::FromErrno(ec.value(), "host: create " + dir);
+
+  // Every tenant folder present counts against the contribution, admitted or not (a
+  // tenant dropped from the list still occupies its bytes), and is scrubbed.
+  uint64_t used = 0;
+  fs::directory_iterator it(dir, ec);
+  if (ec) return Status::FromErrno(ec.value(), "host: list " + dir);
+  for (; it != fs::directory_iterator(); it.increment(ec)) {
+    std::string name = it->path().filename().string();
+    std::error_code type_ec;
+    if (!IsFingerprint(name) || !it->is_directory(type_ec)) continue;
+    QUID_ASSIGN_OR_RETURN(std::shared_ptr<FolderStore> store,
+                          FolderStore::Open(it->path().string(), 0));
+    QUID_ASSIGN_OR_RETURN(StoreUsage usage, store->Usage());
+    used += usage.used_bytes;
+    service->stores_.emplace(name, std::move(store));
+  }
+  if (ec) return Status::FromErrno(ec.value(), "host: list " + dir);
+  service->used_.store(used);
+  if (used > options.contribution_bytes) {
+    spdlog::warn(
+        "host: {} bytes stored, more than the contribution of {}: new shards are "
+        "refused until tenants delete",
+        used, options.contribution_bytes);
+  }
+  return service;
+}
+
+Status HostService::Admit(const PublicKey& tenant) const {
+  std::string fp = Fingerprint(tenant);
+  if (tenants_.count(fp) == 0) {
+    return Status(Code::kPermission, "tenant " + fp + " is not admitted by this host");
+  }
+  return Status::Ok();
+}
+
+Result<std::shared_ptr<FolderStore>> HostService::TenantStore(const std::string& fingerprint) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = stores_.find(fingerprint);
+  if (it != stores_.end()) return it->second;
+  // Created on first use, so an admitted tenant that never stores anything leaves no
+  // folder behind.
+  QUID_ASSIGN_OR_RETURN(std::shared_ptr<FolderStore> store,
+                        FolderStore::Open(TenantsDir(options_.data_dir) + "/" + fingerprint, 0));
+  stores_.emplace(fingerprint, store);
+  return store;
+}
+
+void HostService::Handle(const PublicKey& tenant, const wire::Request& request, ByteSpan payload,
+                         wire::Response* response, Bytes* reply_payload) {
+  response->Clear();
+  response->set_id(request.id());
+  reply_payload->clear();
+
+  auto serve = [&]() -> Status {
+    // The server admits before it serves; checked again here so that no path to a
+    // tenant folder exists for a key that is not on the list.
+    std::string fp = Fingerprint(tenant);
+    if (tenants_.count(fp) == 0) {
+      return Status(Code::kPermission, "tenant " + fp + " is not admitted by this host");
+    }
+    if (request.op_case() == wire::Request::OP_NOT_SET) {
+      return Status::Invalid("unknown request");
+    }
+    if (request.op_case() != wire::Request::kPut && !payload.empty()) {
+      return Status::Invalid("unexpected payload of " + std::to_string(payload.size()) + " bytes");
+    }
+    if (request.op_case() == wire::Request::kPing) return Status::Ok();
+
+    QUID_ASSIGN_OR_RETURN(std::shared_ptr<FolderStore> store, TenantStore(fp));
+    auto ops = [&](const ShardId& id) {
+      return TenantRequest(*store, used_, options_.contribution_bytes,
+                           shard_locks_[StripeOf(fp, id, kShardLockStripes)]);
+    };
+    ShardId id;
+    switch (request.op_case()) {
+      case wire::Request::kPut:
+        if (!ParseShardId(request.put().shard_id(), &id)) {
+          return BadShardId(request.put().shard_id());
+        }
+        return ops(id).Put(id, request.put().crc32c(), payload);
+      case wire::Request::kGet:
+        if (!ParseShardId(request.get().shard_id(), &id)) {
+          return BadShardId(request.get().shard_id());
+        }
+        return ops(id).Get(request.get(), id, reply_payload);
+      case wire::Request::kDelete:
+        if (!ParseShardId(request.delete_().shard_id(), &id)) {
+          return BadShardId(request.delete_().shard_id());
+        }
+        return ops(id).Delete(id);
+      case wire::Request::kStat: {
+        if (!ParseShardId(request.stat().shard_id(), &id)) {
+          return BadShardId(request.stat().shard_id());
+        }
+        Result<ShardInfo> info = store->Stat(id);
+        if (!info.ok()) return ForTenant(info.status(), *store);
+        response->mutable_info()->set_size(info->size);
+        response->mutable_info()->set_mtime_ns(info->mtime_ns);
+        return Status::Ok();
+      }
+      case wire::Request::kList:
+        return ops(id).List(request.list(), response->mutable_list());
+      case wire::Request::kUsage:
+        return ops(id).Usage(response->mutable_usage());
+      default:
+        return Status::Invalid("unknown request");
+    }
+  };
+
+  Status status = serve();
+  if (!status.ok()) {
+    // A failed request carries no result: the tenant must not act on half an answer.
+    response->clear_result();
+    reply_payload->clear();
+  }
+  SetStatus(response, status);
+}
+
+ScrubReport HostService::Scrub() {
+  std::vector<std::pair<std::string, std::shared_ptr<FolderStore>>> stores;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stores.assign(stores_.begin(), stores_.end());
+  }
+  ScrubReport report;
+  for (const auto& entry : stores) {
+    const std::string& fp = entry.first;
+    FolderStore* store = entry.second.get();
+    Status listed = store->List([&](const ShardId& id, const ShardInfo&) {
+      Result<Bytes> bytes = store->Get(id);
+      // Deleted since the listing saw it: nothing to check.
+      if (bytes.status().code() == Code::kNotFound) return true;
+      ++report.shards_checked;
+      if (!bytes.ok()) {
+        ++report.shards_corrupt;
+        report.corrupt.push_back(fp + "/" + id.hex());
+        spdlog::error("scrub: tenant {} shard {}: {}", fp, id.hex(), bytes.status().ToString());
+      }
+      return true;
+    });
+    if (!listed.ok()) spdlog::error("scrub: tenant {}: {}", fp, listed.ToString());
+  }
+  if (report.shards_corrupt > 0) {
+    spdlog::warn("scrub: {} of {} shards failed their checksum", report.shards_corrupt,
+                 report.shards_checked);
+  }
+  return report;
+}
+
+}  // namespace quid::net

@@ -1,0 +1,172 @@
+#include "net/identity.h"
+
+#include <fcntl.h>
+#include <sodium.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <string_view>
+
+#include "storage/posix_io.h"
+
+namespace quid::net {
+namespace {
+
+static_assert(kPublicKeyBytes == crypto_sign_PUBLICKEYBYTES);
+static_assert(kSignatureBytes == crypto_sign_BYTES);
+static_assert(crypto_sign_SECRETKEYBYTES == 64);
+
+constexpr size_t kFingerprintBytes = 16;
+constexpr size_t kSeedBytes = crypto_sign_SEEDBYTES;
+
+// Key file, version 1: one text line
+//   "quid-node-key-v1 <64 hex: Ed25519 seed> <64 hex: public key>\n"
+// The seed alone determines the key pair; the public key is stored too so that a damaged
+// seed is reported as corruption instead of silently becoming another identity.
+constexpr std::string_view kKeyFileTag = "quid-node-key-v1";
+constexpr size_t kKeyFileBytes =
+    kKeyFileTag.size() + 1 + 2 * kSeedBytes + 1 + 2 * kPublicKeyBytes + 1;
+// Anything much larger than one line is not ours; refuse before reading it all.
+constexpr off_t kMaxKeyFileBytes = 4096;
+constexpr mode_t kKeyFileMode = 0600;
+
+// sodium_init seeds the CSPRNG and picks this CPU's fastest code; idempotent, and the
+// static makes every later call free.
+void EnsureSodium() {
+  static const bool initialized = [] {
+    if (sodium_init() < 0) {
+      std::fputs("quid: libsodium failed to initialize\n", stderr);
+      std::abort();  // no key in this module is safe without it
+    }
+    return true;
+  }();
+  (void)initialized;
+}
+
+Status Malformed(const std::string& path, const std::string& why) {
+  return Status::Corrupt("node key file " + path + " is malformed: " + why);
+}
+
+}  // namespace
+
+std::string Fingerprint(const PublicKey& key) {
+  EnsureSodium();
+  std::array<uint8_t, kFingerprintBytes> digest{};
+  crypto_generichash(digest.data(), digest.size(), key.data(), key.size(), nullptr, 0);
+  return ToHex(digest);
+}
+
+bool VerifySignature(const PublicKey& key, ByteSpan message, const Signature& signature) {
+  EnsureSodium();
+  return crypto_sign_verify_detached(signature.data(), message.data(), message.size(),
+                                     key.data()) == 0;
+}
+
+NodeIdentity NodeIdentity::Generate() {
+  EnsureSodium();
+  NodeIdentity id;
+  crypto_sign_keypair(id.public_key_.data(), id.secret_key_.data());
+  return id;
+}
+
+NodeIdentity::~NodeIdentity() {
+  sodium_memzero(secret_key_.data(), secret_key_.size());
+}
+
+Signature NodeIdentity::Sign(ByteSpan message) const {
+  Signature signature{};
+  crypto_sign_detached(signature.data(), nullptr, message.data(), message.size(),
+                       secret_key_.data());
+  return signature;
+}
+
+namespace {
+
+// Reads the key file through one descriptor, so the permissions checked are those of the
+// file whose bytes are read. The returned text holds the secret: the caller wipes it.
+Result<std::string> ReadKeyFile(const std::string& path, int fd) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return Status::FromErrno(errno, "stat " + path);
+  if (!S_ISREG(st.st_mode)) return Malformed(path, "not a regular file");
+  if ((st.st_mode & 077) != 0) {
+    char mode[8];
+    std::snprintf(mode, sizeof(mode), "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    return Status(Code::kPermission, "node key file " + path + " has mode " + mode +
+                                         ": others may read it; run chmod 600 on it");
+  }
+  if (st.st_size > kMaxKeyFileBytes) return Malformed(path, "too large");
+  std::string text(static_cast<size_t>(st.st_size), '\0');
+  Status s = PreadExact(fd, {reinterpret_cast<uint8_t*>(text.data()), text.size()}, 0, path);
+  if (!s.ok()) {
+    sodium_memzero(text.data(), text.size());
+    return s;
+  }
+  return text;
+}
+
+}  // namespace
+
+Result<NodeIdentity> NodeIdentity::LoadOrCreate(const std::string& path) {
+  EnsureSodium();
+  // O_NONBLOCK: a FIFO planted at the path must not hang us; fstat then refuses it.
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0 && errno != ENOENT) return Status::FromErrno(errno, "open " + path);
+  if (fd < 0) {
+    NodeIdentity created = Generate();
+    std::array<uint8_t, kSeedBytes> seed{};
+    crypto_sign_ed25519_sk_to_seed(seed.data(), created.secret_key_.data());
+    std::string line =
+        std::string(kKeyFileTag) + " " + ToHex(seed) + " " + ToHex(created.public_key_) + "\n";
+    sodium_memzero(seed.data(), seed.size());
+    size_t slash = path.find_last_of('/');
+    Status s = Status::Ok();
+    if (slash != std::string::npos && slash > 0) s = MakeDirs(path.substr(0, slash), 0700);
+    // WriteFileAtomic creates "<path>.tmp" with the mode given, but an existing temp file
+    // (left by a crash) keeps its old mode: remove it so the secret is never written into
+    // a file others can read.
+    if (s.ok()) ::unlink((path + ".tmp").c_str());
+    if (s.ok()) s = WriteFileAtomic(path, AsBytes(line), kKeyFileMode);
+    sodium_memzero(line.data(), line.size());
+    if (!s.ok()) return s;
+    // Read back what is on disk: the permission check then covers the file we just made
+    // (a umask never adds bits, but a racing creator may have won the rename).
+    fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) return Status::FromErrno(errno, "open " + path);
+  }
+  Result<std::string> read = ReadKeyFile(path, fd);
+  ::close(fd);
+  if (!read.ok()) return read.status();
+  std::string& text = read.value();
+
+  NodeIdentity id;
+  std::array<uint8_t, kSeedBytes> seed{};
+  PublicKey stored{};
+  Status s = Status::Ok();
+  if (text.size() != kKeyFileBytes || text.back() != '\n') {
+    s = Malformed(path, "expected one line of " + std::to_string(kKeyFileBytes) + " bytes");
+  } else if (std::string_view(text).substr(0, kKeyFileTag.size() + 1) !=
+             std::string(kKeyFileTag) + " ") {
+    s = Malformed(path, "it does not start with \"" + std::string(kKeyFileTag) + " \"");
+  } else {
+    std::string_view rest = std::string_view(text).substr(kKeyFileTag.size() + 1);
+    std::string_view seed_hex = rest.substr(0, 2 * kSeedBytes);
+    std::string_view key_hex = rest.substr(2 * kSeedBytes + 1, 2 * kPublicKeyBytes);
+    if (rest[2 * kSeedBytes] != ' ' || !FromHex(seed_hex, seed) || !FromHex(key_hex, stored)) {
+      s = Malformed(path, "bad hex");
+    } else {
+      crypto_sign_seed_keypair(id.public_key_.data(), id.secret_key_.data(), seed.data());
+      if (sodium_memcmp(id.public_key_.data(), stored.data(), stored.size()) != 0) {
+        s = Malformed(path, "the secret does not match the public key");
+      }
+    }
+  }
+  sodium_memzero(seed.data(), seed.size());
+  sodium_memzero(text.data(), text.size());
+  if (!s.ok()) return s;
+  return id;
+}
+
+}  // namespace quid::net

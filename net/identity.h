@@ -1,0 +1,44 @@
+// Node identity: an Ed25519 key pair per node. The node id that people compare and
+// tests pin is the fingerprint of the public key.
+#pragma once
+
+#include <array>
+#include <string>
+
+#include "storage/bytes.h"
+#include "storage/status.h"
+
+namespace quid::net {
+
+constexpr size_t kPublicKeyBytes = 32;   // crypto_sign_PUBLICKEYBYTES
+constexpr size_t kSignatureBytes = 64;   // crypto_sign_BYTES
+using PublicKey = std::array<uint8_t, kPublicKeyBytes>;
+using Signature = std::array<uint8_t, kSignatureBytes>;
+
+// Printable fingerprint of a public key: 32 lowercase hex characters (BLAKE2b-128 of the
+// key), shown by `quid init --peer` and given to `quid serve --tenant`.
+std::string Fingerprint(const PublicKey& key);
+bool VerifySignature(const PublicKey& key, ByteSpan message, const Signature& signature);
+
+class NodeIdentity {
+ public:
+  // A fresh key pair (crypto_sign_keypair).
+  static NodeIdentity Generate();
+  // Loads the key file at `path`, or creates it (mode 0600, atomically) if absent.
+  // kCorrupt for a malformed file; kPermission if it is readable by others.
+  static Result<NodeIdentity> LoadOrCreate(const std::string& path);
+  ~NodeIdentity();  // wipes the secret key
+  NodeIdentity(const NodeIdentity&) = default;
+  NodeIdentity& operator=(const NodeIdentity&) = default;
+
+  const PublicKey& public_key() const { return public_key_; }
+  std::string fingerprint() const { return Fingerprint(public_key_); }
+  Signature Sign(ByteSpan message) const;
+
+ private:
+  NodeIdentity() = default;
+  PublicKey public_key_{};
+  std::array<uint8_t, 64> secret_key_{};  // crypto_sign_SECRETKEYBYTES
+};
+
+}  // namespace quid::net

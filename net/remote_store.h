@@ -1,0 +1,74 @@
+// RemoteStore: a ShardStore on a host reached over TCP through the secure channel.
+//
+// - A small pool of connections to the host, each multiplexing many requests (ids).
+// - Every call posts its request to the EventLoop and waits on its own future with a
+//   timeout: callers (FUSE and flusher threads) never run on, or block, the loop.
+// - Retries with backoff on transport errors; a circuit breaker: after consecutive
+//   failures the host is treated as down (kUnavailable at once) for a cooling period,
+//   then probed again, so a dead host costs nothing per request.
+// - Bounded memory: bytes in flight per host are capped; callers wait (up to their
+//   timeout) for room instead of buffering without limit behind a slow host.
+// Thread-safe.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "net/event_loop.h"
+#include "net/identity.h"
+#include "storage/shard_store.h"
+
+namespace quid::net {
+
+struct RemoteStoreOptions {
+  std::string host = "127.0.0.1";
+  uint16_t port = 0;
+  NodeIdentity identity = NodeIdentity::Generate();  // this tenant
+  PublicKey host_key{};                              // pinned: anything else is refused
+  int64_t connect_timeout_ms = 3000;
+  int64_t request_timeout_ms = 10000;
+  int retries = 2;
+  size_t connections = 2;
+  uint64_t max_bytes_in_flight = 64ull << 20;
+  int breaker_failures = 3;            // consecutive failures that open the breaker
+  int64_t breaker_cooldown_ms = 2000;  // how long it stays open before a probe
+};
+
+struct RemoteStoreStats {
+  uint64_t bytes_in_flight = 0;       // request bytes encoded and not yet written or given up
+  uint64_t peak_bytes_in_flight = 0;  // the most ever (tests check the cap holds)
+};
+
+class RemoteStore : public ShardStore {
+ public:
+  // `loop` must outlive the store.
+  static Result<std::shared_ptr<RemoteStore>> Create(RemoteStoreOptions options, EventLoop* loop);
+  ~RemoteStore() override;
+
+  std::string name() const override;
+  Status Put(const ShardId& id, ByteSpan data) override;
+  Result<Bytes> Get(const ShardId& id) override;
+  Status ReadRange(const ShardId& id, uint64_t offset, MutableByteSpan out) override;
+  Status Remove(const ShardId& id) override;
+  Result<ShardInfo> Stat(const ShardId& id) override;
+  Status List(const std::function<bool(const ShardId&, const ShardInfo&)>& fn) override;
+  Result<StoreUsage> Usage() override;
+
+  // Round trip to the host (ping), for status and tests.
+  Status Ping();
+
+  RemoteStoreStats stats() const;
+
+ private:
+  RemoteStore() = default;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Connects to a host once, completes the handshake without a pinned key, and returns the
+// host's public key (for `quid init --peer`: trust on first use, fingerprint printed).
+Result<PublicKey> ProbeHostKey(const std::string& host, uint16_t port, const NodeIdentity& identity,
+                               int64_t timeout_ms);
+
+}  // namespace quid::net

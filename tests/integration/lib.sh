@@ -1,0 +1,282 @@
+# shellcheck shell=bash
+# Shared helpers for the integration scripts in this folder (sourced, never run).
+#
+# Each script: `set -euo pipefail`, sources this file, calls `it_setup NAME QUID_BINARY`, and then
+# uses the helpers below. it_setup checks the preconditions (root, FUSE), mounts a size-limited
+# tmpfs at $S for all scratch (homes, stores, reference trees: big and sparse files never reach the
+# real disk), and installs a trap that unmounts everything and stops every process the script
+# started, whatever way it exits. A failure prints one line, "<test>: FAIL: <reason>", to stderr
+# and exits 1. FUSE missing is a failure, not a skip: in CI FUSE must work.
+#
+# Run one: `sudo bash tests/integration/store_loss_test.sh BUILD/cmd/quid`; all of them:
+# `ctest -L fuse` in the build folder (each is registered with the quid binary as its argument).
+# IT_KEEP=DIR in the environment keeps the full manifest diff of every failed comparison there.
+#
+# Variables after it_setup: QUID (absolute path of the binary), S (scratch tmpfs), H (volume home),
+# M (mount point), STORE_DIRS (array, filled by quid_init), IT_NAME.
+
+# shellcheck disable=SC2034 # used by the scripts that source this file
+MiB=$((1024 * 1024))
+IT_FAILED=0
+IT_ERRORS=()    # failed checks that let the script go on (see soft_fail); it_done reports them
+IT_BG_PIDS=()   # background processes started by the script (killed with their process group)
+
+it_log() { printf '[%s %s] %s\n' "$IT_NAME" "$(date +%T)" "$*"; }
+# One check, announced before it runs.
+check() { it_log "check: $*"; }
+fail() {
+  IT_FAILED=1
+  printf '%s: FAIL: %s\n' "$IT_NAME" "$*" >&2
+  exit 1
+}
+# A failed check after which the remaining checks still mean something: note it, go on, and let
+# it_done fail the script (with the first reason) at the end.
+soft_fail() {
+  printf '%s: CHECK FAILED: %s\n' "$IT_NAME" "$*" >&2
+  IT_ERRORS+=("$*")
+}
+# The end of a script: fail if any check failed along the way.
+it_done() {
+  local n=${#IT_ERRORS[@]}
+  [ "$n" = 0 ] || fail "$n check(s) failed; first: ${IT_ERRORS[0]}"
+}
+# set -e stops at an unexpected failing command; say which one, on one line.
+it_on_err() {
+  local rc=$? line=$1 cmd=$2
+  [ "$IT_FAILED" = 1 ] && return
+  IT_FAILED=1
+  # shellcheck disable=SC2016 # the backquotes are literal
+  printf '%s: FAIL: line %s: `%s` exited %s\n' "$IT_NAME" "$line" "$cmd" "$rc" >&2
+}
+
+it_setup() {
+  IT_NAME=$1
+  local bin=${2:-}
+  IT_START=$(date +%s)
+  set -E
+  trap 'it_on_err "$LINENO" "$BASH_COMMAND"' ERR
+  [ -n "$bin" ] || fail "usage: $0 PATH_TO_QUID"
+  [ "$(id -u)" = 0 ] || fail "must run as root (FUSE mounts, tmpfs, chown, drop_caches)"
+  QUID=$(readlink -f "$bin")
+  [ -x "$QUID" ] || fail "$bin is not an executable"
+  [ -c /dev/fuse ] || fail "/dev/fuse is missing: FUSE is unavailable (it must work here)"
+  command -v fusermount3 >/dev/null || fail "fusermount3 is missing (apt install fuse3)"
+  local t
+  for t in getfattr setfattr sha256sum find mountpoint; do
+    command -v "$t" >/dev/null || fail "$t is missing (apt install attr coreutils findutils util-linux)"
+  done
+  S=$(mktemp -d "/tmp/quid-it-$IT_NAME.XXXXXX")
+  trap it_cleanup EXIT
+  trap 'exit 130' INT TERM
+  mount -t tmpfs -o size=3g,mode=755 "quid-it-$IT_NAME" "$S" || fail "cannot mount a size-limited tmpfs at $S"
+  H=$S/home
+  M=$S/mnt
+  mkdir -p "$M"
+  chmod 755 "$M"
+  export QUID_PASSPHRASE="integration-$IT_NAME-passphrase"
+  unset QUID_HOME
+  it_log "scratch tmpfs (3 GiB) at $S; quid is $QUID"
+}
+
+# Mount points under $S, deepest first.
+it_mounts_under() {
+  awk -v s="$1/" 'index($2, s) == 1 {print $2}' /proc/self/mounts | sort -r
+}
+
+# PIDs of mount daemons serving a home under $S (the daemon keeps `quid mount`'s command line).
+it_daemon_pids() { pgrep -f "quid mount --home $S/" || true; }
+
+it_cleanup() {
+  local rc=$? p m i
+  trap - ERR
+  set +e
+  for p in "${IT_BG_PIDS[@]}"; do kill -9 -- "-$p" 2>/dev/null || kill -9 "$p" 2>/dev/null; done
+  if [ -n "${S:-}" ] && [ -d "$S" ]; then
+    for m in $(it_mounts_under "$S"); do
+      [ "$m" = "$S" ] && continue
+      fusermount3 -uz "$m" 2>/dev/null || umount -l "$m" 2>/dev/null
+    done
+    for p in $(it_daemon_pids); do kill "$p" 2>/dev/null; done
+    for i in $(seq 20); do [ -z "$(it_daemon_pids)" ] && break; sleep 0.25; done
+    for p in $(it_daemon_pids); do kill -9 "$p" 2>/dev/null; done
+    for i in $(seq 20); do umount "$S" 2>/dev/null && break; sleep 0.25; done
+    mountpoint -q "$S" && umount -l "$S"
+    rmdir "$S" 2>/dev/null
+  fi
+  if [ "$rc" = 0 ]; then
+    it_log "PASS in $(($(date +%s) - IT_START)) s"
+  elif [ "$IT_FAILED" = 0 ]; then
+    printf '%s: FAIL: exited %s\n' "$IT_NAME" "$rc" >&2
+  fi
+  exit "$rc"
+}
+
+# Run "$@" in the background in its own process group, remembered for cleanup. Sets BG_PID.
+start_bg() {
+  setsid "$@" &
+  BG_PID=$!
+  IT_BG_PIDS+=("$BG_PID")
+}
+# Kill a process started by start_bg, with everything in its process group.
+kill_bg() {
+  kill -9 -- "-$1" 2>/dev/null || kill -9 "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+}
+
+# quid init --home $H with N store folders under $S (k=4, m=2 unless K/M given).
+quid_init() {
+  local n=${1:-6} k=${2:-4} m=${3:-2} i args=()
+  STORE_DIRS=()
+  for i in $(seq 1 "$n"); do
+    STORE_DIRS+=("$S/store$i")
+    args+=(--store "$S/store$i")
+  done
+  "$QUID" init --home "$H" --data "$k" --parity "$m" "${args[@]}" >"$S/init.log" 2>&1 \
+    || fail "quid init failed: $(tail -1 "$S/init.log")"
+  it_log "volume created: $k+$m over $n store folders"
+}
+
+# PID of the mount daemon serving home $H, empty if none.
+daemon_pid() { pgrep -f "quid mount --home $H " | head -1 || true; }
+
+# quid mount (daemon mode, --cache-size 0, -o allow_other) of $H at $M. `quid mount` must return 0
+# with the volume already mounted. Sets DAEMON_PID.
+quid_mount() {
+  local rc=0
+  "$QUID" mount --home "$H" --cache-size 0 -o allow_other "$M" >>"$S/mount.out" 2>&1 || rc=$?
+  [ "$rc" = 0 ] || fail "quid mount exited $rc: $(tail -1 "$S/mount.out"); daemon log: $(tail -1 "$H/mount.log" 2>/dev/null)"
+  mountpoint -q "$M" || fail "quid mount returned 0 but $M is not a mount point"
+  DAEMON_PID=$(daemon_pid)
+  [ -n "$DAEMON_PID" ] || fail "quid mount returned but no mount daemon for $H is running"
+  grep -q "^[^ ]* $M fuse" /proc/self/mounts || fail "$M is mounted, but not as a FUSE file system"
+  grep "^[^ ]* $M " /proc/self/mounts | grep -q allow_other || fail "$M is mounted without allow_other"
+}
+
+# quid umount $M: must exit 0; then the mount and the daemon must be gone (within 60 s).
+quid_umount() {
+  local rc=0 i pid
+  pid=$(daemon_pid)
+  "$QUID" umount "$M" >"$S/umount.out" 2>&1 || rc=$?
+  [ "$rc" = 0 ] || fail "quid umount exited $rc: $(tail -1 "$S/umount.out")"
+  ! mountpoint -q "$M" || fail "quid umount exited 0 but $M is still mounted"
+  for i in $(seq 240); do
+    { [ -z "$pid" ] || ! kill -0 "$pid" 2>/dev/null; } && return 0
+    sleep 0.25
+  done
+  fail "the mount daemon ($pid) is still running 60 s after quid umount"
+}
+
+# The daemon's JSON status field $1 (a number), for home $H.
+status_field() {
+  local json
+  json=$("$QUID" status --home "$H" --json 2>&1) || fail "quid status --json failed: $json"
+  printf '%s' "$json" | grep -o "\"$1\":[0-9]*" | head -1 | cut -d: -f2
+}
+
+# Wait until the daemon reports 0 bytes pending (up to $1 seconds, default 120).
+wait_settled() {
+  local limit=${1:-120} i p=""
+  for i in $(seq $((limit * 4))); do
+    p=$(status_field pending_bytes)
+    [ "$p" = 0 ] && return 0
+    sleep 0.25
+  done
+  fail "quid status still shows $p bytes pending after ${limit} s"
+}
+
+drop_caches() { sync; echo 3 >/proc/sys/vm/drop_caches; }
+
+# Disk usage (KiB actually allocated) of the store folders.
+stores_kib() { du -sk "${STORE_DIRS[@]}" | awk '{s += $1} END {print s + 0}'; }
+
+# manifest DIR OUT: one sorted description of everything under DIR (not DIR itself):
+#   E path type mode uid gid size mtime(s) nlink symlink-target link-group
+#   H path sha256                      (regular files)
+#   X path xattr-name=hex-value        (every namespace getfattr shows)
+# Directory sizes are left out (they differ by file system); hard links are named by the first
+# path (in sort order) of their inode, so two trees compare without inode numbers.
+manifest() {
+  local dir=$1 out=$2
+  (
+    cd "$dir" || exit 1
+    find . -mindepth 1 -printf '%P\t%y\t%m\t%U\t%G\t%s\t%T@\t%n\t%l\t%i\n' | LC_ALL=C sort -t $'\t' -k1,1 \
+      | awk -F '\t' -v OFS='\t' '{
+          size = ($2 == "d") ? "-" : $6
+          split($7, t, "."); mt = t[1]
+          grp = "-"
+          if ($2 != "d" && $8 > 1) { if (!($10 in first)) first[$10] = $1; grp = first[$10] }
+          print "E", $1, $2, $3, $4, $5, size, mt, $8, $9, grp
+        }'
+    find . -mindepth 1 -type f -printf '%P\0' | LC_ALL=C sort -z | xargs -0 -r sha256sum -- \
+      | awk '{h = $1; sub(/^[^ ]*  /, ""); print "H\t" $0 "\t" h}'
+    getfattr -R -P -h -d -m - -e hex . 2>/dev/null \
+      | awk '/^# file: / {f = substr($0, 9); sub(/^\.\//, "", f); next}
+             /^$/ || f == "." {next}
+             {print "X\t" f "\t" $0}' | LC_ALL=C sort
+  ) >"$out"
+}
+
+# compare_trees EXPECTED ACTUAL LABEL: content (sha256) and metadata must be identical; a
+# difference is a soft_fail (the diff goes to stderr).
+compare_trees() {
+  local a=$1 b=$2 label=$3 ma mb n
+  ma=$S/manifest.expected mb=$S/manifest.actual
+  check "$label: $b matches $a (content, type, mode, owner, size, mtime, nlink, hard links, symlinks, xattrs)"
+  manifest "$a" "$ma"
+  manifest "$b" "$mb"
+  [ -s "$ma" ] || fail "$label: empty manifest for $a"
+  if ! diff -U0 "$ma" "$mb" >"$S/manifest.diff"; then
+    n=$(grep -c '^[-+][^-+]' "$S/manifest.diff" || true)
+    awk '/^[-+][^-+]/ && n++ < 30 {print "    " $0}' "$S/manifest.diff" >&2
+    if [ -n "${IT_KEEP:-}" ]; then # keep the whole diff outside the scratch tmpfs, for a person to read
+      mkdir -p "$IT_KEEP" && cp "$S/manifest.diff" "$IT_KEEP/$IT_NAME.$(date +%s%N).diff"
+    fi
+    soft_fail "$label: trees differ in $n manifest lines: $(describe_diff "$S/manifest.diff")"
+    return 0
+  fi
+  it_log "  identical: $(grep -c '^E' "$ma") entries, $(grep -c '^H' "$ma") files hashed, $(grep -c '^X' "$ma") xattrs"
+}
+
+# describe_diff DIFF: a manifest diff (expected -, actual +) in words: the first example of each
+# kind of difference (which fields differ, missing or unexpected entries/xattrs, content), with
+# how often each kind occurs.
+describe_diff() {
+  awk -F '\t' '
+    function key(   name) { name = $3; if ($1 ~ /X$/) sub(/=.*/, "", name); else name = ""
+                            return substr($1, 2) "\t" $2 "\t" name }
+    /^-[EHX]\t/ { k = key(); if (!(k in minus)) { minus[k] = $0; if (!(k in plus)) order[++n] = k }; next }
+    /^\+[EHX]\t/ { k = key(); if (!(k in plus)) { plus[k] = $0; if (!(k in minus)) order[++n] = k }; next }
+    END {
+      split("kind path type mode uid gid size mtime nlink target hardlink-group", names, " ")
+      for (i = 1; i <= n; i++) {
+        k = order[i]; split(k, kk, "\t"); what = ""; kind = ""
+        if (!(k in plus)) { kind = "missing " (kk[1] == "X" ? "xattr " kk[3] : kk[1] == "H" ? "content" : "entry"); what = kind }
+        else if (!(k in minus)) { kind = "unexpected " (kk[1] == "X" ? "xattr " kk[3] : "entry"); what = kind }
+        else if (kk[1] == "H") { kind = "content differs (sha256)"; what = kind }
+        else if (kk[1] == "X") { kind = "xattr " kk[3] " has another value"; what = kind }
+        else {
+          split(minus[k], a, "\t"); split(plus[k], b, "\t")
+          for (j = 3; j <= 11; j++) if (a[j] != b[j]) {
+            kind = kind " " names[j]; what = what (what ? ", " : "") names[j] " " a[j] " -> " b[j]
+          }
+        }
+        if (!(kind in count)) { kinds[++nk] = kind; example[kind] = kk[2] ": " what }
+        count[kind]++
+      }
+      for (i = 1; i <= nk && i <= 4; i++)
+        out = out (i > 1 ? "; " : "") example[kinds[i]] (count[kinds[i]] > 1 ? " (and " count[kinds[i]] - 1 " more like it)" : "")
+      print out (nk > 4 ? "; ... " nk - 4 " more kinds" : "")
+    }' "$1" | tr '\t' ' '
+}
+
+# flip_byte FILE OFFSET: invert every bit of one byte, in place.
+flip_byte() {
+  local f=$1 off=$2 b
+  b=$(od -An -tu1 -j "$off" -N1 "$f" | tr -d ' ')
+  [ -n "$b" ] || fail "flip_byte: $f has no byte at $off"
+  # shellcheck disable=SC2059
+  printf "$(printf '\\%03o' $((b ^ 255)))" | dd of="$f" bs=1 seek="$off" count=1 conv=notrunc status=none
+}
+
+# sums DIR OUT: "sha256  relative-path" of every regular file, sorted.
+sums() { (cd "$1" && find . -type f -printf '%P\0' | LC_ALL=C sort -z | xargs -0 -r sha256sum --) >"$2"; }
