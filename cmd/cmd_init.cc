@@ -11,6 +11,8 @@
 
 #include "cmd/commands.h"
 #include "cmd/home.h"
+#include "cmd/network_stores.h"
+#include "net/remote_store.h"
 #include "cmd/passphrase.h"
 #include "cmd/size_parse.h"
 #include "storage/keys.h"
@@ -22,6 +24,8 @@ namespace {
 constexpr const char* kName = "init";
 // DESIGN.md: wide stripes, k+m up to 48.
 constexpr int kMaxStripeWidth = 48;
+// How long `--peer` waits for a host to answer the handshake.
+constexpr int64_t kProbeTimeoutMs = 5000;
 
 struct InitArgs {
   std::string home;
@@ -49,7 +53,9 @@ void PrintSummary(const VolumeInitOptions& options) {
   fmt::print("  erasure coding  {}+{} ({} data + {} parity shards per chunk, chunks up to {})\n",
              options.data_shards, options.parity_shards, options.data_shards, options.parity_shards,
              FormatSize(options.chunk_size));
-  fmt::print("  stores          {}\n", fmt::join(options.store_folders, "\n                  "));
+  std::vector<std::string> stores = options.store_folders;
+  for (const StoreSpec& host : options.hosts) stores.push_back("host " + host.location);
+  fmt::print("  stores          {}\n", fmt::join(stores, "\n                  "));
   fmt::print("  key             {}\n", options.key_file.empty()
                                            ? "wrapped with the passphrase"
                                            : "wrapped with the key file " + options.key_file);
@@ -57,13 +63,29 @@ void PrintSummary(const VolumeInitOptions& options) {
              options.key_file.empty() ? "" : " --key-file " + options.key_file);
 }
 
-int RunInit(const InitArgs& args) {
-  if (!args.peers.empty()) {
-    return Fail(kName,
-                "--peer: network peers are not supported yet; use --store DIR for local shard "
-                "stores");
+// Learns each host's key on first contact and pins it (trust on first use), printing the
+// fingerprint so it can be compared with what the host shows.
+Status PinHosts(const std::string& home, const std::vector<std::string>& peers,
+                std::vector<StoreSpec>* hosts) {
+  if (peers.empty()) return Status::Ok();
+  QUID_ASSIGN_OR_RETURN(net::NodeIdentity identity, LoadNodeIdentity(home));
+  fmt::print("this node is {} (hosts admit it with --tenant {})\n", identity.fingerprint(),
+             identity.fingerprint());
+  for (const std::string& peer : peers) {
+    std::string host;
+    uint16_t port = 0;
+    QUID_RETURN_IF_ERROR(SplitHostPort(peer, &host, &port));
+    Result<net::PublicKey> key = net::ProbeHostKey(host, port, identity, kProbeTimeoutMs);
+    if (!key.ok()) return Status(key.status().code(), peer + ": " + key.status().message());
+    fmt::print("pinned host {} as {}\n", peer, net::Fingerprint(*key));
+    hosts->push_back(StoreSpec{"host", peer, Bytes(key->begin(), key->end())});
   }
-  if (args.stores.empty()) return Fail(kName, "at least one --store DIR is needed");
+  return Status::Ok();
+}
+
+int RunInit(const InitArgs& args) {
+  if (args.stores.empty() && args.peers.empty())
+    return Fail(kName, "at least one --store DIR or --peer HOST:PORT is needed");
   if (args.data + args.parity > kMaxStripeWidth) {
     return Fail(kName, fmt::format("--data plus --parity must be at most {}", kMaxStripeWidth));
   }
@@ -79,6 +101,8 @@ int RunInit(const InitArgs& args) {
   options.chunk_size = *chunk_size;
   // Absolute, because the mount daemon resolves them later from "/".
   for (const std::string& store : args.stores) options.store_folders.push_back(AbsolutePath(store));
+  const Status pinned = PinHosts(options.home, args.peers, &options.hosts);
+  if (!pinned.ok()) return Fail(kName, pinned.message());
 
   bool created_key_file = false;
   if (!args.key_file.empty()) {
@@ -128,7 +152,7 @@ Command AddInitCommand(CLI::App& quid) {
   app->add_option("--store", args->stores, "A local folder used as a shard store (repeatable)")
       ->option_text("DIR")
       ->allow_extra_args(false);
-  app->add_option("--peer", args->peers, "A host reached over the network (not supported yet)")
+  app->add_option("--peer", args->peers, "A host reached over the network; its key is pinned on first contact (repeatable)")
       ->option_text("HOST:PORT")
       ->allow_extra_args(false);
   app->add_option("--key-file", args->key_file,

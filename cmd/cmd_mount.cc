@@ -19,6 +19,7 @@
 #include "cmd/logging.h"
 #include "cmd/mount_daemon.h"
 #include "cmd/mount_table.h"
+#include "cmd/network_stores.h"
 #include "cmd/passphrase.h"
 #include "cmd/size_parse.h"
 
@@ -82,6 +83,7 @@ Result<MountDaemonOptions> Prepare(const MountArgs& args) {
   Result<std::string> home = ResolveHome(args.home);
   if (!home.ok()) return home.status();
   options.volume.home = *home;
+  options.volume.store_factory = MakeNetworkStoreFactory(options.volume.home);
   if (!std::filesystem::is_directory(options.volume.home)) {
     return Status::NotFound("no volume in " + options.volume.home + " (run quid init first)");
   }

@@ -23,6 +23,8 @@ Command AddInitCommand(CLI::App& quid);
 Command AddMountCommand(CLI::App& quid);
 Command AddUmountCommand(CLI::App& quid);
 Command AddStatusCommand(CLI::App& quid);
+Command AddServeCommand(CLI::App& quid);
+Command AddDemoCommand(CLI::App& quid);
 
 // Every command reports failure the same way, so scripts and people can rely on it: one line
 // on stderr, "quid <command>: <message>", and exit code 1.

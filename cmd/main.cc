@@ -42,6 +42,8 @@ int main(int argc, char** argv) {
       quid::AddMountCommand(app),
       quid::AddUmountCommand(app),
       quid::AddStatusCommand(app),
+      quid::AddServeCommand(app),
+      quid::AddDemoCommand(app),
   };
   try {
     app.parse(argc, argv);

@@ -263,8 +263,8 @@ Result<std::shared_ptr<FolderStore>> HostService::TenantStore(const std::string&
   std::lock_guard<std::mutex> lock(mu_);
   auto it = stores_.find(fingerprint);
   if (it != stores_.end()) return it->second;
-  // Created on first use, so an admitted tenant that never stores anything leaves no
-  // folder behind.
+  // Opened (and created) on the tenant's first request, so an admitted tenant that never
+  // connects leaves no folder behind.
   QUID_ASSIGN_OR_RETURN(std::shared_ptr<FolderStore> store,
                         FolderStore::Open(TenantsDir(options_.data_dir) + "/" + fingerprint, 0));
   stores_.emplace(fingerprint, store);

@@ -10,6 +10,10 @@ namespace {
 // comes from a newer or broken peer and is reported as a plain I/O error.
 constexpr int32_t kLastCode = static_cast<int32_t>(Code::kBusy);
 
+// A drained FrameReader keeps its buffer up to this size for the next reads (small
+// requests come often) and gives larger ones back.
+constexpr size_t kKeepCapacityBytes = 256 * 1024;
+
 void PutLittleEndian32(uint32_t v, uint8_t* out) {
   out[0] = static_cast<uint8_t>(v);
   out[1] = static_cast<uint8_t>(v >> 8);
@@ -190,7 +194,12 @@ std::optional<Bytes> FrameReader::Next() {
   body.assign(begin, begin + length);
   consumed_ += kFrameLengthBytes + length;
   if (consumed_ == buffer_.size()) {
-    buffer_.clear();
+    // Drained: an idle connection should not keep a shard-sized buffer alive.
+    if (buffer_.capacity() > kKeepCapacityBytes) {
+      Bytes().swap(buffer_);
+    } else {
+      buffer_.clear();
+    }
     consumed_ = 0;
   }
   return body;

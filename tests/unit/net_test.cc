@@ -601,6 +601,29 @@ TEST_F(NetTest, MisbehavingClientsAreDisconnectedWhileOthersAreServed) {
   EXPECT_TRUE(store_->Ping().ok());
 }
 
+TEST_F(NetTest, PipelinedRequestsBeyondTheCapAreAllAnswered) {
+  // The server takes 8 requests at a time from a connection (the fixture's cap) and
+  // reads on once answers have gone out: 40 sent in one burst all come back.
+  auto session = RawSession::Open(host_.server->port(), tenant_, host_identity_.public_key());
+  ASSERT_NE(session, nullptr);
+  Bytes burst;
+  for (uint64_t id = 1; id <= 40; ++id) {
+    Bytes frame = session->Seal(PingRequest(id));
+    burst.insert(burst.end(), frame.begin(), frame.end());
+  }
+  ASSERT_TRUE(SendAll(session->fd, burst));
+  std::set<uint64_t> answered;
+  for (int i = 0; i < 40; ++i) {
+    std::optional<wire::Response> response = session->Receive();
+    ASSERT_TRUE(response.has_value()) << "after " << i << " answers";
+    EXPECT_EQ(response->code(), 0);
+    answered.insert(response->id());
+  }
+  EXPECT_EQ(answered.size(), 40u);
+  EXPECT_EQ(*answered.begin(), 1u);
+  EXPECT_EQ(*answered.rbegin(), 40u);
+}
+
 TEST_F(NetTest, HostThatNeverAnswersTimesOut) {
   StuckHost silent(nullptr);  // accepts, never says a word
   RemoteStoreOptions options = StoreOptions(tenant_, host_identity_.public_key(), silent.port());

@@ -1,0 +1,27 @@
+// The bridge from a volume's configured hosts to the network layer: the node's identity
+// (home/node.key) and a StoreFactory that opens a RemoteStore per host, pinned to the
+// key `quid init --peer` recorded. Kept in cmd/ so storage/ never learns about sockets.
+#pragma once
+
+#include <string>
+
+#include "net/identity.h"
+#include "storage/status.h"
+#include "storage/volume.h"
+
+namespace quid {
+
+std::string NodeKeyPath(const std::string& home);
+
+// The node's identity, created (0600) on first use.
+Result<net::NodeIdentity> LoadNodeIdentity(const std::string& home);
+
+// A factory for "host" stores. The event loop it needs starts on the first call (inside
+// Volume::Open, after the daemon's signal handling is set up) and lives as long as the
+// factory, which the volume keeps until it closes.
+StoreFactory MakeNetworkStoreFactory(const std::string& home);
+
+// "HOST:PORT" -> host, port. IPv6 literals as "[::1]:7000".
+Status SplitHostPort(const std::string& address, std::string* host, uint16_t* port);
+
+}  // namespace quid
