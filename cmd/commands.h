@@ -25,6 +25,7 @@ Command AddUmountCommand(CLI::App& quid);
 Command AddStatusCommand(CLI::App& quid);
 Command AddServeCommand(CLI::App& quid);
 Command AddDemoCommand(CLI::App& quid);
+Command AddIdCommand(CLI::App& quid);
 
 // Every command reports failure the same way, so scripts and people can rely on it: one line
 // on stderr, "quid <command>: <message>", and exit code 1.

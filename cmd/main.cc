@@ -44,6 +44,7 @@ int main(int argc, char** argv) {
       quid::AddStatusCommand(app),
       quid::AddServeCommand(app),
       quid::AddDemoCommand(app),
+      quid::AddIdCommand(app),
   };
   try {
     app.parse(argc, argv);
