@@ -46,6 +46,7 @@ struct DemoArgs {
   std::string cache_size;
   std::string contribute = "4G";
   std::string mountpoint;
+  std::vector<std::string> fuse_options;
 };
 
 struct Host {
@@ -232,6 +233,14 @@ int RunDemo(const DemoArgs& args) {
   MountDaemonOptions options;
   options.volume.home = workdir + "/tenant";
   options.mount.mountpoint = mountpoint;
+  for (const std::string& group : args.fuse_options) {
+    for (size_t start = 0; start <= group.size();) {
+      size_t comma = group.find(',', start);
+      if (comma == std::string::npos) comma = group.size();
+      if (comma > start) options.mount.fuse_options.push_back(group.substr(start, comma - start));
+      start = comma + 1;
+    }
+  }
   if (!args.cache_size.empty()) {
     Result<uint64_t> cache = ParseSize(args.cache_size);
     if (!cache.ok()) return Fail(kName, "--cache-size: " + cache.status().message());
@@ -287,6 +296,10 @@ Command AddDemoCommand(CLI::App& quid) {
       ->option_text("SIZE");
   app->add_option("--contribute", args->contribute, "Space each host gives (default 4G)")
       ->option_text("SIZE");
+  app->add_option("-o", args->fuse_options,
+                  "FUSE mount options as mount(8) takes them: allow_other, ro, ... (repeatable)")
+      ->option_text("OPT[,OPT]...")
+      ->allow_extra_args(false);
   app->add_option("MOUNTPOINT", args->mountpoint, "Folder to mount the volume on")->required();
   return {app, [args] { return RunDemo(*args); }};
 }
