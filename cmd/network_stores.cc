@@ -41,21 +41,17 @@ Status SplitHostPort(const std::string& address, std::string* host, uint16_t* po
 
 namespace {
 
-// Shared by every store the factory opens: one identity, one event loop.
+// Shared by every store the factory opens: the node's identity.
 struct NetworkContext {
   std::string home;
   std::mutex mu;
   std::unique_ptr<net::NodeIdentity> identity;
-  std::unique_ptr<net::EventLoop> loop;
 
   Status Ready() {
     std::lock_guard lock(mu);
     if (!identity) {
       QUID_ASSIGN_OR_RETURN(net::NodeIdentity id, LoadNodeIdentity(home));
       identity = std::make_unique<net::NodeIdentity>(id);
-    }
-    if (!loop) {
-      QUID_ASSIGN_OR_RETURN(loop, net::EventLoop::Start("quid-net"));
     }
     return Status::Ok();
   }
@@ -75,11 +71,15 @@ StoreFactory MakeNetworkStoreFactory(const std::string& home) {
     QUID_RETURN_IF_ERROR(SplitHostPort(spec.location, &options.host, &options.port));
     options.identity = *context->identity;
     std::memcpy(options.host_key.data(), spec.public_key.data(), net::kPublicKeyBytes);
-    QUID_ASSIGN_OR_RETURN(auto store, net::RemoteStore::Create(options, context->loop.get()));
-    // The store keeps the context (and so the loop) alive for as long as it exists.
-    return std::shared_ptr<ShardStore>(store.get(), [store, context](ShardStore*) mutable {
+    // One loop per host: the loop thread seals and opens that host's frames, so hosts
+    // spread the channel's cryptography over the cores instead of queueing on one thread.
+    QUID_ASSIGN_OR_RETURN(std::shared_ptr<net::EventLoop> loop,
+                          net::EventLoop::Start("quid-net"));
+    QUID_ASSIGN_OR_RETURN(auto store, net::RemoteStore::Create(options, loop.get()));
+    // The store goes before its loop.
+    return std::shared_ptr<ShardStore>(store.get(), [store, loop](ShardStore*) mutable {
       store.reset();
-      context.reset();
+      loop.reset();
     });
   };
 }

@@ -16,9 +16,9 @@ std::string NodeKeyPath(const std::string& home);
 // The node's identity, created (0600) on first use.
 Result<net::NodeIdentity> LoadNodeIdentity(const std::string& home);
 
-// A factory for "host" stores. The event loop it needs starts on the first call (inside
-// Volume::Open, after the daemon's signal handling is set up) and lives as long as the
-// factory, which the volume keeps until it closes.
+// A factory for "host" stores. Each store gets an event loop of its own, started when the
+// store is opened (inside Volume::Open, after the daemon's signal handling is set up) and
+// stopped after the store is destroyed.
 StoreFactory MakeNetworkStoreFactory(const std::string& home);
 
 // "HOST:PORT" -> host, port. IPv6 literals as "[::1]:7000".

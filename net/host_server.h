@@ -22,28 +22,34 @@ struct HostServerOptions {
   std::string listen_host = "127.0.0.1";
   uint16_t port = 0;  // 0: any free port (tests)
   NodeIdentity identity = NodeIdentity::Generate();
-  HostService* service = nullptr;        // REQUIRES: outlives the server
+  HostService* service = nullptr;  // REQUIRES: outlives the server
   size_t workers = 4;
   int64_t handshake_timeout_ms = 5000;
-  size_t max_requests_in_flight = 32;    // per connection; reading pauses beyond it
+  size_t max_requests_in_flight = 32;  // per connection; reading pauses beyond it
 };
 
 struct HostServerStats {
   uint64_t connections_accepted = 0;
-  uint64_t connections_refused = 0;   // handshake failed or tenant not admitted
-  uint64_t connections_dropped = 0;   // closed for a bad frame
+  uint64_t connections_refused = 0;  // handshake failed or tenant not admitted
+  uint64_t connections_dropped = 0;  // closed for a bad frame
   uint64_t requests_served = 0;
 };
 
+// port(), stats() and Stop() may be called from any thread.
 class HostServer {
  public:
+  // Listens before it returns: kUnavailable if the address cannot be bound (in use),
+  // kInvalid if listen_host is not an IP address. Runs its own EventLoop thread.
   static Result<std::unique_ptr<HostServer>> Start(HostServerOptions options);
   ~HostServer();  // Stop()
   HostServer(const HostServer&) = delete;
   HostServer& operator=(const HostServer&) = delete;
 
+  // The bound port (the chosen one when options.port was 0).
   uint16_t port() const;
   HostServerStats stats() const;
+  // Closes the listener and every connection, lets requests already on a worker finish
+  // (their answers are dropped), and joins the threads. Idempotent.
   void Stop();
 
  private:

@@ -7,8 +7,17 @@
 //   failures the host is treated as down (kUnavailable at once) for a cooling period,
 //   then probed again, so a dead host costs nothing per request.
 // - Bounded memory: bytes in flight per host are capped; callers wait (up to their
-//   timeout) for room instead of buffering without limit behind a slow host.
-// Thread-safe.
+//   timeout) for room instead of buffering without limit behind a slow host. A request
+//   that times out on a connection that has heard nothing since it was sent closes that
+//   connection (the host is stuck, not slow), which frees what its socket queue held.
+//
+// Errors: kUnavailable for anything that kept the request from an answer (connect,
+// handshake cut short, write, timeout, circuit open); a tenant the host does not admit
+// also sees kUnavailable, because the host checks the tenant's key last and just hangs
+// up. kPermission when the host's key is not the pinned one (not retried). Everything
+// else is the host's own answer (kNotFound, kNoSpace, kCorrupt, kInvalid ...).
+//
+// Thread-safe: every method may be called from any thread but the loop's, concurrently.
 #pragma once
 
 #include <memory>
@@ -42,8 +51,10 @@ struct RemoteStoreStats {
 
 class RemoteStore : public ShardStore {
  public:
-  // `loop` must outlive the store.
+  // `loop` must outlive the store. Connects lazily, on first use. A host name (not an
+  // address) is resolved here, once; kUnavailable if it cannot be.
   static Result<std::shared_ptr<RemoteStore>> Create(RemoteStoreOptions options, EventLoop* loop);
+  // Closes the connections; requests still waiting fail with kUnavailable.
   ~RemoteStore() override;
 
   std::string name() const override;

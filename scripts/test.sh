@@ -12,6 +12,9 @@ scripts/build.sh Debug
 echo "== ctest: Debug build, all tests"
 (cd build/debug && ctest --output-on-failure -j2) || status=1
 
+echo "== fuzz: each libFuzzer target for a bounded time (clang 14)"
+scripts/fuzz.sh "${QUID_FUZZ_SECONDS:-20}" || status=1
+
 scripts/build.sh Asan
 echo "== ctest: ASan+UBSan build, unit tests"
 (cd build/asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \

@@ -60,7 +60,7 @@ Status VolumeImpl::ReadChunk(const StoredChunk& chunk, uint64_t offset, MutableB
 }
 
 void VolumeImpl::Prefetch(Ino ino, uint64_t end, uint64_t file_size) {
-  constexpr int kChunksAhead = 2;
+  constexpr int kChunksAhead = 4;
   uint64_t start = chunker_->ChunkStart(end);
   if (start < end) start += chunker_->ChunkLength(start, file_size);  // the one after
   for (int i = 0; i < kChunksAhead && start < file_size; ++i) {

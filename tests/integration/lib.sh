@@ -280,3 +280,103 @@ flip_byte() {
 
 # sums DIR OUT: "sha256  relative-path" of every regular file, sorted.
 sums() { (cd "$1" && find . -type f -printf '%P\0' | LC_ALL=C sort -z | xargs -0 -r sha256sum --) >"$2"; }
+
+# ---- Helpers for the network scripts (hosts as `quid serve` processes) ----
+
+# The time in milliseconds.
+now_ms() { date +%s%3N; }
+
+# Run the rest of the script with a private copy of the binary on the scratch tmpfs, so a
+# rebuild that relinks the original mid-run cannot break a host restart. Sets QUID.
+snapshot_quid() {
+  mkdir -p "$S/bin"
+  cp "$QUID" "$S/bin/quid"
+  QUID=$S/bin/quid
+}
+
+# node_fingerprint HOME: the node fingerprint (what `quid serve --tenant` admits) of the node whose
+# home is HOME, creating its key if there is none. Uses `quid id`; with a binary that lacks it,
+# falls back on the line "this node is <fp>" that `quid init --peer` prints (creating the key)
+# before it contacts a host: here one that refuses at once, so no volume is created.
+node_fingerprint() {
+  local home=$1 out fp
+  if "$QUID" id --help >/dev/null 2>&1; then
+    out=$("$QUID" id --home "$home" 2>&1) || fail "quid id --home $home failed: $out"
+    fp=$(printf '%s\n' "$out" | tail -1)
+  else
+    out=$("$QUID" init --home "$home" --peer 127.0.0.1:1 2>&1 </dev/null || true)
+    fp=$(printf '%s\n' "$out" | sed -n 's/^this node is \([0-9a-f]*\).*/\1/p' | head -1)
+  fi
+  [[ $fp =~ ^[0-9a-f]{32}$ ]] || fail "cannot learn the node fingerprint of $home: $out"
+  echo "$fp"
+}
+
+# store_states: one line per store of the volume mounted from $H, in the volume's order:
+#   NAME REACHABLE(true|false) SHARD_COUNT USED_BYTES
+# (parsed from `quid status --json`: each store is the only brace-free object in it).
+store_states() {
+  local json
+  json=$(timeout 120 "$QUID" status --home "$H" --json 2>&1) || fail "quid status --json failed: $json"
+  printf '%s' "$json" | grep -o '{[^{}]*}' | awk '{
+    n = r = c = u = "?"
+    if (match($0, /"name":"[^"]*"/)) n = substr($0, RSTART + 8, RLENGTH - 9)
+    if (match($0, /"reachable":(true|false)/)) r = substr($0, RSTART + 12, RLENGTH - 12)
+    if (match($0, /"shard_count":[0-9]+/)) c = substr($0, RSTART + 14, RLENGTH - 14)
+    if (match($0, /"used_bytes":[0-9]+/)) u = substr($0, RSTART + 13, RLENGTH - 13)
+    print n, r, c, u
+  }'
+}
+
+# store_state ADDR [FIELD]: the store_states line (or its FIELD: 2 reachable, 3 shard count, 4 used
+# bytes) of the store whose name ends in ":ADDR" (ADDR is HOST:PORT).
+store_state() {
+  store_states | awk -v a=":$1" -v f="${2:-0}" \
+    'length($1) >= length(a) && substr($1, length($1) - length(a) + 1) == a {print (f ? $f : $0); exit}'
+}
+
+# wait_store_reachable ADDR true|false LIMIT_S: wait until status shows the store at ADDR
+# reachable (or not). Prints the seconds it took (with ms) and returns 0; returns 1 after LIMIT_S.
+wait_store_reachable() {
+  local addr=$1 want=$2 limit=$3 t0 got
+  t0=$(now_ms)
+  while :; do
+    got=$(store_state "$addr" 2)
+    if [ "$got" = "$want" ]; then
+      awk -v d=$(($(now_ms) - t0)) 'BEGIN {printf "%.1f\n", d / 1000}'
+      return 0
+    fi
+    [ $(($(now_ms) - t0)) -lt $((limit * 1000)) ] || return 1
+    sleep 0.25
+  done
+}
+
+# write_mixed_tree DIR N [LINUX]: N files of assorted sizes (0, 1, 4095, 4097, 1 MiB, 4 MiB+1,
+# random up to ~1.2 MB, 13 MB; from /dev/urandom) under DIR/sub, and a copy of /usr/include/linux
+# under DIR/sub/deep unless LINUX is 0.
+write_mixed_tree() {
+  local d=$1 n=$2 linux=${3:-1} i size
+  mkdir -p "$d/sub/deep"
+  for i in $(seq 1 "$n"); do
+    case $((i % 8)) in
+      0) size=0 ;; 1) size=1 ;; 2) size=4095 ;; 3) size=4097 ;; 4) size=1048576 ;;
+      5) size=4194305 ;; 6) size=$((RANDOM * 37)) ;; 7) size=13000000 ;;
+    esac
+    head -c "$size" /dev/urandom >"$d/sub/f$i"
+  done
+  if [ "$linux" = 1 ]; then cp -a /usr/include/linux "$d/sub/deep/"; fi
+}
+
+# verify_sums DIR SUMS LABEL: every file listed in SUMS (see `sums`) reads back with its sha256
+# under DIR; otherwise a soft_fail naming how many differ or fail to read, and the first one.
+# Sets VERIFY_OK to 1 or 0 (and returns 0 either way, so set -e does not stop the script).
+verify_sums() {
+  local dir=$1 list=$2 label=$3 bad
+  VERIFY_OK=1
+  if (cd "$dir" && sha256sum --quiet -c "$list") >"$S/verify.out" 2>&1; then
+    it_log "  $label: $(wc -l <"$list") files verified"
+    return 0
+  fi
+  VERIFY_OK=0
+  bad=$(grep -c ': FAILED' "$S/verify.out" || true)
+  soft_fail "$label: $bad of $(wc -l <"$list") files differ or fail to read under $dir; first: $(grep ': FAILED' "$S/verify.out" | head -1)"
+}

@@ -441,6 +441,9 @@ TEST_F(NetTest, HostWithAnotherKeyIsRefused) {
   EXPECT_EQ(s.code(), Code::kPermission) << s.ToString();
   EXPECT_EQ(store->Put(Id(1), Pattern(10, 1)).code(), Code::kPermission);
   EXPECT_EQ(store->Get(Id(1)).status().code(), Code::kPermission);
+  // A store always pins: left unset, the key is all zeros and matches no host.
+  RemoteStoreOptions unpinned = StoreOptions(tenant_, PublicKey{}, host_.server->port());
+  EXPECT_EQ(MakeStore(std::move(unpinned))->Ping().code(), Code::kPermission);
   // A refused key is an answer, not an outage: the breaker stays closed.
   EXPECT_EQ(store->Ping().code(), Code::kPermission);
   EXPECT_EQ(store->Ping().message().find("circuit"), std::string::npos);
@@ -668,6 +671,8 @@ TEST_F(NetTest, StuckHostCannotMakeTheTenantBufferWithoutLimit) {
   // Each call waits at most its timeout (for room, then for the answer).
   EXPECT_LT(MsSince(start), 8 * 4 * 400 + 2000);
   RemoteStoreStats stats = store->stats();
+  RecordProperty("peak_bytes_in_flight", std::to_string(stats.peak_bytes_in_flight));
+  RecordProperty("stuck_host_connections", std::to_string(stuck.connections()));
   // Frames are a little larger than their payloads (header, length, tag).
   EXPECT_LE(stats.peak_bytes_in_flight, 4 * kMiB + 4096) << stats.peak_bytes_in_flight;
   EXPECT_GE(stats.peak_bytes_in_flight, kShard);
