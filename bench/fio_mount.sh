@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Sequential throughput through a mounted quidfs volume, side by side with the local disk
-# and gocryptfs (the same files, the same disk, the same run), plus the mount daemon's
-# peak RSS. Run as root from the repository root:
+# Sequential throughput through quidfs, side by side with the local disk and gocryptfs
+# (the same files, the same disk, the same run): a volume over 6 local folder stores, and
+# `quid demo` (6 hosts on loopback, every shard over TCP through the secure channel); plus
+# the mount daemon's peak RSS. Run as root from the repository root:
 #   bench/fio_mount.sh [SIZE]        SIZE defaults to 1G (fio syntax)
 # QUID=/path/to/quid skips the Release build.
 set -euo pipefail
@@ -19,7 +20,8 @@ done
 work=$(mktemp -d -p "${BENCH_DIR:-/var/tmp}" quid-bench.XXXXXX)
 export QUID_PASSPHRASE=bench-passphrase
 cleanup() {
-  for m in "$work/qmnt" "$work/gmnt"; do mountpoint -q "$m" && fusermount3 -u "$m"; done
+  [ -n "${demo_pid:-}" ] && kill "$demo_pid" 2>/dev/null && wait "$demo_pid" 2>/dev/null
+  for m in "$work/qmnt" "$work/gmnt" "$work/dmnt"; do mountpoint -q "$m" && fusermount3 -u "$m"; done
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -50,7 +52,7 @@ quid_mount() {
 }
 peak_rss_mib() { awk '/VmHWM/ {printf "%d", $2/1024}' "/proc/$1/status"; }
 
-mkdir -p "$work/local" "$work/qmnt" "$work/gmnt" "$work/gcipher"
+mkdir -p "$work/local" "$work/qmnt" "$work/gmnt" "$work/gcipher" "$work/dmnt"
 "$QUID" init --home "$work/home" --data 4 --parity 2 \
   $(for i in 1 2 3 4 5 6; do echo --store "$work/store$i"; done) >/dev/null
 echo "$QUID_PASSPHRASE" >"$work/gpass"
@@ -72,12 +74,29 @@ drop_caches; gocrypt_r=$(read_mbs "$work/gmnt")
 drop_caches; quid_r=$(read_mbs "$work/qmnt")
 rss_read=$(peak_rss_mib "$pid")
 
+# The same through quid demo: 6 hosts on loopback.
+start_demo() {
+  "$QUID" demo --hosts 6 --workdir "$work/demo" "$work/dmnt" >>"$work/demo.log" 2>&1 &
+  demo_pid=$!
+  for _ in $(seq 120); do mountpoint -q "$work/dmnt" && return 0; sleep 0.5; done
+  echo "quid demo did not mount: $(tail -2 "$work/demo.log")"; exit 1
+}
+stop_demo() { kill "$demo_pid"; wait "$demo_pid" || true; demo_pid=; }
+start_demo
+wait_idle; demo_w=$(write_mbs "$work/dmnt")
+wait_idle; stop_demo; start_demo  # a fresh mount: cold cache
+drop_caches; demo_r=$(read_mbs "$work/dmnt")
+stop_demo
+
 ratio() { echo "scale=2; $1 / $2" | bc; }
 echo "sequential 1 MiB blocks, $size, fsync at end; cold reads; MB/s"
-printf '%-10s %8s %8s\n' "" write read
-printf '%-10s %8s %8s\n' local "$local_w" "$local_r"
-printf '%-10s %8s %8s\n' gocryptfs "$gocrypt_w" "$gocrypt_r"
-printf '%-10s %8s %8s\n' quidfs "$quid_w" "$quid_r"
-echo "quidfs/local: write x$(ratio "$quid_w" "$local_w"), read x$(ratio "$quid_r" "$local_r")"
-echo "quidfs/gocryptfs: write x$(ratio "$quid_w" "$gocrypt_w"), read x$(ratio "$quid_r" "$gocrypt_r")"
+printf '%-14s %8s %8s\n' "" write read
+printf '%-14s %8s %8s\n' local "$local_w" "$local_r"
+printf '%-14s %8s %8s\n' gocryptfs "$gocrypt_w" "$gocrypt_r"
+printf '%-14s %8s %8s\n' quid-folders "$quid_w" "$quid_r"
+printf '%-14s %8s %8s\n' quid-demo "$demo_w" "$demo_r"
+echo "quid (folder stores)/local: write x$(ratio "$quid_w" "$local_w"), read x$(ratio "$quid_r" "$local_r")"
+echo "quid (folder stores)/gocryptfs: write x$(ratio "$quid_w" "$gocrypt_w"), read x$(ratio "$quid_r" "$gocrypt_r")"
+echo "quid demo (6 hosts)/local: write x$(ratio "$demo_w" "$local_w"), read x$(ratio "$demo_r" "$local_r")"
+echo "quid demo (6 hosts)/gocryptfs: write x$(ratio "$demo_w" "$gocrypt_w"), read x$(ratio "$demo_r" "$gocrypt_r")"
 echo "quid mount daemon peak RSS: ${rss_write} MiB writing (and flushing) $size, ${rss_read} MiB reading it"
