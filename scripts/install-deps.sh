@@ -12,7 +12,7 @@ packages=(
   libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
   protobuf-compiler libprotobuf-dev
   clang-format
-  fio rsync attr bc gocryptfs util-linux
+  fio rsync attr bc gocryptfs util-linux iproute2 git
 )
 
 missing=()

@@ -27,6 +27,7 @@ constexpr uint64_t kRoundBytes = 256ull << 20;      // dirty bytes planned into 
 constexpr size_t kRoundFiles = 512;
 constexpr size_t kChunksInFlight = 4;
 constexpr int64_t kSweepIntervalNs = 600'000'000'000;  // unreferenced-shard sweep period
+constexpr int64_t kRestoreIntervalNs = 10'000'000'000;  // redundancy check period when idle
 
 ChunkId ChunkIdOf(const std::string& bytes) {
   ChunkId id{};
@@ -109,6 +110,7 @@ std::vector<Ino> VolumeImpl::PickFlushCandidates(bool everything) {
 
 void VolumeImpl::FlusherLoop() {
   int64_t next_sweep = clock_->monotonic_ns();
+  int64_t next_restore = clock_->monotonic_ns();
   bool more = false;
   for (;;) {
     bool everything = false;
@@ -129,6 +131,12 @@ void VolumeImpl::FlusherLoop() {
       }
     }
     ProcessPendingDeletes();
+    if (candidates.empty() && clock_->monotonic_ns() >= next_restore) {
+      // Idle: spread chunks that were written while stores were away. Keep going while
+      // there is work; otherwise look again later.
+      const bool moved = RestoreRedundancy();
+      next_restore = clock_->monotonic_ns() + (moved ? 0 : kRestoreIntervalNs);
+    }
     if (clock_->monotonic_ns() >= next_sweep) {
       Status s = CleanupUnreferencedShards();
       if (!s.ok()) spdlog::warn("unreferenced-shard sweep: {}", s.message());
@@ -465,11 +473,15 @@ Status VolumeImpl::RemoveOrphans() {
 }
 
 Status VolumeImpl::CleanupUnreferencedShards() {
-  // Every shard id the metadata knows, committed or awaiting deletion.
-  std::unordered_set<std::string> known;
+  // Every shard the metadata knows, per store (committed or awaiting deletion): a copy
+  // of a known shard on a store that should not hold it is stray too.
+  const size_t store_count = chunks_->stores().size();
+  std::vector<std::unordered_set<std::string>> known(store_count);
   auto add = [&](const ChunkId& id, const meta::Chunk& c) {
-    for (uint32_t i = 0; i < c.k() + c.m(); ++i)
-      known.insert(chunks_->ShardIdFor(id, c.generation(), static_cast<int>(i)).hex());
+    for (int i = 0; i < c.stores_size(); ++i) {
+      if (c.stores(i) >= store_count) continue;
+      known[c.stores(i)].insert(chunks_->ShardIdFor(id, c.generation(), i).hex());
+    }
   };
   {
     auto it = db_->NewIterator(Cf::kChunks);
@@ -490,10 +502,11 @@ Status VolumeImpl::CleanupUnreferencedShards() {
   // Uploads in flight right now are younger than the grace period.
   const int64_t cutoff = clock_->now_ns() - options_.cleanup_grace_ns;
   uint64_t removed = 0;
-  for (const auto& store : chunks_->stores()) {
+  for (size_t s = 0; s < store_count; ++s) {
+    const auto& store = chunks_->stores()[s];
     std::vector<ShardId> stray;
     Status listed = store->List([&](const ShardId& id, const ShardInfo& info) {
-      if (info.mtime_ns < cutoff && !known.count(id.hex())) stray.push_back(id);
+      if (info.mtime_ns < cutoff && !known[s].count(id.hex())) stray.push_back(id);
       return true;
     });
     if (!listed.ok()) continue;  // an unreachable store is swept next time

@@ -112,6 +112,13 @@ class VolumeImpl : public Volume {
   // Feeds one journal record into the dirty map (replay); takes a reference if kept.
   Status ApplyRecordLocked(const JournalRecord& record, Journal* journal);
 
+  // Every store's usage, asked in parallel; a store silent for long counts as unreachable.
+  std::vector<Result<StoreUsage>> ProbeStores();
+  // Moves the extra shards of chunks placed twice on one store (written while stores were
+  // away) to reachable stores the chunk does not use yet. A bounded amount per call.
+  // Returns true if it moved anything. Flusher thread only.
+  bool RestoreRedundancy();
+
   // --- flusher (flusher.cc) ---
   void FlusherLoop();
   // Flushes the given inodes' dirty data; commits in one batch. True if any committed.
@@ -156,6 +163,7 @@ class VolumeImpl : public Volume {
   std::atomic<uint64_t> flush_failures_{0};
   bool closed_ = false;
   std::atomic<uint64_t> last_sweep_removed_{0};
+  std::string redundancy_cursor_;  // chunk key to resume RestoreRedundancy from
 };
 
 }  // namespace quid

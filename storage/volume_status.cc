@@ -1,19 +1,43 @@
 // statfs and `quid status`: capacity from the stores after erasure-coding overhead, and
 // the health of every chunk as metadata records it.
 #include <algorithm>
+#include <chrono>
+#include <future>
 
 #include "storage/metadata_keys.h"
 #include "storage/volume_impl.h"
 
 namespace quid {
+namespace {
+// statfs and status answer within this even when a host has silently vanished (its own
+// request timeout is far longer): a store that has not answered by then counts as
+// unreachable.
+constexpr auto kUsageWait = std::chrono::milliseconds(1500);
+}  // namespace
+
+std::vector<Result<StoreUsage>> VolumeImpl::ProbeStores() {
+  std::vector<std::future<Result<StoreUsage>>> asked;
+  for (const auto& store : chunks_->stores())
+    asked.push_back(io_pool_->Submit([store] { return store->Usage(); }));
+  const auto deadline = std::chrono::steady_clock::now() + kUsageWait;
+  std::vector<Result<StoreUsage>> answers;
+  for (size_t i = 0; i < asked.size(); ++i) {
+    if (asked[i].wait_until(deadline) == std::future_status::ready) {
+      answers.push_back(asked[i].get());
+    } else {
+      // The task finishes on its own later; a packaged_task's future does not block here.
+      answers.push_back(Status::Unavailable(chunks_->stores()[i]->name() + " did not answer"));
+    }
+  }
+  return answers;
+}
 
 Result<StatFs> VolumeImpl::StatFilesystem() {
   StatFs out;
   const double usable = static_cast<double>(config_.data_shards()) /
                         static_cast<double>(config_.data_shards() + config_.parity_shards());
   uint64_t capacity = 0, used = 0;
-  for (const auto& store : chunks_->stores()) {
-    auto usage = store->Usage();
+  for (const auto& usage : ProbeStores()) {
     if (!usage.ok()) continue;
     capacity += usage->capacity_bytes;
     used += std::min(usage->used_bytes, usage->capacity_bytes);
@@ -32,10 +56,11 @@ VolumeStatus VolumeImpl::GetStatus() {
   status.data_shards = static_cast<int>(config_.data_shards());
   status.parity_shards = static_cast<int>(config_.parity_shards());
   std::vector<bool> reachable;
-  for (const auto& store : chunks_->stores()) {
+  const std::vector<Result<StoreUsage>> usages = ProbeStores();
+  for (size_t i = 0; i < usages.size(); ++i) {
     VolumeStatus::Store s;
-    s.name = store->name();
-    auto usage = store->Usage();
+    s.name = chunks_->stores()[i]->name();
+    const Result<StoreUsage>& usage = usages[i];
     s.reachable = usage.ok();
     if (usage.ok()) {
       s.used_bytes = usage->used_bytes;

@@ -234,7 +234,7 @@ compare_trees() {
     soft_fail "$label: trees differ in $n manifest lines: $(describe_diff "$S/manifest.diff")"
     return 0
   fi
-  it_log "  identical: $(grep -c '^E' "$ma") entries, $(grep -c '^H' "$ma") files hashed, $(grep -c '^X' "$ma") xattrs"
+  it_log "  identical: $(grep -c '^E' "$ma") entries, $(grep -c '^H' "$ma") files hashed, $(grep -c '^X' "$ma" || true) xattrs"
 }
 
 # describe_diff DIFF: a manifest diff (expected -, actual +) in words: the first example of each
@@ -313,12 +313,16 @@ node_fingerprint() {
 
 # store_states: one line per store of the volume mounted from $H, in the volume's order:
 #   NAME REACHABLE(true|false) SHARD_COUNT USED_BYTES
-# (parsed from `quid status --json`: each store is the only brace-free object in it).
+# (parsed from `quid status --json`: each store is the only brace-free object in it). If quid
+# status fails, prints why to stderr and returns 1.
 store_states() {
   local json
-  json=$(timeout 120 "$QUID" status --home "$H" --json 2>&1) || fail "quid status --json failed: $json"
+  if ! json=$(timeout 120 "$QUID" status --home "$H" --json 2>&1); then
+    printf 'quid status --json failed: %s\n' "$json" >&2
+    return 1
+  fi
   printf '%s' "$json" | grep -o '{[^{}]*}' | awk '{
-    n = r = c = u = "?"
+    n = "?"; r = "?"; c = "?"; u = "?"
     if (match($0, /"name":"[^"]*"/)) n = substr($0, RSTART + 8, RLENGTH - 9)
     if (match($0, /"reachable":(true|false)/)) r = substr($0, RSTART + 12, RLENGTH - 12)
     if (match($0, /"shard_count":[0-9]+/)) c = substr($0, RSTART + 14, RLENGTH - 14)
@@ -330,24 +334,37 @@ store_states() {
 # store_state ADDR [FIELD]: the store_states line (or its FIELD: 2 reachable, 3 shard count, 4 used
 # bytes) of the store whose name ends in ":ADDR" (ADDR is HOST:PORT).
 store_state() {
-  store_states | awk -v a=":$1" -v f="${2:-0}" \
+  local states
+  states=$(store_states) || return 1
+  printf '%s\n' "$states" | awk -v a=":$1" -v f="${2:-0}" \
     'length($1) >= length(a) && substr($1, length($1) - length(a) + 1) == a {print (f ? $f : $0); exit}'
 }
 
-# wait_store_reachable ADDR true|false LIMIT_S: wait until status shows the store at ADDR
-# reachable (or not). Prints the seconds it took (with ms) and returns 0; returns 1 after LIMIT_S.
+# wait_store_reachable ADDR true|false LIMIT_S LABEL: poll quid status until it shows the store at
+# ADDR reachable (or not). Sets WAITED (seconds, to 0.1) and returns 0 once it does; returns 1 after
+# LIMIT_S. Each status call that fails (or takes over 10 s) is a soft_fail: status must keep
+# answering while a host is away. Run it in the script's shell, not in $(...).
 wait_store_reachable() {
-  local addr=$1 want=$2 limit=$3 t0 got
+  local addr=$1 want=$2 limit=$3 label=$4 t0 t1 got slow=0 failed=0 first=""
   t0=$(now_ms)
+  WAITED=""
   while :; do
-    got=$(store_state "$addr" 2)
-    if [ "$got" = "$want" ]; then
-      awk -v d=$(($(now_ms) - t0)) 'BEGIN {printf "%.1f\n", d / 1000}'
-      return 0
+    t1=$(now_ms)
+    if got=$(store_state "$addr" 2 2>"$S/status.err"); then
+      [ $(($(now_ms) - t1)) -le 10000 ] || slow=$((slow + 1))
+    else
+      failed=$((failed + 1))
+      [ -n "$first" ] || first="after $(($(now_ms) - t1)) ms: $(tail -1 "$S/status.err")"
+      got=""
     fi
-    [ $(($(now_ms) - t0)) -lt $((limit * 1000)) ] || return 1
+    [ "$got" = "$want" ] && break
+    if [ $(($(now_ms) - t0)) -ge $((limit * 1000)) ]; then got=""; break; fi
     sleep 0.25
   done
+  [ "$failed" = 0 ] || soft_fail "$label: quid status failed $failed time(s) while waiting for $addr to be reachable=$want; first $first"
+  [ "$slow" = 0 ] || soft_fail "$label: quid status took over 10 s $slow time(s) while waiting for $addr to be reachable=$want"
+  [ "$got" = "$want" ] || return 1
+  WAITED=$(awk -v d=$(($(now_ms) - t0)) 'BEGIN {printf "%.1f", d / 1000}')
 }
 
 # write_mixed_tree DIR N [LINUX]: N files of assorted sizes (0, 1, 4095, 4097, 1 MiB, 4 MiB+1,
@@ -379,4 +396,17 @@ verify_sums() {
   VERIFY_OK=0
   bad=$(grep -c ': FAILED' "$S/verify.out" || true)
   soft_fail "$label: $bad of $(wc -l <"$list") files differ or fail to read under $dir; first: $(grep ': FAILED' "$S/verify.out" | head -1)"
+}
+
+# Waits up to $2 seconds until `quid status --json` for home $1 shows no degraded chunk (every
+# chunk's shards on distinct, reachable stores). Sets DEGRADED to the last count seen.
+wait_no_degraded() {
+  local home=$1 limit=$2 i
+  DEGRADED=?
+  for i in $(seq $((limit * 2))); do
+    DEGRADED=$(timeout 20 "$QUID" status --home "$home" --json | grep -o '"chunks_degraded":[0-9]*' | cut -d: -f2)
+    [ "${DEGRADED:-x}" = 0 ] && return 0
+    sleep 0.5
+  done
+  return 1
 }

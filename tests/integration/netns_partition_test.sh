@@ -8,12 +8,15 @@
 #  1. write a tree; every store reachable; every file verifies;
 #  2. cut one host off (its namespace-side link down: packets to it vanish silently, no reset,
 #     no ICMP): a full read of the tree (no cache) completes and verifies within 30 s, and
-#     `quid status --json` shows that store unreachable within 20 s;
+#     `quid status --json` shows that store unreachable within 20 s (every status call answering
+#     within 10 s meanwhile), and statfs (df) of the mount answers within 5 s;
 #  3. writes continue: a new batch written and synced is stored (0 bytes pending, within 120 s)
 #     and reads back exactly;
 #  4. link up again: within 30 s status shows the store reachable, and a new batch puts shards
 #     on it again (its shard count in status and its shard files on disk grow); all verifies;
-#  5. the tenant's TCP connections only ever go to the addresses created here; quid umount exits 0.
+#  5. two other hosts cut at once, and at that moment a full read and a new batch start: the read
+#     verifies within 30 s, the batch is stored and reads back; both links back: reachable within 30 s;
+#  6. the tenant's TCP connections only ever go to the addresses created here; quid umount exits 0.
 # Everything (hosts, namespaces, links, the route) is removed on exit, whatever the outcome.
 # Usage (as root): netns_partition_test.sh PATH_TO_QUID
 set -euo pipefail
@@ -25,7 +28,9 @@ command -v ss >/dev/null || fail "ss is missing (apt install iproute2)"
 
 N=6
 PORT=7000
-CUT=3 # the host that gets cut off
+CUT=3 # the host that gets cut off alone
+CUT2=2 # the two cut off together later
+CUT3=5
 LETTERS=(- A B C D E F)
 NAMESPACES=() # created so far (for cleanup)
 ROOT_LINKS=()
@@ -121,7 +126,7 @@ sync
 wait_settled 180
 drop_caches
 verify_sums "$M/t1" "$S/t1.sums" "all hosts connected"
-shards_line() { store_states | awk '{printf "%s%s=%s%s", NR > 1 ? " " : "", NR, $3, $2 == "true" ? "" : "(unreachable)"}'; }
+shards_line() { store_states | awk '{printf "%s%s=%s%s", (NR > 1 ? " " : ""), NR, $3, ($2 == "true" ? "" : "(unreachable)")}'; }
 it_log "  shards per host: $(shards_line)"
 
 C=$(addr_of $CUT)
@@ -132,8 +137,11 @@ T_CUT=$(now_ms)
 ( cd "$M/t1" && sha256sum --quiet -c "$S/t1.sums" ) >"$S/read2.out" 2>&1 &
 READER=$!
 IT_BG_PIDS+=("$READER")
-if t=$(wait_store_reachable "$C" false 20); then
-  it_log "  status shows host $CUT unreachable ${t} s after the cut"
+( t=$(now_ms); stat -f "$M" >/dev/null 2>&1 || echo failed >"$S/statfs.err"; echo $(($(now_ms) - t)) >"$S/statfs.ms" ) &
+STATFS=$!
+IT_BG_PIDS+=("$STATFS")
+if wait_store_reachable "$C" false 20 "2. host $CUT cut"; then
+  it_log "  status shows host $CUT unreachable ${WAITED} s after the cut"
 else
   soft_fail "2. status still shows host $CUT reachable 20 s after it was cut off"
 fi
@@ -149,6 +157,13 @@ read_ms=$(($(now_ms) - T_CUT))
 it_log "  full read of the tree (no cache) with host $CUT cut: $read_ms ms, exit $read_rc"
 [ "$read_rc" = 0 ] || soft_fail "2. reading the tree with host $CUT cut off: $(grep -c FAILED "$S/read2.out") files failed; first: $(grep FAILED "$S/read2.out" | head -1)"
 [ "$read_ms" -le 30000 ] || soft_fail "2. a full read of the tree with host $CUT cut off took $read_ms ms (limit 30 s)"
+wait "$STATFS" || true
+statfs_ms=$(cat "$S/statfs.ms" 2>/dev/null || echo "?")
+it_log "  statfs (df) of the mount, started at the cut: $statfs_ms ms$([ ! -e "$S/statfs.err" ] || echo ", FAILED")"
+[ ! -e "$S/statfs.err" ] || soft_fail "2. statfs of the mount failed with host $CUT cut off"
+if [ "$statfs_ms" = "?" ] || [ "$statfs_ms" -gt 5000 ]; then
+  soft_fail "2. statfs (df) of the mount took $statfs_ms ms with host $CUT cut off (limit 5 s)"
+fi
 t0=$(now_ms)
 drop_caches
 verify_sums "$M/t1" "$S/t1.sums" "2. host $CUT cut, read again"
@@ -170,8 +185,8 @@ check "4. link of host $CUT up again: reachable within 30 s, and new shards go t
 count_files() { find "$S/host$CUT" -type f | wc -l; }
 files_before=$(count_files)
 ip -n "$(ns_of $CUT)" link set "$(ns_if $CUT)" up
-if t=$(wait_store_reachable "$C" true 30); then
-  it_log "  status shows host $CUT reachable ${t} s after the link came back"
+if wait_store_reachable "$C" true 30 "4. host $CUT back"; then
+  it_log "  status shows host $CUT reachable ${WAITED} s after the link came back"
 else
   soft_fail "4. status does not show host $CUT reachable 30 s after its link came back"
 fi
@@ -190,12 +205,57 @@ drop_caches
 verify_sums "$M/t1" "$S/t1.sums" "4. all connected, tree 1"
 verify_sums "$M/t2" "$S/t2.sums" "4. all connected, batch written during the cut"
 verify_sums "$M/t3" "$S/t3.sums" "4. all connected, batch written after"
+# Chunks written during the cut doubled up on the other hosts; the volume spreads them onto
+# the returned host by itself, within a bound.
+if wait_no_degraded "$H" 60; then it_log "  redundancy restored: no degraded chunk"
+else soft_fail "4. status still shows $DEGRADED degraded chunks 60 s after host $CUT came back"; fi
 
-check "5. the tenant's TCP connections go only to $NET.0/24; quid umount exits 0"
+check "5. cut hosts $CUT2 and $CUT3 at once, then at once read the whole tree and write a new batch"
+ip -n "$(ns_of $CUT2)" link set "$(ns_if $CUT2)" down
+ip -n "$(ns_of $CUT3)" link set "$(ns_if $CUT3)" down
+T_CUT=$(now_ms)
+drop_caches
+( cd "$M/t1" && sha256sum --quiet -c "$S/t1.sums" ) >"$S/read5.out" 2>&1 &
+READER=$!
+IT_BG_PIDS+=("$READER")
+write_mixed_tree "$S/t4" 16 0
+sums "$S/t4" "$S/t4.sums"
+cp -a "$S/t4" "$M/t4"
+sync
+it_log "  new batch copied and synced $(($(now_ms) - T_CUT)) ms after the cut"
+for n in $(seq 720); do kill -0 "$READER" 2>/dev/null || break; sleep 0.25; done
+if kill -0 "$READER" 2>/dev/null; then
+  kill_bg "$READER"
+  fail "5. a full read of the tree with hosts $CUT2 and $CUT3 cut off still runs 180 s after the cut (a hang)"
+fi
+read_rc=0
+wait "$READER" || read_rc=$?
+read_ms=$(($(now_ms) - T_CUT))
+it_log "  full read of the tree with hosts $CUT2 and $CUT3 cut: $read_ms ms, exit $read_rc"
+[ "$read_rc" = 0 ] || soft_fail "5. reading the tree with hosts $CUT2 and $CUT3 cut off: $(grep -c FAILED "$S/read5.out") files failed; first: $(grep FAILED "$S/read5.out" | head -1)"
+[ "$read_ms" -le 30000 ] || soft_fail "5. a full read of the tree with hosts $CUT2 and $CUT3 cut off took $read_ms ms (limit 30 s)"
+wait_settled 120
+it_log "  new batch stored (0 bytes pending) $(($(now_ms) - T_CUT)) ms after the cut; shards per host: $(shards_line)"
+drop_caches
+verify_sums "$M/t4" "$S/t4.sums" "5. hosts $CUT2 and $CUT3 cut, batch written at the cut"
+verify_sums "$M/t2" "$S/t2.sums" "5. hosts $CUT2 and $CUT3 cut, batch written during the first cut"
+ip -n "$(ns_of $CUT2)" link set "$(ns_if $CUT2)" up
+ip -n "$(ns_of $CUT3)" link set "$(ns_if $CUT3)" up
+for i in $CUT2 $CUT3; do
+  if wait_store_reachable "$(addr_of "$i")" true 30 "5. host $i back"; then
+    it_log "  status shows host $i reachable ${WAITED} s after its link came back"
+  else
+    soft_fail "5. status does not show host $i reachable 30 s after its link came back"
+  fi
+done
+drop_caches
+for t in t1 t2 t3 t4; do verify_sums "$M/$t" "$S/$t.sums" "5. all connected again, $t"; done
+
+check "6. the tenant's TCP connections go only to $NET.0/24; quid umount exits 0"
 peers_seen=$(ss -Htnp | awk -v p="pid=$DAEMON_PID," 'index($0, p) {print $5}' | sort -u | tr '\n' ' ')
 it_log "  mount daemon's peers: ${peers_seen:-none}"
 for a in $peers_seen; do
-  case $a in "$NET".*) ;; *) soft_fail "5. the mount daemon talks to $a, outside $NET.0/24" ;; esac
+  case $a in "$NET".*) ;; *) soft_fail "6. the mount daemon talks to $a, outside $NET.0/24" ;; esac
 done
 quid_umount
 it_done

@@ -10,6 +10,7 @@
 #include <random>
 #include <set>
 
+#include "storage/faulty_store.h"
 #include "storage/memory_store.h"
 
 namespace quid {
@@ -403,6 +404,53 @@ TEST_F(VolumeTest, SequentialReadsPrefetchTheNextChunks) {
   ASSERT_TRUE(n.ok()) << "chunks after a sequential read were not prefetched: "
                       << n.status().ToString();
   EXPECT_EQ(out, Bytes(data.begin() + 256 * 1024, data.begin() + 768 * 1024));
+}
+
+// Chunks written while two stores were down double up on the others; once the stores are
+// back, their extra shards move, so losing any two stores again loses nothing.
+TEST_F(VolumeTest, RedundancyIsRestoredWhenStoresReturn) {
+  ASSERT_TRUE(volume_->Close().ok());
+  volume_.reset();
+  FakeClock clock;
+  std::vector<std::shared_ptr<FaultyStore>> faulty;
+  VolumeOpenOptions open;
+  open.home = home_;
+  open.passphrase = "correct horse";
+  open.cache_bytes = 0;
+  open.clock = &clock;
+  for (auto& m : memory_) {
+    faulty.push_back(std::make_shared<FaultyStore>(m));
+    open.stores_override.push_back(faulty.back());
+  }
+  auto v = Volume::Open(open);
+  ASSERT_TRUE(v.ok()) << v.status().ToString();
+  volume_ = std::move(v).value();
+
+  faulty[0]->SetDown(true);
+  faulty[1]->SetDown(true);
+  Ino a = CreateFile("a");
+  Bytes data = RandomBytes(1'000'000, 17);
+  WriteAll(a, 0, data);
+  Drain();
+  EXPECT_GT(volume_->GetStatus().chunks_degraded, 0u);
+  EXPECT_EQ(memory_[0]->shard_count() + memory_[1]->shard_count(), 0u);
+
+  faulty[0]->SetDown(false);
+  faulty[1]->SetDown(false);
+  clock.advance_ns(60'000'000'000);  // past the idle check's period and any back-off
+  VolumeStatus status;
+  for (int i = 0; i < 100; ++i) {
+    status = volume_->GetStatus();
+    if (status.chunks_degraded == 0) break;
+    usleep(100'000);
+  }
+  ASSERT_EQ(status.chunks_degraded, 0u);
+  EXPECT_GT(memory_[0]->shard_count(), 0u);
+  EXPECT_GT(memory_[1]->shard_count(), 0u);
+  // Now two other stores die: every chunk still has four distinct shards.
+  faulty[2]->SetDown(true);
+  faulty[3]->SetDown(true);
+  EXPECT_EQ(ReadAll(a, 0, data.size()), data);
 }
 
 }  // namespace
