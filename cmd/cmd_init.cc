@@ -13,6 +13,7 @@
 #include "cmd/home.h"
 #include "cmd/network_stores.h"
 #include "net/remote_store.h"
+#include "storage/posix_io.h"
 #include "cmd/passphrase.h"
 #include "cmd/size_parse.h"
 #include "storage/keys.h"
@@ -65,9 +66,10 @@ void PrintSummary(const VolumeInitOptions& options) {
 
 // Learns each host's key on first contact and pins it (trust on first use), printing the
 // fingerprint so it can be compared with what the host shows.
+// The node's identity is made here too (hosts admit it by its fingerprint).
 Status PinHosts(const std::string& home, const std::vector<std::string>& peers,
                 std::vector<StoreSpec>* hosts) {
-  if (peers.empty()) return Status::Ok();
+  QUID_RETURN_IF_ERROR(MakeDirs(home, 0700));
   QUID_ASSIGN_OR_RETURN(net::NodeIdentity identity, LoadNodeIdentity(home));
   fmt::print("this node is {} (hosts admit it with --tenant {})\n", identity.fingerprint(),
              identity.fingerprint());
