@@ -1,6 +1,7 @@
 #!/bin/bash
 # Everything CI runs: dependencies, a Debug build with every test (unit and integration; the
-# integration tests mount FUSE volumes, so run as root), then the unit tests again under
+# integration tests mount FUSE volumes and make network namespaces, so run as root), each
+# libFuzzer target for a bounded time (clang 14), then the unit tests again under
 # AddressSanitizer and UndefinedBehaviorSanitizer. Exits non-zero if any test fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
