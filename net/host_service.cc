@@ -87,9 +87,11 @@ class TenantRequest {
     uint64_t used = used_.load();
     do {
       if (grow > 0 && (used > contribution_ || grow > contribution_ - used)) {
+        const uint64_t free = used > contribution_ ? 0 : contribution_ - used;
         return Status::NoSpace("host full: " + std::to_string(used) + " of " +
-                               std::to_string(contribution_) + " bytes used, " +
-                               std::to_string(grow) + " more do not fit");
+                               std::to_string(contribution_) + " bytes used (" +
+                               std::to_string(free) + " free), " + std::to_string(grow) +
+                               " more do not fit");
       }
     } while (!used_.compare_exchange_weak(used, used + grow));
 

@@ -28,6 +28,7 @@
 #include "net/remote_store.h"
 #include "net/secure_channel.h"
 #include "net/wire.h"
+#include "tests/unit/shard_store_contract.h"
 
 namespace quid::net {
 namespace {
@@ -42,25 +43,9 @@ int64_t MsSince(SteadyClock::time_point start) {
   return std::chrono::duration_cast<milliseconds>(SteadyClock::now() - start).count();
 }
 
-// Distinct ids spread over the fan-out folders.
-ShardId Id(uint32_t n) {
-  ShardId id;
-  uint32_t x = n * 2654435761u + 12345;
-  for (size_t i = 0; i < id.bytes.size(); ++i) {
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    id.bytes[i] = static_cast<uint8_t>(x);
-  }
-  return id;
-}
-
-Bytes Pattern(size_t size, uint32_t seed) {
-  Bytes b(size);
-  for (size_t i = 0; i < size; ++i)
-    b[i] = static_cast<uint8_t>((i * 131 + seed * 7 + 3) ^ (i >> 8));
-  return b;
-}
+using contract::Id;
+using contract::Pattern;
+using contract::ShardStoreContractTest;
 
 // On tmpfs when there is one: the host fsyncs every shard, and these tests are about the
 // network, not the disk (thousands of fsyncs would dominate their time).
@@ -684,105 +669,55 @@ TEST_F(NetTest, StuckHostCannotMakeTheTenantBufferWithoutLimit) {
   store.reset();
 }
 
-// --- the ShardStore contract (tests/unit/shard_store_test.cc), against a remote host ---
+// --- the ShardStore contract (shard_store_contract.cc), against a host over the network ---
 
-TEST_F(NetTest, ContractPutThenGetReturnsTheSameBytes) {
-  for (size_t size : {size_t{0}, size_t{1}, size_t{kMiB}}) {
-    ShardId id = Id(static_cast<uint32_t>(size));
-    Bytes data = Pattern(size, 1);
-    ASSERT_TRUE(store_->Put(id, data).ok());
-    Result<Bytes> got = store_->Get(id);
-    ASSERT_TRUE(got.ok()) << got.status().ToString();
-    EXPECT_EQ(*got, data) << "size " << size;
-  }
-}
-
-TEST_F(NetTest, ContractPutOverAnExistingShardReplacesIt) {
-  ASSERT_TRUE(store_->Put(Id(1), Pattern(1000, 1)).ok());
-  ASSERT_TRUE(store_->Put(Id(1), Pattern(10, 2)).ok());
-  Result<Bytes> got = store_->Get(Id(1));
-  ASSERT_TRUE(got.ok());
-  EXPECT_EQ(*got, Pattern(10, 2));
-  Result<StoreUsage> usage = store_->Usage();
-  ASSERT_TRUE(usage.ok());
-  EXPECT_EQ(usage->used_bytes, 10u);
-  EXPECT_EQ(usage->shard_count, 1u);
-}
-
-TEST_F(NetTest, ContractReadRangeReturnsExactlyTheBytesAsked) {
-  Bytes data = Pattern(100'000, 3);
-  ASSERT_TRUE(store_->Put(Id(1), data).ok());
-  struct Range {
-    uint64_t offset, length;
+// A host (service + server) and a tenant's store of it; the returned pointer owns them all,
+// torn down store first, then the loop, the server and the service.
+std::shared_ptr<ShardStore> MakeRemoteContractStore(const std::string& dir, uint64_t capacity) {
+  struct Remote {
+    NodeIdentity tenant = NodeIdentity::Generate();
+    NodeIdentity host = NodeIdentity::Generate();
+    std::unique_ptr<HostService> service;
+    std::unique_ptr<HostServer> server;
+    std::unique_ptr<EventLoop> loop;
+    std::shared_ptr<RemoteStore> store;
   };
-  for (Range r : {Range{0, 1}, Range{0, 100'000}, Range{65'536, 4096}, Range{99'999, 1},
-                  Range{100'000, 0}, Range{123, 0}}) {
-    Bytes out(r.length, 0xee);
-    Status s = store_->ReadRange(Id(1), r.offset, out);
-    ASSERT_TRUE(s.ok()) << s.ToString();
-    EXPECT_TRUE(std::equal(out.begin(), out.end(), data.begin() + r.offset))
-        << r.offset << "+" << r.length;
-  }
-}
-
-TEST_F(NetTest, ContractReadRangePastTheEndIsInvalid) {
-  ASSERT_TRUE(store_->Put(Id(1), Pattern(100, 3)).ok());
-  Bytes out(10);
-  EXPECT_EQ(store_->ReadRange(Id(1), 91, out).code(), Code::kInvalid);
-  EXPECT_EQ(store_->ReadRange(Id(1), 101, MutableByteSpan()).code(), Code::kInvalid);
-  EXPECT_EQ(store_->ReadRange(Id(1), UINT64_MAX - 5, out).code(), Code::kInvalid);
-  EXPECT_EQ(store_->ReadRange(Id(2), 0, out).code(), Code::kNotFound);
-}
-
-TEST_F(NetTest, ContractRemoveIsIdempotent) {
-  ASSERT_TRUE(store_->Put(Id(1), Pattern(10, 1)).ok());
-  EXPECT_TRUE(store_->Remove(Id(1)).ok());
-  EXPECT_TRUE(store_->Remove(Id(1)).ok());
-  EXPECT_TRUE(store_->Remove(Id(2)).ok());
-  EXPECT_EQ(store_->Get(Id(1)).status().code(), Code::kNotFound);
-  Result<StoreUsage> usage = store_->Usage();
-  ASSERT_TRUE(usage.ok());
-  EXPECT_EQ(usage->used_bytes, 0u);
-  EXPECT_EQ(usage->shard_count, 0u);
-}
-
-TEST_F(NetTest, ContractMissingShardIsNotFound) {
-  EXPECT_EQ(store_->Get(Id(7)).status().code(), Code::kNotFound);
-  EXPECT_EQ(store_->Stat(Id(7)).status().code(), Code::kNotFound);
-}
-
-TEST_F(NetTest, ContractStatReportsSizeAndTime) {
-  auto before = std::chrono::system_clock::now().time_since_epoch();
-  ASSERT_TRUE(store_->Put(Id(1), Pattern(777, 1)).ok());
-  Result<ShardInfo> info = store_->Stat(Id(1));
-  ASSERT_TRUE(info.ok());
-  EXPECT_EQ(info->size, 777u);
-  int64_t before_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(before).count();
-  EXPECT_GT(info->mtime_ns, before_ns - 1'000'000'000);
-}
-
-TEST_F(NetTest, ContractListStopsWhenTheCallbackSaysSo) {
-  for (uint32_t i = 0; i < 20; ++i) ASSERT_TRUE(store_->Put(Id(i), Pattern(1, i)).ok());
-  int calls = 0;
-  EXPECT_TRUE(store_->List([&](const ShardId&, const ShardInfo&) { return ++calls < 3; }).ok());
-  EXPECT_EQ(calls, 3);
-}
-
-TEST_F(NetTest, ContractListReportsSizes) {
-  for (uint32_t i = 0; i < 50; ++i) ASSERT_TRUE(store_->Put(Id(i), Pattern(i, i)).ok());
-  ASSERT_TRUE(store_->Remove(Id(10)).ok());
-  std::set<ShardId> seen;
-  Status s = store_->List([&](const ShardId& id, const ShardInfo& info) {
-    uint32_t n = 0;
-    while (Id(n) != id && n < 50) ++n;
-    EXPECT_LT(n, 50u);
-    EXPECT_EQ(info.size, n);
-    seen.insert(id);
-    return true;
+  auto r = std::make_shared<Remote>();
+  auto service =
+      HostService::Open({dir, capacity == 0 ? 1ull << 30 : capacity, {r->tenant.fingerprint()}});
+  EXPECT_TRUE(service.ok()) << service.status().ToString();
+  if (!service.ok()) return nullptr;
+  r->service = std::move(service).value();
+  HostServerOptions options;
+  options.identity = r->host;
+  options.service = r->service.get();
+  auto server = HostServer::Start(std::move(options));
+  EXPECT_TRUE(server.ok()) << server.status().ToString();
+  if (!server.ok()) return nullptr;
+  r->server = std::move(server).value();
+  auto loop = EventLoop::Start("contract-client");
+  if (!loop.ok()) return nullptr;
+  r->loop = std::move(loop).value();
+  RemoteStoreOptions store_options;
+  store_options.port = r->server->port();
+  store_options.identity = r->tenant;
+  store_options.host_key = r->host.public_key();
+  auto store = RemoteStore::Create(std::move(store_options), r->loop.get());
+  EXPECT_TRUE(store.ok()) << store.status().ToString();
+  if (!store.ok()) return nullptr;
+  r->store = std::move(store).value();
+  return std::shared_ptr<ShardStore>(r->store.get(), [r](ShardStore*) mutable {
+    r->store.reset();
+    r->loop.reset();
+    r->server.reset();
+    r->service.reset();
   });
-  EXPECT_TRUE(s.ok());
-  EXPECT_EQ(seen.size(), 49u);
 }
+
+INSTANTIATE_TEST_SUITE_P(RemoteHost, ShardStoreContractTest,
+                         ::testing::Values(contract::ContractStore{"Remote",
+                                                                   MakeRemoteContractStore}),
+                         contract::ContractStoreName);
 
 TEST_F(NetTest, OversizedShardIsRefusedBeforeSending) {
   Bytes big(kMaxPayloadBytes + 1);
