@@ -188,7 +188,8 @@ void StopHosts(std::vector<Host>& hosts) {
 
 class DemoReport : public StartupReport {
  public:
-  DemoReport(std::string mountpoint, int hosts) : mountpoint_(std::move(mountpoint)), hosts_(hosts) {}
+  DemoReport(std::string mountpoint, int hosts)
+      : mountpoint_(std::move(mountpoint)), hosts_(hosts) {}
   void Mounted() override {
     spdlog::info("mounted a volume over {} loopback hosts at {}; Ctrl-C unmounts and stops them",
                  hosts_, mountpoint_);

@@ -12,11 +12,11 @@
 #include "cmd/commands.h"
 #include "cmd/home.h"
 #include "cmd/network_stores.h"
-#include "net/remote_store.h"
-#include "storage/posix_io.h"
 #include "cmd/passphrase.h"
 #include "cmd/size_parse.h"
+#include "net/remote_store.h"
 #include "storage/keys.h"
+#include "storage/posix_io.h"
 #include "storage/volume.h"
 
 namespace quid {
@@ -154,7 +154,9 @@ Command AddInitCommand(CLI::App& quid) {
   app->add_option("--store", args->stores, "A local folder used as a shard store (repeatable)")
       ->option_text("DIR")
       ->allow_extra_args(false);
-  app->add_option("--peer", args->peers, "A host reached over the network; its key is pinned on first contact (repeatable)")
+  app->add_option(
+         "--peer", args->peers,
+         "A host reached over the network; its key is pinned on first contact (repeatable)")
       ->option_text("HOST:PORT")
       ->allow_extra_args(false);
   app->add_option("--key-file", args->key_file,

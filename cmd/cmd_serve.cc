@@ -76,7 +76,8 @@ int RunServe(const ServeArgs& args) {
   server.identity = *identity;
   server.service = service->get();
   auto running = net::HostServer::Start(server);
-  if (!running.ok()) return Fail(kName, "listen on " + args.listen + ": " + running.status().message());
+  if (!running.ok())
+    return Fail(kName, "listen on " + args.listen + ": " + running.status().message());
 
   spdlog::info("serving as {} on {}:{}, contributing {} ({} used) to {} tenant(s)",
                identity->fingerprint(), server.listen_host, (*running)->port(),

@@ -10,7 +10,9 @@
 
 namespace quid {
 
-std::string NodeKeyPath(const std::string& home) { return home + "/node.key"; }
+std::string NodeKeyPath(const std::string& home) {
+  return home + "/node.key";
+}
 
 Result<net::NodeIdentity> LoadNodeIdentity(const std::string& home) {
   return net::NodeIdentity::LoadOrCreate(NodeKeyPath(home));
@@ -73,8 +75,7 @@ StoreFactory MakeNetworkStoreFactory(const std::string& home) {
     std::memcpy(options.host_key.data(), spec.public_key.data(), net::kPublicKeyBytes);
     // One loop per host: the loop thread seals and opens that host's frames, so hosts
     // spread the channel's cryptography over the cores instead of queueing on one thread.
-    QUID_ASSIGN_OR_RETURN(std::shared_ptr<net::EventLoop> loop,
-                          net::EventLoop::Start("quid-net"));
+    QUID_ASSIGN_OR_RETURN(std::shared_ptr<net::EventLoop> loop, net::EventLoop::Start("quid-net"));
     QUID_ASSIGN_OR_RETURN(auto store, net::RemoteStore::Create(options, loop.get()));
     // The store goes before its loop.
     return std::shared_ptr<ShardStore>(store.get(), [store, loop](ShardStore*) mutable {

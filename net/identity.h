@@ -10,8 +10,8 @@
 
 namespace quid::net {
 
-constexpr size_t kPublicKeyBytes = 32;   // crypto_sign_PUBLICKEYBYTES
-constexpr size_t kSignatureBytes = 64;   // crypto_sign_BYTES
+constexpr size_t kPublicKeyBytes = 32;  // crypto_sign_PUBLICKEYBYTES
+constexpr size_t kSignatureBytes = 64;  // crypto_sign_BYTES
 using PublicKey = std::array<uint8_t, kPublicKeyBytes>;
 using Signature = std::array<uint8_t, kSignatureBytes>;
 

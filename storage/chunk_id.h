@@ -15,6 +15,8 @@ using ChunkId = std::array<uint8_t, kChunkIdBytes>;
 
 ChunkId ComputeChunkId(const SecretKey& chunk_id_key, ByteSpan plaintext);
 
-inline std::string ChunkIdHex(const ChunkId& id) { return ToHex(id); }
+inline std::string ChunkIdHex(const ChunkId& id) {
+  return ToHex(id);
+}
 
 }  // namespace quid

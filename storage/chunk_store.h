@@ -49,8 +49,8 @@ struct ChunkStoreOptions {
 // Counters for `quid status` and tests. Monotonic since construction.
 struct ChunkStoreStats {
   uint64_t chunks_put = 0;
-  uint64_t degraded_reads = 0;    // reads that needed parity
-  uint64_t shard_failures = 0;    // shard gets/puts that failed (missing, corrupt, down)
+  uint64_t degraded_reads = 0;  // reads that needed parity
+  uint64_t shard_failures = 0;  // shard gets/puts that failed (missing, corrupt, down)
 };
 
 class ChunkStore {
@@ -60,10 +60,11 @@ class ChunkStore {
   // `clock` (default: the real clock; must outlive this object) times the short back-off
   // after a store reports itself unreachable. kInvalid for a bad (k, m), an empty store
   // list, a null store, placement or pool, or an unavailable cipher.
-  static Result<std::unique_ptr<ChunkStore>> Create(
-      const VolumeKeys& keys, ChunkStoreOptions options,
-      std::vector<std::shared_ptr<ShardStore>> stores,
-      std::shared_ptr<PlacementPolicy> placement, ThreadPool* io_pool, Clock* clock = nullptr);
+  static Result<std::unique_ptr<ChunkStore>> Create(const VolumeKeys& keys,
+                                                    ChunkStoreOptions options,
+                                                    std::vector<std::shared_ptr<ShardStore>> stores,
+                                                    std::shared_ptr<PlacementPolicy> placement,
+                                                    ThreadPool* io_pool, Clock* clock = nullptr);
 
   // Stores `plain` (at most UINT32_MAX bytes) as chunk `id`. A shard whose store fails is
   // retried on the next store placement offers; kUnavailable/kNoSpace if some shard could

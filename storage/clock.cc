@@ -11,8 +11,12 @@ int64_t read_clock(clockid_t id) {
 }
 }  // namespace
 
-int64_t RealClock::now_ns() const { return read_clock(CLOCK_REALTIME); }
-int64_t RealClock::monotonic_ns() const { return read_clock(CLOCK_MONOTONIC); }
+int64_t RealClock::now_ns() const {
+  return read_clock(CLOCK_REALTIME);
+}
+int64_t RealClock::monotonic_ns() const {
+  return read_clock(CLOCK_MONOTONIC);
+}
 RealClock* RealClock::Get() {
   static RealClock clock;
   return &clock;

@@ -74,7 +74,7 @@ void DirtyFile::ApplyTruncate(const JournalRecord& record, SegmentRefs* refs) {
 }
 
 std::vector<std::pair<uint64_t, DirtyPiece>> DirtyFile::PiecesIn(uint64_t offset, uint64_t length,
-                                                                SegmentRefs* refs) const {
+                                                                 SegmentRefs* refs) const {
   std::vector<std::pair<uint64_t, DirtyPiece>> out;
   const uint64_t end = offset + length;
   auto it = pieces_.upper_bound(offset);

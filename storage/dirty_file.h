@@ -37,8 +37,7 @@ struct DirtySnapshot {
 class DirtyFile {
  public:
   // A file whose committed size is `committed_size`.
-  explicit DirtyFile(uint64_t committed_size)
-      : size_(committed_size), min_size_(committed_size) {}
+  explicit DirtyFile(uint64_t committed_size) : size_(committed_size), min_size_(committed_size) {}
 
   // Applies a write record; takes over the reference the record holds.
   void ApplyWrite(const JournalRecord& record, SegmentRefs* refs);
@@ -48,7 +47,7 @@ class DirtyFile {
   // Pieces overlapping [offset, offset + length), each clipped to that range, with one
   // extra reference taken on each segment (the caller releases them after reading).
   std::vector<std::pair<uint64_t, DirtyPiece>> PiecesIn(uint64_t offset, uint64_t length,
-                                                       SegmentRefs* refs) const;
+                                                        SegmentRefs* refs) const;
 
   // Starts a flush: returns the snapshot and remembers its limits until FinishFlush.
   DirtySnapshot BeginFlush();

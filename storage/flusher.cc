@@ -26,7 +26,7 @@ constexpr uint64_t kEagerDirtyBytes = 64ull << 20;  // ... or once this much of 
 constexpr uint64_t kRoundBytes = 256ull << 20;      // dirty bytes planned into one round
 constexpr size_t kRoundFiles = 512;
 constexpr size_t kChunksInFlight = 4;
-constexpr int64_t kSweepIntervalNs = 600'000'000'000;  // unreferenced-shard sweep period
+constexpr int64_t kSweepIntervalNs = 600'000'000'000;   // unreferenced-shard sweep period
 constexpr int64_t kRestoreIntervalNs = 10'000'000'000;  // redundancy check period when idle
 
 ChunkId ChunkIdOf(const std::string& bytes) {
@@ -38,8 +38,8 @@ ChunkId ChunkIdOf(const std::string& bytes) {
 meta::Chunk ToRecord(const StoredChunk& chunk) {
   meta::Chunk record;
   record.set_generation(chunk.generation);
-  record.set_header(std::string(reinterpret_cast<const char*>(chunk.header.data()),
-                                chunk.header.size()));
+  record.set_header(
+      std::string(reinterpret_cast<const char*>(chunk.header.data()), chunk.header.size()));
   record.set_plain_size(chunk.plain_size);
   record.set_blob_size(chunk.blob_size);
   record.set_shard_size(chunk.shard_size);
@@ -84,7 +84,9 @@ struct FileJob {
   bool ok = true;
 };
 
-void VolumeImpl::WakeFlusher() { flusher_cv_.notify_all(); }
+void VolumeImpl::WakeFlusher() {
+  flusher_cv_.notify_all();
+}
 
 std::vector<Ino> VolumeImpl::PickFlushCandidates(bool everything) {
   std::lock_guard lock(mu_);
@@ -186,10 +188,11 @@ bool VolumeImpl::FlushRound(const std::vector<Ino>& inodes) {
       std::map<uint64_t, meta::Extent> existing;
       for (uint64_t c : starts) {
         std::string value;
-        if (db_->Get(Cf::kExtents, ExtentKey(ino, c), &value).ok()) existing[c].ParseFromString(value);
+        if (db_->Get(Cf::kExtents, ExtentKey(ino, c), &value).ok())
+          existing[c].ParseFromString(value);
       }
-      for (eit->Seek(ExtentKey(ino, chunker_->ChunkStart(cut))); eit->Valid() && eit->key().starts_with(prefix);
-           eit->Next()) {
+      for (eit->Seek(ExtentKey(ino, chunker_->ChunkStart(cut)));
+           eit->Valid() && eit->key().starts_with(prefix); eit->Next()) {
         uint64_t start = ExtentOffsetFromKey({eit->key().data(), eit->key().size()});
         meta::Extent e;
         e.ParseFromArray(eit->value().data(), static_cast<int>(eit->value().size()));
@@ -240,7 +243,8 @@ bool VolumeImpl::FlushRound(const std::vector<Ino>& inodes) {
       const uint64_t n = base_end - chunk.start;
       if (file.inode.is_inline()) {
         const std::string& data = file.inode.inline_data();
-        const uint64_t stop = std::min<uint64_t>(n, data.size() > chunk.start ? data.size() - chunk.start : 0);
+        const uint64_t stop =
+            std::min<uint64_t>(n, data.size() > chunk.start ? data.size() - chunk.start : 0);
         if (stop) std::memcpy(content.data(), data.data() + chunk.start, stop);
       } else {
         std::string value;
@@ -254,9 +258,9 @@ bool VolumeImpl::FlushRound(const std::vector<Ino>& inodes) {
       }
     }
     for (const auto& [at, piece] : overlay) {
-      QUID_RETURN_IF_ERROR(journal_->ReadData(
-          piece.segment, piece.data_offset,
-          MutableByteSpan(content).subspan(at - chunk.start, piece.length)));
+      QUID_RETURN_IF_ERROR(
+          journal_->ReadData(piece.segment, piece.data_offset,
+                             MutableByteSpan(content).subspan(at - chunk.start, piece.length)));
     }
     if (file.make_inline) {
       chunk.inline_content = std::move(content);
@@ -315,7 +319,8 @@ bool VolumeImpl::FlushRound(const std::vector<Ino>& inodes) {
       for (auto& chunk : file.chunks) {
         if (!ok || chunk.hole || chunk.uploaded || file.make_inline) continue;
         std::string v;
-        if (!refs.count(chunk.id) && !db_->Get(Cf::kChunks, ChunkKey(chunk.id), &v).ok()) ok = false;
+        if (!refs.count(chunk.id) && !db_->Get(Cf::kChunks, ChunkKey(chunk.id), &v).ok())
+          ok = false;
       }
       if (!ok) {
         for (auto& chunk : file.chunks)

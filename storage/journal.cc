@@ -20,8 +20,12 @@ namespace {
 constexpr uint32_t kRecordMagic = 0x3152'4a51;  // "QJR1" little endian
 constexpr size_t kCrcOffset = 12;
 
-void PutLe32(uint8_t* p, uint32_t v) { std::memcpy(p, &v, 4); }
-void PutLe64(uint8_t* p, uint64_t v) { std::memcpy(p, &v, 8); }
+void PutLe32(uint8_t* p, uint32_t v) {
+  std::memcpy(p, &v, 4);
+}
+void PutLe64(uint8_t* p, uint64_t v) {
+  std::memcpy(p, &v, 8);
+}
 uint32_t GetLe32(const uint8_t* p) {
   uint32_t v;
   std::memcpy(&v, p, 4);
@@ -59,8 +63,8 @@ struct Journal::Segment {
   uint64_t number = 0;
   std::string path;
   int fd = -1;
-  uint64_t size = 0;       // bytes written
-  uint64_t synced = 0;     // bytes known durable
+  uint64_t size = 0;    // bytes written
+  uint64_t synced = 0;  // bytes known durable
   uint64_t refs = 0;
   bool sealed = false;
   ~Segment() {
@@ -132,11 +136,11 @@ Status Journal::Replay(const ReplayFn& replay) {
       r.ino = GetLe64(header + 24);
       r.offset = GetLe64(header + 32);
       r.mtime_ns = static_cast<int64_t>(GetLe64(header + 40));
-      const bool plausible = GetLe32(header) == kRecordMagic &&
-                             (r.type == JournalRecordType::kWrite ||
-                              r.type == JournalRecordType::kTruncate) &&
-                             r.length <= kMaxJournalPayload &&
-                             pos + kJournalHeaderBytes + r.length <= file_size && r.seq > last_seq;
+      const bool plausible =
+          GetLe32(header) == kRecordMagic &&
+          (r.type == JournalRecordType::kWrite || r.type == JournalRecordType::kTruncate) &&
+          r.length <= kMaxJournalPayload && pos + kJournalHeaderBytes + r.length <= file_size &&
+          r.seq > last_seq;
       if (!plausible) break;
       payload.resize(r.length);
       QUID_RETURN_IF_ERROR(PreadExact(fd, payload, pos + kJournalHeaderBytes, path));
@@ -226,8 +230,7 @@ Result<JournalRecord> Journal::Append(JournalRecordType type, uint64_t ino, uint
   uint8_t header[kJournalHeaderBytes];
   EncodeHeader(r, header);
   PutLe32(header + kCrcOffset, RecordCrc(header, data));
-  iovec iov[2] = {{header, sizeof(header)},
-                  {const_cast<uint8_t*>(data.data()), data.size()}};
+  iovec iov[2] = {{header, sizeof(header)}, {const_cast<uint8_t*>(data.data()), data.size()}};
   Status written = PwritevExact(current_->fd, iov, data.empty() ? 1 : 2, current_->size,
                                 record_bytes, current_->path);
   if (!written.ok()) {
@@ -269,8 +272,7 @@ Status Journal::Sync() {
     if (::fdatasync(dirty[i]->fd) != 0) return Status::FromErrno(errno, "sync " + dirty[i]->path);
   }
   std::lock_guard lock(mu_);
-  for (size_t i = 0; i < dirty.size(); ++i)
-    dirty[i]->synced = std::max(dirty[i]->synced, sizes[i]);
+  for (size_t i = 0; i < dirty.size(); ++i) dirty[i]->synced = std::max(dirty[i]->synced, sizes[i]);
   return Status::Ok();
 }
 

@@ -45,10 +45,10 @@ struct JournalRecord {
   JournalRecordType type = JournalRecordType::kWrite;
   uint64_t seq = 0;
   uint64_t ino = 0;
-  uint64_t offset = 0;    // write: file offset; truncate: the new size
-  uint32_t length = 0;    // write: payload bytes; truncate: 0
+  uint64_t offset = 0;  // write: file offset; truncate: the new size
+  uint32_t length = 0;  // write: payload bytes; truncate: 0
   int64_t mtime_ns = 0;
-  uint64_t segment = 0;   // where the payload lives
+  uint64_t segment = 0;  // where the payload lives
   uint64_t data_offset = 0;
 };
 
@@ -81,8 +81,7 @@ class Journal : public SegmentRefs {
 
   // Appends a record; the returned record holds one reference on its segment.
   // Blocks while the journal is full (kNoSpace after options.full_wait_ns).
-  Result<JournalRecord> AppendWrite(uint64_t ino, uint64_t offset, ByteSpan data,
-                                    int64_t mtime_ns);
+  Result<JournalRecord> AppendWrite(uint64_t ino, uint64_t offset, ByteSpan data, int64_t mtime_ns);
   Result<JournalRecord> AppendTruncate(uint64_t ino, uint64_t size, int64_t mtime_ns);
 
   // Reads payload bytes of a referenced record: out.size() bytes at `data_offset`.
@@ -105,8 +104,8 @@ class Journal : public SegmentRefs {
   struct Segment;
   explicit Journal(const JournalOptions& options);
   Status Replay(const ReplayFn& replay);
-  Result<JournalRecord> Append(JournalRecordType type, uint64_t ino, uint64_t offset,
-                               ByteSpan data, int64_t mtime_ns);
+  Result<JournalRecord> Append(JournalRecordType type, uint64_t ino, uint64_t offset, ByteSpan data,
+                               int64_t mtime_ns);
   Status StartSegmentLocked();
   void CollectLocked();
   std::string SegmentPath(uint64_t number) const;

@@ -37,10 +37,10 @@ class SecretKey {
 // The subkeys of one volume, derived from its master key with crypto_kdf (BLAKE2b), one
 // context per purpose, so that no subkey reveals another or the master key.
 struct VolumeKeys {
-  SecretKey chunk_id;   // keys the BLAKE2b that names chunks (dedup without leaking content)
-  SecretKey data;       // encrypts chunk contents
-  SecretKey shard_id;   // derives the opaque shard ids stores see
-  SecretKey metadata;   // encrypts metadata snapshots (disaster recovery)
+  SecretKey chunk_id;  // keys the BLAKE2b that names chunks (dedup without leaking content)
+  SecretKey data;      // encrypts chunk contents
+  SecretKey shard_id;  // derives the opaque shard ids stores see
+  SecretKey metadata;  // encrypts metadata snapshots (disaster recovery)
 
   static VolumeKeys Derive(const SecretKey& master);
 };

@@ -6,8 +6,8 @@
 namespace quid {
 namespace {
 
-const char* const kCfNames[] = {"inodes", "dirents", "extents", "chunks",
-                                "deletes", "xattrs", "config"};
+const char* const kCfNames[] = {"inodes",  "dirents", "extents", "chunks",
+                                "deletes", "xattrs",  "config"};
 static_assert(sizeof(kCfNames) / sizeof(kCfNames[0]) == static_cast<size_t>(Cf::kCount));
 
 Status FromRocks(const rocksdb::Status& s, const std::string& what) {
@@ -44,8 +44,8 @@ Result<std::unique_ptr<MetaDb>> MetaDb::Open(const std::string& path, bool creat
 
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
-  rocksdb::Status s = rocksdb::DB::Open(rocksdb::DBOptions(options), path, descriptors,
-                                        &handles, &raw);
+  rocksdb::Status s =
+      rocksdb::DB::Open(rocksdb::DBOptions(options), path, descriptors, &handles, &raw);
   if (!s.ok()) {
     if (s.IsIOError() && s.ToString().find("lock") != std::string::npos) {
       return Status(Code::kBusy, "metadata at " + path + " is in use by another process " +
@@ -77,7 +77,9 @@ Status MetaDb::Write(rocksdb::WriteBatch* batch, bool sync) {
   return FromRocks(db_->Write(options, batch), "metadata write");
 }
 
-Status MetaDb::SyncWal() { return FromRocks(db_->SyncWAL(), "metadata sync"); }
+Status MetaDb::SyncWal() {
+  return FromRocks(db_->SyncWAL(), "metadata sync");
+}
 
 std::unique_ptr<rocksdb::Iterator> MetaDb::NewIterator(Cf cf) const {
   return std::unique_ptr<rocksdb::Iterator>(db_->NewIterator(rocksdb::ReadOptions(), handle(cf)));

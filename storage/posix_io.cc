@@ -13,8 +13,8 @@ namespace quid {
 Status PreadExact(int fd, MutableByteSpan out, uint64_t offset, const std::string& path) {
   size_t done = 0;
   while (done < out.size()) {
-    ssize_t n = ::pread(fd, out.data() + done, out.size() - done,
-                        static_cast<off_t>(offset + done));
+    ssize_t n =
+        ::pread(fd, out.data() + done, out.size() - done, static_cast<off_t>(offset + done));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return Status::FromErrno(errno, "read " + path);
     if (n == 0) return Status::Corrupt("read " + path + ": unexpected end of file");
@@ -26,8 +26,8 @@ Status PreadExact(int fd, MutableByteSpan out, uint64_t offset, const std::strin
 Status PwriteExact(int fd, ByteSpan data, uint64_t offset, const std::string& path) {
   size_t done = 0;
   while (done < data.size()) {
-    ssize_t n = ::pwrite(fd, data.data() + done, data.size() - done,
-                         static_cast<off_t>(offset + done));
+    ssize_t n =
+        ::pwrite(fd, data.data() + done, data.size() - done, static_cast<off_t>(offset + done));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return Status::FromErrno(errno, "write " + path);
     done += static_cast<size_t>(n);
@@ -74,7 +74,8 @@ Status MakeDirs(const std::string& dir, unsigned mode) {
     return Status::Ok();
   }
   size_t slash = dir.find_last_of('/');
-  if (slash != std::string::npos && slash > 0) QUID_RETURN_IF_ERROR(MakeDirs(dir.substr(0, slash), mode));
+  if (slash != std::string::npos && slash > 0)
+    QUID_RETURN_IF_ERROR(MakeDirs(dir.substr(0, slash), mode));
   if (::mkdir(dir.c_str(), mode) != 0 && errno != EEXIST)
     return Status::FromErrno(errno, "create folder " + dir);
   return Status::Ok();

@@ -23,16 +23,14 @@ struct ShardId {
   std::array<uint8_t, kShardIdBytes> bytes{};
 
   std::string hex() const { return ToHex(bytes); }
-  static bool FromHexString(std::string_view hex, ShardId* out) {
-    return FromHex(hex, out->bytes);
-  }
+  static bool FromHexString(std::string_view hex, ShardId* out) { return FromHex(hex, out->bytes); }
   bool operator==(const ShardId&) const = default;
   auto operator<=>(const ShardId&) const = default;
 };
 
 struct ShardInfo {
-  uint64_t size = 0;      // payload bytes, as given to put()
-  int64_t mtime_ns = 0;   // when it was stored
+  uint64_t size = 0;     // payload bytes, as given to put()
+  int64_t mtime_ns = 0;  // when it was stored
 };
 
 struct StoreUsage {

@@ -67,7 +67,7 @@ class [[nodiscard]] Status {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : value_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : value_(std::move(value)) {}          // NOLINT: implicit by design
   Result(Status status) : status_(std::move(status)) {}  // NOLINT: implicit by design
 
   bool ok() const { return status_.ok(); }
@@ -88,17 +88,17 @@ class [[nodiscard]] Result {
 }  // namespace quid
 
 // Early return of a non-OK Status from the enclosing function.
-#define QUID_RETURN_IF_ERROR(expr)          \
-  do {                                      \
-    ::quid::Status quid_status_ = (expr);   \
+#define QUID_RETURN_IF_ERROR(expr)               \
+  do {                                           \
+    ::quid::Status quid_status_ = (expr);        \
     if (!quid_status_.ok()) return quid_status_; \
   } while (0)
 
 #define QUID_CONCAT_INNER(a, b) a##b
 #define QUID_CONCAT(a, b) QUID_CONCAT_INNER(a, b)
 // `QUID_ASSIGN_OR_RETURN(auto x, f())`: x = f().value(), or return f()'s status.
-#define QUID_ASSIGN_OR_RETURN(lhs, expr)                                    \
-  auto QUID_CONCAT(quid_result_, __LINE__) = (expr);                       \
-  if (!QUID_CONCAT(quid_result_, __LINE__).ok())                           \
-    return QUID_CONCAT(quid_result_, __LINE__).status();                   \
+#define QUID_ASSIGN_OR_RETURN(lhs, expr)                 \
+  auto QUID_CONCAT(quid_result_, __LINE__) = (expr);     \
+  if (!QUID_CONCAT(quid_result_, __LINE__).ok())         \
+    return QUID_CONCAT(quid_result_, __LINE__).status(); \
   lhs = std::move(QUID_CONCAT(quid_result_, __LINE__)).value()

@@ -84,20 +84,20 @@ struct VolumeStatus {
   std::vector<Store> stores;
   int data_shards = 0;
   int parity_shards = 0;
-  uint64_t files = 0;             // inodes
+  uint64_t files = 0;  // inodes
   uint64_t chunks = 0;
-  uint64_t chunks_healthy = 0;    // every shard where metadata says
-  uint64_t chunks_degraded = 0;   // at least one shard known missing, still readable
-  uint64_t logical_bytes = 0;     // plaintext bytes in stored chunks
-  uint64_t pending_bytes = 0;     // acknowledged, not yet stored on the stores
-  uint64_t pending_deletes = 0;   // chunks whose shards await removal
+  uint64_t chunks_healthy = 0;   // every shard where metadata says
+  uint64_t chunks_degraded = 0;  // at least one shard known missing, still readable
+  uint64_t logical_bytes = 0;    // plaintext bytes in stored chunks
+  uint64_t pending_bytes = 0;    // acknowledged, not yet stored on the stores
+  uint64_t pending_deletes = 0;  // chunks whose shards await removal
   uint64_t degraded_reads = 0;
-  uint64_t swept_shards = 0;      // unreferenced shards removed by the last sweep
+  uint64_t swept_shards = 0;  // unreferenced shards removed by the last sweep
 };
 
 struct StatFs {
   uint64_t block_size = 4096;
-  uint64_t total_blocks = 0;   // usable capacity after erasure-coding overhead
+  uint64_t total_blocks = 0;  // usable capacity after erasure-coding overhead
   uint64_t free_blocks = 0;
   uint64_t files = 0;
   uint64_t free_files = 0;
@@ -115,12 +115,12 @@ struct StoreSpec {
 using StoreFactory = std::function<Result<std::shared_ptr<ShardStore>>(const StoreSpec&)>;
 
 struct VolumeOpenOptions {
-  std::string home;                 // the node's home folder (metadata, journal)
-  std::string passphrase;           // or key_file
+  std::string home;        // the node's home folder (metadata, journal)
+  std::string passphrase;  // or key_file
   std::string key_file;
-  uint64_t cache_bytes = 256ull << 20;       // plaintext read cache; 0 disables it
-  uint64_t writeback_bytes = 1ull << 30;     // journal capacity before writers wait
-  Clock* clock = nullptr;                    // default RealClock
+  uint64_t cache_bytes = 256ull << 20;    // plaintext read cache; 0 disables it
+  uint64_t writeback_bytes = 1ull << 30;  // journal capacity before writers wait
+  Clock* clock = nullptr;                 // default RealClock
   // Shards younger than this are never swept as unreferenced (uploads may be in flight).
   int64_t cleanup_grace_ns = 600'000'000'000;
   // Opens stores of kinds other than "folder". A store it cannot open (or a kind with no
@@ -137,8 +137,8 @@ struct VolumeInitOptions {
   uint32_t chunk_size = 4u << 20;
   uint32_t inline_max = 4096;
   std::vector<std::string> store_folders;
-  std::vector<StoreSpec> hosts;     // network hosts, keys already pinned by the caller
-  std::string passphrase;           // or key_file
+  std::vector<StoreSpec> hosts;  // network hosts, keys already pinned by the caller
+  std::string passphrase;        // or key_file
   std::string key_file;
   KdfStrength kdf = KdfStrength::kInteractive;
 };

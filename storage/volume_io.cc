@@ -37,8 +37,10 @@ Result<std::shared_ptr<const Bytes>> VolumeImpl::FetchWholeChunk(const StoredChu
   {
     std::lock_guard lock(fetch_mu_);
     auto it = fetching_.find(chunk.id);
-    if (it != fetching_.end()) pending = it->second;
-    else fetching_.emplace(chunk.id, promise.get_future().share());
+    if (it != fetching_.end())
+      pending = it->second;
+    else
+      fetching_.emplace(chunk.id, promise.get_future().share());
   }
   if (pending.valid()) return pending.get();  // someone else is fetching it
   auto whole = std::make_shared<Bytes>(chunk.plain_size);
@@ -69,7 +71,8 @@ void VolumeImpl::Prefetch(Ino ino, uint64_t end, uint64_t file_size) {
     if (db_->Get(Cf::kExtents, ExtentKey(ino, start), &value).ok() &&
         extent.ParseFromString(value)) {
       ChunkId id{};
-      std::memcpy(id.data(), extent.chunk_id().data(), std::min(id.size(), extent.chunk_id().size()));
+      std::memcpy(id.data(), extent.chunk_id().data(),
+                  std::min(id.size(), extent.chunk_id().size()));
       bool busy = cache_->Get(id) != nullptr;
       {
         std::lock_guard lock(fetch_mu_);
@@ -87,8 +90,8 @@ void VolumeImpl::Prefetch(Ino ino, uint64_t end, uint64_t file_size) {
 
 // Reads committed bytes of [offset, offset + out.size()) below `limit` into `out` (which
 // the caller zeroed). Holes stay zero.
-Status VolumeImpl::ReadCommitted(Ino ino, const meta::Inode& inode, uint64_t offset,
-                                 uint64_t limit, MutableByteSpan out) {
+Status VolumeImpl::ReadCommitted(Ino ino, const meta::Inode& inode, uint64_t offset, uint64_t limit,
+                                 MutableByteSpan out) {
   const uint64_t end = std::min<uint64_t>(offset + out.size(), limit);
   if (offset >= end) return Status::Ok();
   if (inode.is_inline()) {
@@ -128,8 +131,8 @@ Status VolumeImpl::ReadCommitted(Ino ino, const meta::Inode& inode, uint64_t off
     QUID_ASSIGN_OR_RETURN(StoredChunk chunk, LoadChunk(p.id));
     if (p.chunk_offset + p.length > chunk.plain_size)
       return Status::Corrupt("extent runs past its chunk");
-    QUID_RETURN_IF_ERROR(ReadChunk(chunk, p.chunk_offset,
-                                   out.subspan(p.file_offset - offset, p.length)));
+    QUID_RETURN_IF_ERROR(
+        ReadChunk(chunk, p.chunk_offset, out.subspan(p.file_offset - offset, p.length)));
   }
   return Status::Ok();
 }
@@ -239,8 +242,10 @@ Status VolumeImpl::ApplyRecordLocked(const JournalRecord& record, Journal* journ
   if (!S_ISREG(inode.mode())) return Status::Ok();
   journal->AddRef(record.segment, 1);
   DirtyFile* dirty = DirtyFor(record.ino, inode.size());
-  if (record.type == JournalRecordType::kWrite) dirty->ApplyWrite(record, journal);
-  else dirty->ApplyTruncate(record, journal);
+  if (record.type == JournalRecordType::kWrite)
+    dirty->ApplyWrite(record, journal);
+  else
+    dirty->ApplyTruncate(record, journal);
   return Status::Ok();
 }
 
@@ -275,7 +280,9 @@ Status VolumeImpl::Fsync(Ino ino, bool datasync) {
   return db_->SyncWal();
 }
 
-Status VolumeImpl::SyncAll() { return Fsync(kRootIno, false); }
+Status VolumeImpl::SyncAll() {
+  return Fsync(kRootIno, false);
+}
 
 Status VolumeImpl::Drain(int64_t timeout_ns, const std::function<void(uint64_t)>& progress) {
   const int64_t deadline = clock_->monotonic_ns() + timeout_ns;

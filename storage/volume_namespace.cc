@@ -11,9 +11,13 @@
 namespace quid {
 namespace {
 
-bool IsDir(uint32_t mode) { return S_ISDIR(mode); }
+bool IsDir(uint32_t mode) {
+  return S_ISDIR(mode);
+}
 
-Status NotFoundIno(Ino ino) { return Status::NotFound("no inode " + std::to_string(ino)); }
+Status NotFoundIno(Ino ino) {
+  return Status::NotFound("no inode " + std::to_string(ino));
+}
 
 }  // namespace
 
@@ -173,8 +177,10 @@ void VolumeImpl::MaybeDestroyLocked(Ino ino) {
 
 Status VolumeImpl::DropLink(rocksdb::WriteBatch* batch, Ino ino, meta::Inode* inode) {
   uint32_t nlink = inode->nlink();
-  if (IsDir(inode->mode())) nlink = 0;  // an emptied directory loses "." and its entry
-  else if (nlink > 0) --nlink;
+  if (IsDir(inode->mode()))
+    nlink = 0;  // an emptied directory loses "." and its entry
+  else if (nlink > 0)
+    --nlink;
   inode->set_nlink(nlink);
   inode->set_ctime_ns(Now());
   PutInode(batch, ino, *inode);
@@ -252,9 +258,8 @@ Result<std::string> VolumeImpl::ReadLink(Ino ino) {
   return inode.symlink_target();
 }
 
-Result<Attr> VolumeImpl::CreateNode(Ino parent, std::string_view name, uint32_t mode,
-                                    uint64_t rdev, std::string_view symlink_target,
-                                    const Caller& caller) {
+Result<Attr> VolumeImpl::CreateNode(Ino parent, std::string_view name, uint32_t mode, uint64_t rdev,
+                                    std::string_view symlink_target, const Caller& caller) {
   std::lock_guard lock(mu_);
   QUID_RETURN_IF_ERROR(CheckName(name));
   meta::Inode dir;
@@ -307,7 +312,8 @@ Result<Attr> VolumeImpl::CreateNode(Ino parent, std::string_view name, uint32_t 
 Result<Attr> VolumeImpl::Mknod(Ino parent, std::string_view name, uint32_t mode, uint64_t rdev,
                                const Caller& caller) {
   const uint32_t type = mode & S_IFMT;
-  if (type == 0) mode |= S_IFREG;
+  if (type == 0)
+    mode |= S_IFREG;
   else if (type != S_IFREG && type != S_IFIFO && type != S_IFCHR && type != S_IFBLK &&
            type != S_IFSOCK)
     return Status::Invalid("unsupported file type");

@@ -17,8 +17,12 @@ constexpr size_t kIoThreads = 16;
 constexpr size_t kCpuThreads = 2;
 constexpr size_t kPrefetchThreads = 2;
 
-std::string MetaDir(const std::string& home) { return home + "/meta"; }
-std::string JournalDir(const std::string& home) { return home + "/journal"; }
+std::string MetaDir(const std::string& home) {
+  return home + "/meta";
+}
+std::string JournalDir(const std::string& home) {
+  return home + "/journal";
+}
 
 // Stands in for a store that could not be opened (a missing disk): every call fails with
 // kUnavailable, so the volume still mounts and serves what the other stores hold.
@@ -47,7 +51,8 @@ Result<SecretKey> UnwrapMasterKey(const meta::VolumeConfig& config, const std::s
                                   const std::string& key_file) {
   const std::string& wrapped = config.wrapped_master_key();
   if (IsKeyFileWrapped(wrapped)) {
-    if (key_file.empty()) return Status::BadKey("this volume is opened with its key file (--key-file)");
+    if (key_file.empty())
+      return Status::BadKey("this volume is opened with its key file (--key-file)");
     QUID_ASSIGN_OR_RETURN(SecretKey file_key, ReadKeyFile(key_file));
     return UnwrapWithKeyFile(wrapped, file_key);
   }
@@ -102,7 +107,8 @@ Status Volume::Init(const VolumeInitOptions& options) {
     entry->set_location(::realpath(folder.c_str(), resolved) ? resolved : folder);
   }
   for (const StoreSpec& host : options.hosts) {
-    if (host.public_key.empty()) return Status::Invalid("host " + host.location + " has no pinned key");
+    if (host.public_key.empty())
+      return Status::Invalid("host " + host.location + " has no pinned key");
     auto* entry = config.add_stores();
     entry->set_kind(host.kind);
     entry->set_location(host.location);
@@ -184,9 +190,9 @@ Status VolumeImpl::Start(const VolumeOpenOptions& options) {
   chunk_options.parity_shards = static_cast<int>(config_.parity_shards());
   chunk_options.cipher = static_cast<Cipher>(config_.cipher());
   if (!CipherAvailable(chunk_options.cipher)) chunk_options.cipher = Cipher::kXChaCha20Poly1305;
-  QUID_ASSIGN_OR_RETURN(chunks_, ChunkStore::Create(keys_, chunk_options, std::move(stores),
-                                                    std::make_shared<RendezvousPlacement>(),
-                                                    io_pool_.get()));
+  QUID_ASSIGN_OR_RETURN(
+      chunks_, ChunkStore::Create(keys_, chunk_options, std::move(stores),
+                                  std::make_shared<RendezvousPlacement>(), io_pool_.get()));
   cache_ = std::make_unique<ChunkCache>(options.cache_bytes);
   if (cache_->enabled()) prefetch_pool_ = std::make_unique<ThreadPool>(kPrefetchThreads);
 
@@ -218,7 +224,9 @@ Status VolumeImpl::Start(const VolumeOpenOptions& options) {
   return Status::Ok();
 }
 
-VolumeImpl::~VolumeImpl() { (void)Close(); }
+VolumeImpl::~VolumeImpl() {
+  (void)Close();
+}
 
 Status VolumeImpl::Close() {
   {
@@ -236,7 +244,7 @@ Status VolumeImpl::Close() {
     if (synced.ok()) synced = s;
   }
   std::lock_guard lock(mu_);
-  dirty_.clear();  // journal references die with the journal; the files stay on disk
+  dirty_.clear();          // journal references die with the journal; the files stay on disk
   prefetch_pool_.reset();  // finishes queued prefetches while the stores still exist
   chunks_.reset();
   io_pool_.reset();

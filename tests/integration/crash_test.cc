@@ -12,10 +12,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <map>
 #include <random>
-#include <cstdio>
 #include <sstream>
 
 #include "storage/volume.h"
@@ -156,8 +156,8 @@ TEST_F(CrashTest, KillNineAtRandomMomentsLosesNothingFsynced) {
     for (const auto& [file, attr] : all) {
       Bytes data(attr.size);
       auto got = v.Read(attr.ino, 0, data);
-      ASSERT_TRUE(got.ok()) << "round " << round << ": " << file << " unreadable: "
-                            << got.status().ToString();
+      ASSERT_TRUE(got.ok()) << "round " << round << ": " << file
+                            << " unreadable: " << got.status().ToString();
     }
     ASSERT_TRUE(v.Close().ok());
   }

@@ -142,7 +142,8 @@ TEST_F(JournalTest, FullJournalRefusesAfterWaiting) {
   std::vector<JournalRecord> none;
   auto j = OpenKeeping(&none);
   Status last;
-  for (int i = 0; i < 10 && last.ok(); ++i) last = j->AppendWrite(1, 0, Pattern(3000, 1), 1).status();
+  for (int i = 0; i < 10 && last.ok(); ++i)
+    last = j->AppendWrite(1, 0, Pattern(3000, 1), 1).status();
   EXPECT_EQ(last.code(), Code::kNoSpace);
 }
 

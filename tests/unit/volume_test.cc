@@ -40,7 +40,8 @@ class VolumeTest : public ::testing::Test {
     init.passphrase = "correct horse";
     init.kdf = KdfStrength::kFastForTests;
     init.chunk_size = 256 * 1024;  // small chunks: many per file, quick tests
-    for (int i = 0; i < 6; ++i) init.store_folders.push_back(home_ + "/unused-store" + std::to_string(i));
+    for (int i = 0; i < 6; ++i)
+      init.store_folders.push_back(home_ + "/unused-store" + std::to_string(i));
     ASSERT_TRUE(Volume::Init(init).ok());
     Reopen();
   }
@@ -391,8 +392,8 @@ TEST_F(VolumeTest, SequentialReadsPrefetchTheNextChunks) {
   Reopen(64 << 20);  // empty cache
   // Stream the first chunk in small reads, as the kernel does.
   for (uint64_t off = 0; off < 256 * 1024; off += 64 * 1024) {
-    ASSERT_EQ(ReadAll(a, off, 64 * 1024),
-              Bytes(data.begin() + static_cast<long>(off), data.begin() + static_cast<long>(off) + 64 * 1024));
+    ASSERT_EQ(ReadAll(a, off, 64 * 1024), Bytes(data.begin() + static_cast<long>(off),
+                                                data.begin() + static_cast<long>(off) + 64 * 1024));
   }
   // Give the background fetch of the next two chunks time; then the stores go blank and
   // those chunks must still read, from the cache.
