@@ -15,6 +15,7 @@
 #include <mutex>
 #include <thread>
 
+#include "net/circuit_breaker.h"
 #include "net/secure_channel.h"
 #include "net/wire.h"
 #include "storage/checksum.h"
@@ -69,53 +70,6 @@ struct Pending {
     cv.notify_all();
     return true;
   }
-};
-
-// Closed: calls pass. Open: they fail at once until the cooldown ends; then one probe
-// passes (half-open) and its outcome closes or reopens the breaker.
-class Breaker {
- public:
-  Breaker(std::string where, int failures, int64_t cooldown_ms)
-      : where_(std::move(where)), threshold_(std::max(failures, 1)), cooldown_ms_(cooldown_ms) {}
-
-  // False: fail fast. `*probe` says the call is the half-open probe.
-  bool Allow(bool* probe) {
-    std::lock_guard lock(mu_);
-    *probe = false;
-    if (!open_) return true;
-    if (NowMs() < open_until_ms_ || probing_) return false;
-    probing_ = true;
-    *probe = true;
-    return true;
-  }
-  void Record(bool reached_host, bool probe) {
-    std::lock_guard lock(mu_);
-    if (probe) probing_ = false;
-    if (reached_host) {
-      failures_ = 0;
-      open_ = false;
-      return;
-    }
-    ++failures_;
-    if (probe || failures_ >= threshold_) {
-      if (!open_) {
-        spdlog::warn("host {} is down after {} failures in a row: failing fast for {} ms", where_,
-                     failures_, cooldown_ms_);
-      }
-      open_ = true;
-      open_until_ms_ = NowMs() + cooldown_ms_;
-    }
-  }
-
- private:
-  const std::string where_;
-  const int threshold_;
-  const int64_t cooldown_ms_;
-  std::mutex mu_;
-  int failures_ = 0;
-  bool open_ = false;
-  bool probing_ = false;
-  int64_t open_until_ms_ = 0;
 };
 
 struct Core;
@@ -180,7 +134,7 @@ struct Core : std::enable_shared_from_this<Core> {
   uint64_t in_flight = 0;
   uint64_t peak = 0;
 
-  std::unique_ptr<Breaker> breaker;
+  std::unique_ptr<CircuitBreaker> breaker;
   std::atomic<uint64_t> next_id{1};
 
   // Loop thread only.
@@ -623,8 +577,8 @@ Result<std::shared_ptr<Core>> MakeCore(RemoteStoreOptions options, std::optional
   core->pinned = pinned;
   core->loop = loop;
   core->where = core->options.host + ":" + std::to_string(core->options.port);
-  core->breaker = std::make_unique<Breaker>(core->where, core->options.breaker_failures,
-                                            core->options.breaker_cooldown_ms);
+  core->breaker = std::make_unique<CircuitBreaker>(core->where, core->options.breaker_failures,
+                                                   core->options.breaker_cooldown_ms, nullptr);
   core->conns.resize(core->options.connections);
   QUID_RETURN_IF_ERROR(core->Resolve());
   return core;

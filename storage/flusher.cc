@@ -426,10 +426,10 @@ bool VolumeImpl::FlushRound(const std::vector<Ino>& inodes) {
 }
 
 void VolumeImpl::ProcessPendingDeletes() {
-  std::vector<std::pair<std::string, StoredChunk>> todo;
+  std::vector<std::pair<std::string, StoredChunk>> doomed;
   {
     auto it = db_->NewIterator(Cf::kDeletes);
-    for (it->SeekToFirst(); it->Valid() && todo.size() < 256; it->Next()) {
+    for (it->SeekToFirst(); it->Valid() && doomed.size() < 256; it->Next()) {
       meta::PendingDelete pd;
       if (!pd.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) continue;
       StoredChunk chunk;
@@ -438,15 +438,15 @@ void VolumeImpl::ProcessPendingDeletes() {
       chunk.k = static_cast<uint8_t>(pd.chunk().k());
       chunk.m = static_cast<uint8_t>(pd.chunk().m());
       chunk.stores.assign(pd.chunk().stores().begin(), pd.chunk().stores().end());
-      todo.emplace_back(it->key().ToString(), chunk);
+      doomed.emplace_back(it->key().ToString(), chunk);
     }
   }
-  if (todo.empty()) {
+  if (doomed.empty()) {
     pending_delete_count_ = 0;
     return;
   }
   rocksdb::WriteBatch batch;
-  for (const auto& [key, chunk] : todo) {
+  for (const auto& [key, chunk] : doomed) {
     if (chunks_->Remove(chunk).ok()) batch.Delete(db_->handle(Cf::kDeletes), key);
   }
   if (batch.Count() > 0 && db_->Write(&batch, false).ok()) {
