@@ -114,12 +114,7 @@ TEST(CipherTest, DefaultCipherIsAvailable) {
 // Every chunk test runs under both ciphers.
 class ChunkCipherTest : public ::testing::TestWithParam<Cipher> {
  protected:
-  void SetUp() override {
-    if (!CipherAvailable(GetParam())) {
-      GTEST_SKIP() << CipherName(GetParam()) << " is not available on this CPU (no AES-NI)";
-    }
-    keys_ = VolumeKeys::Derive(SecretKey::Random());
-  }
+  void SetUp() override { keys_ = VolumeKeys::Derive(SecretKey::Random()); }
 
   struct Sealed {
     Bytes plain;
@@ -337,8 +332,16 @@ TEST_P(ChunkCipherTest, PartialReadWithAMismatchedSpanIsInvalid) {
             Code::kInvalid);
 }
 
-INSTANTIATE_TEST_SUITE_P(BothCiphers, ChunkCipherTest,
-                         ::testing::Values(Cipher::kXChaCha20Poly1305, Cipher::kAes256Gcm),
+// Every cipher this CPU can run (AES-256-GCM needs AES-NI): nothing is instantiated only
+// to be skipped.
+std::vector<Cipher> AvailableCiphers() {
+  std::vector<Cipher> ciphers;
+  for (Cipher c : {Cipher::kXChaCha20Poly1305, Cipher::kAes256Gcm})
+    if (CipherAvailable(c)) ciphers.push_back(c);
+  return ciphers;
+}
+
+INSTANTIATE_TEST_SUITE_P(BothCiphers, ChunkCipherTest, ::testing::ValuesIn(AvailableCiphers()),
                          [](const ::testing::TestParamInfo<Cipher>& info) {
                            return info.param == Cipher::kAes256Gcm ? std::string("Aes256Gcm")
                                                                    : std::string("XChaCha20");
