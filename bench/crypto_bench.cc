@@ -2,6 +2,8 @@
 // sealing it with each cipher, and opening it.
 #include <benchmark/benchmark.h>
 
+#include <optional>
+
 #include "storage/chunk_cipher.h"
 #include "storage/chunk_id.h"
 #include "storage/keys.h"
@@ -25,20 +27,34 @@ void BM_ChunkId(benchmark::State& state) {
 }
 BENCHMARK(BM_ChunkId);
 
-void BM_EncryptChunk(benchmark::State& state) {
-  const auto cipher = static_cast<Cipher>(state.range(0));
-  state.SetLabel(CipherName(cipher));
-  if (!CipherAvailable(cipher)) {
-    state.SkipWithError("cipher not available on this CPU");
-    return;
-  }
+// What both cipher benchmarks start from: one chunk of data, its id, and room for its blob.
+// Empty (and the benchmark marked skipped) when this CPU cannot run the cipher.
+struct CipherCase {
+  Cipher cipher;
   SecretKey key = SecretKey::Random();
   Bytes data = ChunkData();
-  ChunkId id = ComputeChunkId(key, data);
-  Bytes blob(EncryptedSize(data.size()));
+  ChunkId id{};
+  Bytes blob;
+};
+
+std::optional<CipherCase> PrepareCipher(benchmark::State& state) {
+  CipherCase c{static_cast<Cipher>(state.range(0))};
+  state.SetLabel(CipherName(c.cipher));
+  if (!CipherAvailable(c.cipher)) {
+    state.SkipWithError("cipher not available on this CPU");
+    return std::nullopt;
+  }
+  c.id = ComputeChunkId(c.key, c.data);
+  c.blob.resize(EncryptedSize(c.data.size()));
+  return c;
+}
+
+void BM_EncryptChunk(benchmark::State& state) {
+  std::optional<CipherCase> c = PrepareCipher(state);
+  if (!c) return;
   for (auto _ : state) {
-    Result<ChunkHeader> header = EncryptChunk(key, cipher, id, data, blob);
-    benchmark::DoNotOptimize(blob.data());
+    Result<ChunkHeader> header = EncryptChunk(c->key, c->cipher, c->id, c->data, c->blob);
+    benchmark::DoNotOptimize(c->blob.data());
     if (!header.ok()) state.SkipWithError(header.status().ToString().c_str());
   }
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * kChunkBytes));
@@ -48,23 +64,15 @@ BENCHMARK(BM_EncryptChunk)
     ->Arg(static_cast<int>(Cipher::kAes256Gcm));
 
 void BM_DecryptChunk(benchmark::State& state) {
-  const auto cipher = static_cast<Cipher>(state.range(0));
-  state.SetLabel(CipherName(cipher));
-  if (!CipherAvailable(cipher)) {
-    state.SkipWithError("cipher not available on this CPU");
-    return;
-  }
-  SecretKey key = SecretKey::Random();
-  Bytes data = ChunkData();
-  ChunkId id = ComputeChunkId(key, data);
-  Bytes blob(EncryptedSize(data.size()));
-  if (!EncryptChunk(key, cipher, id, data, blob).ok()) {
+  std::optional<CipherCase> c = PrepareCipher(state);
+  if (!c) return;
+  if (!EncryptChunk(c->key, c->cipher, c->id, c->data, c->blob).ok()) {
     state.SkipWithError("encryption failed");
     return;
   }
-  Bytes out(data.size());
+  Bytes out(c->data.size());
   for (auto _ : state) {
-    Status status = DecryptChunk(key, id, blob, out);
+    Status status = DecryptChunk(c->key, c->id, c->blob, out);
     benchmark::DoNotOptimize(out.data());
     if (!status.ok()) state.SkipWithError(status.ToString().c_str());
   }

@@ -9,18 +9,14 @@
 #include <string_view>
 
 #include "net/secure_channel.h"
+#include "tests/fuzz/corpus_file.h"
 #include "tests/fuzz/fuzz_keys.h"
 
 namespace quid::net {
 namespace {
 
 bool Write(const std::string& path, ByteSpan bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(reinterpret_cast<const char*>(bytes.data()),
-            static_cast<std::streamsize>(bytes.size()));
-  out.close();
-  if (!out) std::fprintf(stderr, "cannot write %s\n", path.c_str());
-  return static_cast<bool>(out);
+  return WriteCorpusFile(path, bytes);
 }
 
 // Appends one frame in the frame target's input format.

@@ -11,17 +11,13 @@
 
 #include "net/wire.h"
 #include "storage/checksum.h"
+#include "tests/fuzz/corpus_file.h"
 
 namespace quid::net {
 namespace {
 
 bool Write(const std::string& path, ByteSpan bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(reinterpret_cast<const char*>(bytes.data()),
-            static_cast<std::streamsize>(bytes.size()));
-  out.close();
-  if (!out) std::fprintf(stderr, "cannot write %s\n", path.c_str());
-  return static_cast<bool>(out);
+  return WriteCorpusFile(path, bytes);
 }
 
 bool WriteMessage(const std::string& path, const google::protobuf::MessageLite& header,
