@@ -6,8 +6,8 @@
 #include <random>
 #include <vector>
 
-#include "storage/chunk_store.h"
-#include "storage/memory_store.h"
+#include "storage/chunks/chunk_store.h"
+#include "storage/stores/memory_store.h"
 
 namespace quid {
 namespace {

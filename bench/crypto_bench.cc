@@ -4,9 +4,9 @@
 
 #include <optional>
 
-#include "storage/chunk_cipher.h"
-#include "storage/chunk_id.h"
-#include "storage/keys.h"
+#include "storage/crypto/chunk_cipher.h"
+#include "storage/crypto/chunk_id.h"
+#include "storage/crypto/keys.h"
 
 namespace quid {
 namespace {

@@ -5,8 +5,8 @@
 #include <random>
 #include <vector>
 
-#include "storage/checksum.h"
-#include "storage/erasure.h"
+#include "storage/erasure/checksum.h"
+#include "storage/erasure/erasure.h"
 
 namespace quid {
 namespace {

@@ -29,7 +29,7 @@
 #include <type_traits>
 #include <vector>
 
-#include "storage/folder_store.h"
+#include "storage/stores/folder_store.h"
 
 namespace quid {
 namespace {

@@ -31,7 +31,7 @@
 #include "cmd/passphrase.h"
 #include "cmd/size_parse.h"
 #include "net/remote_store.h"
-#include "storage/posix_io.h"
+#include "storage/base/posix_io.h"
 
 namespace quid {
 namespace {

@@ -9,7 +9,7 @@
 #include "cmd/commands.h"
 #include "cmd/home.h"
 #include "cmd/network_stores.h"
-#include "storage/posix_io.h"
+#include "storage/base/posix_io.h"
 
 namespace quid {
 namespace {

@@ -15,9 +15,9 @@
 #include "cmd/passphrase.h"
 #include "cmd/size_parse.h"
 #include "net/remote_store.h"
-#include "storage/keys.h"
-#include "storage/posix_io.h"
-#include "storage/volume.h"
+#include "storage/base/posix_io.h"
+#include "storage/crypto/keys.h"
+#include "storage/volume/volume.h"
 
 namespace quid {
 namespace {

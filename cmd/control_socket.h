@@ -19,7 +19,7 @@
 #include <string_view>
 #include <thread>
 
-#include "storage/status.h"
+#include "storage/base/status.h"
 
 namespace quid {
 

@@ -6,7 +6,7 @@
 #include <memory>
 #include <string>
 
-#include "storage/status.h"
+#include "storage/base/status.h"
 
 namespace quid {
 

@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "storage/status.h"
+#include "storage/base/status.h"
 
 namespace quid {
 

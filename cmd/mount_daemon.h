@@ -7,7 +7,7 @@
 
 #include "cmd/daemonize.h"
 #include "fs/fuse_frontend.h"
-#include "storage/volume.h"
+#include "storage/volume/volume.h"
 
 namespace quid {
 

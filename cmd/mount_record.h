@@ -9,7 +9,7 @@
 
 #include <string>
 
-#include "storage/status.h"
+#include "storage/base/status.h"
 
 namespace quid {
 

@@ -6,8 +6,8 @@
 #include <string>
 
 #include "net/identity.h"
-#include "storage/status.h"
-#include "storage/volume.h"
+#include "storage/base/status.h"
+#include "storage/volume/volume.h"
 
 namespace quid {
 

@@ -5,8 +5,8 @@
 #include <string>
 #include <string_view>
 
-#include "storage/status.h"
-#include "storage/volume.h"
+#include "storage/base/status.h"
+#include "storage/volume/volume.h"
 
 namespace quid {
 

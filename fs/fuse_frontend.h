@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "storage/status.h"
-#include "storage/volume.h"
+#include "storage/base/status.h"
+#include "storage/volume/volume.h"
 
 namespace quid {
 

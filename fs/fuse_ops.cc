@@ -15,8 +15,8 @@
 #include <string>
 #include <vector>
 
-#include "storage/bytes.h"
-#include "storage/volume.h"
+#include "storage/base/bytes.h"
+#include "storage/volume/volume.h"
 
 namespace quid {
 namespace {

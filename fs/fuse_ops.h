@@ -16,7 +16,7 @@
 // to, must outlive the session: fuse_session_destroy() still calls `destroy`.
 #pragma once
 
-#include "storage/status.h"
+#include "storage/base/status.h"
 
 // From <fuse_lowlevel.h>; declared here so that includers need not choose a FUSE_USE_VERSION.
 struct fuse_lowlevel_ops;

@@ -9,7 +9,7 @@
 #include <mutex>
 #include <string>
 
-#include "storage/clock.h"
+#include "storage/base/clock.h"
 
 namespace quid::net {
 

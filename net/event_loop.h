@@ -9,7 +9,7 @@
 #include <thread>
 #include <vector>
 
-#include "storage/status.h"
+#include "storage/base/status.h"
 
 struct uv_loop_s;
 

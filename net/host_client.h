@@ -25,7 +25,7 @@
 #include "net/circuit_breaker.h"
 #include "net/secure_channel.h"
 #include "net/wire.h"
-#include "storage/checksum.h"
+#include "storage/erasure/checksum.h"
 
 namespace quid::net::host_client {
 

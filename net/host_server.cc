@@ -13,7 +13,7 @@
 #include "net/event_loop.h"
 #include "net/secure_channel.h"
 #include "net/wire.h"
-#include "storage/thread_pool.h"
+#include "storage/base/thread_pool.h"
 
 namespace quid::net {
 namespace {

@@ -14,7 +14,7 @@
 
 #include "net/host_service.h"
 #include "net/identity.h"
-#include "storage/status.h"
+#include "storage/base/status.h"
 
 namespace quid::net {
 

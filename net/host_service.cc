@@ -11,7 +11,7 @@
 #include <utility>
 
 #include "net/wire.h"
-#include "storage/checksum.h"
+#include "storage/erasure/checksum.h"
 
 namespace quid::net {
 namespace {

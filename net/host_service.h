@@ -17,8 +17,8 @@
 
 #include "net/identity.h"
 #include "net/wire.pb.h"
-#include "storage/folder_store.h"
-#include "storage/status.h"
+#include "storage/base/status.h"
+#include "storage/stores/folder_store.h"
 
 namespace quid::net {
 

@@ -1,4 +1,5 @@
 #include "net/identity.h"
+#include "storage/crypto/sodium_init.h"
 
 #include <fcntl.h>
 #include <sodium.h>
@@ -10,7 +11,7 @@
 #include <cstdlib>
 #include <string_view>
 
-#include "storage/posix_io.h"
+#include "storage/base/posix_io.h"
 
 namespace quid::net {
 namespace {
@@ -32,19 +33,6 @@ constexpr size_t kKeyFileBytes =
 // Anything much larger than one line is not ours; refuse before reading it all.
 constexpr off_t kMaxKeyFileBytes = 4096;
 constexpr mode_t kKeyFileMode = 0600;
-
-// sodium_init seeds the CSPRNG and picks this CPU's fastest code; idempotent, and the
-// static makes every later call free.
-void EnsureSodium() {
-  static const bool initialized = [] {
-    if (sodium_init() < 0) {
-      std::fputs("quid: libsodium failed to initialize\n", stderr);
-      std::abort();  // no key in this module is safe without it
-    }
-    return true;
-  }();
-  (void)initialized;
-}
 
 Status Malformed(const std::string& path, const std::string& why) {
   return Status::Corrupt("node key file " + path + " is malformed: " + why);

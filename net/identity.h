@@ -5,8 +5,8 @@
 #include <array>
 #include <string>
 
-#include "storage/bytes.h"
-#include "storage/status.h"
+#include "storage/base/bytes.h"
+#include "storage/base/status.h"
 
 namespace quid::net {
 

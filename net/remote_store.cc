@@ -6,7 +6,7 @@
 #include <cstring>
 
 #include "net/host_client.h"
-#include "storage/checksum.h"
+#include "storage/erasure/checksum.h"
 
 namespace quid::net {
 

@@ -26,7 +26,7 @@
 
 #include "net/event_loop.h"
 #include "net/identity.h"
-#include "storage/shard_store.h"
+#include "storage/stores/shard_store.h"
 
 namespace quid::net {
 

@@ -1,4 +1,5 @@
 #include "net/secure_channel.h"
+#include "storage/crypto/sodium_init.h"
 
 #include <sodium.h>
 
@@ -37,14 +38,6 @@ constexpr std::string_view kLabelKeyResponderToInitiator = "quid v1 key responde
 
 using Key32 = std::array<uint8_t, 32>;
 using Hash = std::array<uint8_t, kHashBytes>;
-
-void EnsureSodium() {
-  static const bool initialized = [] {
-    if (sodium_init() < 0) std::abort();  // no key in this module is safe without it
-    return true;
-  }();
-  (void)initialized;
-}
 
 // BLAKE2b keyed with the X25519 shared secret over label || transcript hash.
 void DeriveFromShared(const Key32& shared, std::string_view label, const Hash& transcript,

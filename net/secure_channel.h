@@ -25,8 +25,8 @@
 #include <optional>
 
 #include "net/identity.h"
-#include "storage/bytes.h"
-#include "storage/status.h"
+#include "storage/base/bytes.h"
+#include "storage/base/status.h"
 
 namespace quid::net {
 

@@ -1,4 +1,5 @@
 #include "net/wire.h"
+#include "storage/base/byte_order.h"
 
 #include <string>
 #include <string_view>
@@ -13,24 +14,6 @@ constexpr int32_t kLastCode = static_cast<int32_t>(Code::kBusy);
 // A drained FrameReader keeps its buffer up to this size for the next reads (small
 // requests come often) and gives larger ones back.
 constexpr size_t kKeepCapacityBytes = 256 * 1024;
-
-void PutLittleEndian32(uint32_t v, uint8_t* out) {
-  out[0] = static_cast<uint8_t>(v);
-  out[1] = static_cast<uint8_t>(v >> 8);
-  out[2] = static_cast<uint8_t>(v >> 16);
-  out[3] = static_cast<uint8_t>(v >> 24);
-}
-
-uint32_t GetLittleEndian32(const uint8_t* in) {
-  return uint32_t{in[0]} | uint32_t{in[1]} << 8 | uint32_t{in[2]} << 16 | uint32_t{in[3]} << 24;
-}
-
-void PutBigEndian32(uint32_t v, uint8_t* out) {
-  out[0] = static_cast<uint8_t>(v >> 24);
-  out[1] = static_cast<uint8_t>(v >> 16);
-  out[2] = static_cast<uint8_t>(v >> 8);
-  out[3] = static_cast<uint8_t>(v);
-}
 
 // Length of the well-formed UTF-8 sequence at s[i] (RFC 3629: no overlong forms, no
 // surrogates, nothing past U+10FFFF), or 0 if there is none.

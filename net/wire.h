@@ -13,8 +13,8 @@
 #include <optional>
 
 #include "net/wire.pb.h"
-#include "storage/bytes.h"
-#include "storage/status.h"
+#include "storage/base/bytes.h"
+#include "storage/base/status.h"
 
 namespace quid::net {
 

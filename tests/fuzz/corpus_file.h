@@ -5,7 +5,7 @@
 #include <fstream>
 #include <string>
 
-#include "storage/bytes.h"
+#include "storage/base/bytes.h"
 
 namespace quid::net {
 

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "net/wire.h"
-#include "storage/checksum.h"
+#include "storage/erasure/checksum.h"
 #include "tests/fuzz/corpus_file.h"
 
 namespace quid::net {

@@ -18,7 +18,7 @@
 #include <random>
 #include <sstream>
 
-#include "storage/volume.h"
+#include "storage/volume/volume.h"
 
 namespace quid {
 namespace {

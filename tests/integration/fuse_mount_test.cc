@@ -26,7 +26,7 @@
 #include <vector>
 
 #include "fs/fuse_frontend.h"
-#include "storage/volume.h"
+#include "storage/volume/volume.h"
 
 namespace quid {
 namespace {

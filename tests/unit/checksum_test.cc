@@ -1,4 +1,4 @@
-#include "storage/checksum.h"
+#include "storage/erasure/checksum.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "storage/chunk_cipher.h"
+#include "storage/crypto/chunk_cipher.h"
 
 #include <gtest/gtest.h>
 #include <sodium.h>
@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "storage/chunk_id.h"
-#include "storage/keys.h"
+#include "storage/crypto/chunk_id.h"
+#include "storage/crypto/keys.h"
 
 namespace quid {
 namespace {

@@ -1,4 +1,4 @@
-#include "storage/chunk_store.h"
+#include "storage/chunks/chunk_store.h"
 
 #include <gtest/gtest.h>
 
@@ -11,9 +11,9 @@
 #include <thread>
 #include <vector>
 
-#include "storage/clock.h"
-#include "storage/faulty_store.h"
-#include "storage/memory_store.h"
+#include "storage/base/clock.h"
+#include "storage/stores/memory_store.h"
+#include "tests/support/faulty_store.h"
 
 namespace quid {
 namespace {

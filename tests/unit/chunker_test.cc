@@ -1,4 +1,4 @@
-#include "storage/chunker.h"
+#include "storage/chunks/chunker.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "storage/dirty_file.h"
+#include "storage/journal/dirty_file.h"
 
 #include <gtest/gtest.h>
 

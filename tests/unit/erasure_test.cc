@@ -1,4 +1,4 @@
-#include "storage/erasure.h"
+#include "storage/erasure/erasure.h"
 
 #include <gtest/gtest.h>
 

@@ -18,7 +18,7 @@
 
 #include "net/identity.h"
 #include "net/wire.h"
-#include "storage/checksum.h"
+#include "storage/erasure/checksum.h"
 
 namespace quid::net {
 namespace {

@@ -1,4 +1,4 @@
-#include "storage/journal.h"
+#include "storage/journal/journal.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>

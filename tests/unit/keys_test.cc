@@ -1,4 +1,4 @@
-#include "storage/keys.h"
+#include "storage/crypto/keys.h"
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>

@@ -1,4 +1,4 @@
-#include "storage/placement.h"
+#include "storage/placement/placement.h"
 
 #include <gtest/gtest.h>
 

@@ -10,7 +10,7 @@
 #include <set>
 #include <string>
 
-#include "storage/shard_store.h"
+#include "storage/stores/shard_store.h"
 
 namespace quid::contract {
 

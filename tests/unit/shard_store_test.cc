@@ -19,10 +19,10 @@
 #include <thread>
 #include <vector>
 
-#include "storage/faulty_store.h"
-#include "storage/folder_store.h"
-#include "storage/memory_store.h"
-#include "storage/shard_store.h"
+#include "storage/stores/folder_store.h"
+#include "storage/stores/memory_store.h"
+#include "storage/stores/shard_store.h"
+#include "tests/support/faulty_store.h"
 #include "tests/unit/shard_store_contract.h"
 
 namespace quid {

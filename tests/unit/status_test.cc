@@ -1,10 +1,11 @@
-#include "storage/status.h"
+#include "storage/base/status.h"
+#include "storage/base/byte_order.h"
 
 #include <gtest/gtest.h>
 
 #include <cstring>
 
-#include "storage/bytes.h"
+#include "storage/base/bytes.h"
 
 namespace quid {
 namespace {

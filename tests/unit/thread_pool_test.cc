@@ -1,4 +1,4 @@
-#include "storage/thread_pool.h"
+#include "storage/base/thread_pool.h"
 
 #include <gtest/gtest.h>
 

@@ -1,6 +1,6 @@
 // The Volume over in-memory stores: namespace semantics, the write-back path, flushing,
 // erasure-coded reads after store loss, journal replay, and chunk lifetime.
-#include "storage/volume.h"
+#include "storage/volume/volume.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -10,8 +10,8 @@
 #include <random>
 #include <set>
 
-#include "storage/faulty_store.h"
-#include "storage/memory_store.h"
+#include "storage/stores/memory_store.h"
+#include "tests/support/faulty_store.h"
 
 namespace quid {
 namespace {

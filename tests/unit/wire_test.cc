@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "storage/checksum.h"
+#include "storage/erasure/checksum.h"
 
 namespace quid::net {
 namespace {

@@ -1,0 +1,101 @@
+// ChunkStore: the data path below the namespace. Turns a plaintext chunk into encrypted,
+// erasure-coded shards on the volume's stores, and reads plaintext ranges back:
+//
+//   Put:  AEAD-encrypt by segments -> RS(k, m) encode -> placement -> k+m shard puts in
+//         parallel, each durable before Put returns.
+//   Read: healthy path fetches only the needed segments from the data shards that hold
+//         them (no decoding); if any piece is missing, corrupt or unreachable, fetches whole
+//         shards from any k, reconstructs, and decrypts. Never returns wrong bytes.
+//
+// Thread-safe: many FUSE and flusher threads call it at once; shard I/O fans out on the
+// I/O pool given at construction.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "storage/base/thread_pool.h"
+#include "storage/crypto/chunk_cipher.h"
+#include "storage/crypto/chunk_id.h"
+#include "storage/crypto/keys.h"
+#include "storage/erasure/erasure.h"
+#include "storage/placement/placement.h"
+#include "storage/stores/shard_store.h"
+
+namespace quid {
+
+class Clock;
+
+// Everything needed to find and read a stored chunk; kept in the chunk's metadata record.
+struct StoredChunk {
+  ChunkId id{};
+  uint64_t generation = 0;  // random per upload: re-uploads never reuse shard ids
+  std::array<uint8_t, kChunkHeaderBytes> header{};  // the blob's header (cipher, nonce)
+  uint32_t plain_size = 0;
+  uint32_t blob_size = 0;   // EncryptedSize(plain_size)
+  uint32_t shard_size = 0;  // bytes in each of the k+m shards
+  uint8_t k = 0;
+  uint8_t m = 0;
+  std::vector<uint32_t> stores;  // store index holding shard i, for i in [0, k+m)
+};
+
+struct ChunkStoreOptions {
+  int data_shards = 4;
+  int parity_shards = 2;
+  Cipher cipher = Cipher::kXChaCha20Poly1305;
+};
+
+// Counters for `quid status` and tests. Monotonic since construction.
+struct ChunkStoreStats {
+  uint64_t chunks_put = 0;
+  uint64_t degraded_reads = 0;  // reads that needed parity
+  uint64_t shard_failures = 0;  // shard gets/puts that failed (missing, corrupt, down)
+};
+
+class ChunkStore {
+ public:
+  // `stores` are indexed as in the volume's store list; `io_pool` runs shard I/O and must
+  // outlive this object (and must not be the pool the caller runs on: calls wait on it).
+  // `clock` (default: the real clock; must outlive this object) times the short back-off
+  // after a store reports itself unreachable. kInvalid for a bad (k, m), an empty store
+  // list, a null store, placement or pool, or an unavailable cipher.
+  static Result<std::unique_ptr<ChunkStore>> Create(const VolumeKeys& keys,
+                                                    ChunkStoreOptions options,
+                                                    std::vector<std::shared_ptr<ShardStore>> stores,
+                                                    std::shared_ptr<PlacementPolicy> placement,
+                                                    ThreadPool* io_pool, Clock* clock = nullptr);
+
+  // Stores `plain` (at most UINT32_MAX bytes) as chunk `id`. A shard whose store fails is
+  // retried on the next store placement offers; kUnavailable/kNoSpace if some shard could
+  // not be stored anywhere (then no shard of this upload is left behind).
+  Result<StoredChunk> Put(const ChunkId& id, ByteSpan plain);
+
+  // Reads plaintext [offset, offset + out.size()) of `chunk` into `out`.
+  // `*degraded` (if given) is set when parity had to be used (a repair candidate).
+  // kCorrupt/kUnavailable when fewer than k good shards remain.
+  Status Read(const StoredChunk& chunk, uint64_t offset, MutableByteSpan out,
+              bool* degraded = nullptr);
+
+  // Removes every shard of `chunk`. Idempotent; shards already gone are fine.
+  // kUnavailable if a store could not be reached (the caller retries later).
+  Status Remove(const StoredChunk& chunk);
+
+  // The opaque id of shard `index` of one upload of chunk `id`.
+  ShardId ShardIdFor(const ChunkId& id, uint64_t generation, int index) const;
+
+  const std::vector<std::shared_ptr<ShardStore>>& stores() const { return stores_; }
+  int data_shards() const;
+  int parity_shards() const;
+  ChunkStoreStats stats() const;
+
+  ~ChunkStore();
+
+ private:
+  ChunkStore() = default;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  std::vector<std::shared_ptr<ShardStore>> stores_;
+};
+
+}  // namespace quid

@@ -1,0 +1,127 @@
+// ChunkStore's internals, shared by its two source files: chunk_store.cc (create, put,
+// remove) and chunk_store_read.cc (the healthy and degraded read paths). Not an interface:
+// include it from those two files only.
+#pragma once
+
+#include "storage/chunks/chunk_store.h"
+
+#include <sodium.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <functional>
+#include <future>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "storage/base/clock.h"
+
+namespace quid {
+namespace chunk_store_internal {
+
+// How long a store that answered kUnavailable (or kNoSpace, for placement only) is passed
+// over. Short: long enough that a host that just vanished does not cost every following
+// chunk a timeout, short enough that one that comes back is used again almost at once.
+constexpr int64_t kStoreBackoffNs = 2'000'000'000;
+
+// Upper bound on the k-subsets of shards tried when reconstructed data fails to
+// authenticate. Each try costs a reconstruct and a decrypt of the span; this covers any one
+// or two lying stores for every scheme up to (16, 16), and bounds the work a set of
+// colluding liars can cause.
+constexpr int kMaxDecodeAttempts = 256;
+
+// Enough of a chunk id to find it in logs without printing the whole name.
+inline std::string ChunkLabel(const ChunkId& id) {
+  return "chunk " + ToHex(ByteSpan(id.data(), 8));
+}
+
+// Runs fn(0) .. fn(n-1) concurrently and returns when all have finished. The last one
+// runs on the calling thread: it would only wait otherwise, and a single piece (a small
+// read) then costs no thread hop at all.
+inline void RunAll(ThreadPool* pool, size_t n, const std::function<void(size_t)>& fn) {
+  if (n == 0) return;
+  std::vector<std::future<void>> futures;
+  futures.reserve(n - 1);
+  for (size_t i = 0; i + 1 < n; ++i) futures.push_back(pool->Submit([&fn, i] { fn(i); }));
+  fn(n - 1);
+  // Every task borrows the caller's locals: all of them must finish before we return.
+  for (auto& f : futures) f.wait();
+}
+
+inline uint64_t Bit(size_t i) {
+  return uint64_t{1} << i;
+}
+
+}  // namespace chunk_store_internal
+
+struct ChunkStore::Impl {
+  VolumeKeys keys;
+  ChunkStoreOptions options;
+  std::shared_ptr<PlacementPolicy> placement;
+  ThreadPool* pool = nullptr;
+  Clock* clock = nullptr;
+  std::shared_ptr<const ErasureCoder> coder;  // for options' (k, m): every Put uses it
+
+  // Per store, monotonic ns until which it is considered down (skipped by placement, read
+  // last) or full (skipped by placement only). 0: healthy.
+  std::unique_ptr<std::atomic<int64_t>[]> down_until;
+  std::unique_ptr<std::atomic<int64_t>[]> full_until;
+
+  std::atomic<uint64_t> chunks_put{0};
+  std::atomic<uint64_t> degraded_reads{0};
+  std::atomic<uint64_t> shard_failures{0};
+
+  // Chunks written under an earlier (k, m) of the volume stay readable: their coders are
+  // made on first use and kept.
+  std::mutex coders_mu;
+  std::map<std::pair<int, int>, std::shared_ptr<const ErasureCoder>> coders;  // guarded
+
+  Result<std::shared_ptr<const ErasureCoder>> CoderFor(int k, int m) {
+    if (k == coder->data_shards() && m == coder->parity_shards()) return coder;
+    std::lock_guard lock(coders_mu);
+    auto it = coders.find({k, m});
+    if (it != coders.end()) return it->second;
+    auto made = ErasureCoder::Create(k, m);
+    if (!made.ok()) return made.status();
+    std::shared_ptr<const ErasureCoder> shared = std::move(made).value();
+    coders.emplace(std::make_pair(k, m), shared);
+    return shared;
+  }
+
+  bool IsDown(size_t store) const {
+    return clock->monotonic_ns() < down_until[store].load(std::memory_order_relaxed);
+  }
+  bool IsFull(size_t store) const {
+    return clock->monotonic_ns() < full_until[store].load(std::memory_order_relaxed);
+  }
+
+  // Records the outcome of one call to `store`, keeping the health flags current.
+  void Note(size_t store, const Status& status) {
+    if (status.ok()) {
+      down_until[store].store(0, std::memory_order_relaxed);
+      return;
+    }
+    shard_failures.fetch_add(1, std::memory_order_relaxed);
+    const int64_t until = clock->monotonic_ns() + chunk_store_internal::kStoreBackoffNs;
+    if (status.code() == Code::kUnavailable) {
+      down_until[store].store(until, std::memory_order_relaxed);
+    } else if (status.code() == Code::kNoSpace) {
+      full_until[store].store(until, std::memory_order_relaxed);
+    }
+  }
+
+  Status ReadHealthy(ChunkStore& self, const StoredChunk& chunk, const ChunkHeader& header,
+                     const SegmentSpan& span, MutableByteSpan blob_part, MutableByteSpan plain_out);
+  Status ReadDegraded(ChunkStore& self, const StoredChunk& chunk, const ChunkHeader& header,
+                      const SegmentSpan& span, MutableByteSpan blob_part, MutableByteSpan plain_out,
+                      bool* degraded);
+};
+
+}  // namespace quid

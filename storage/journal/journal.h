@@ -1,0 +1,122 @@
+// Journal: the durable local write-back area. File contents written through the mount
+// land here first and are acknowledged; the flusher later turns them into stored chunks.
+//
+// The journal is a sequence of segment files (journal/<number>.seg), each a run of
+// records: a 48-byte header (magic, type, length, CRC-32C over header and payload, seq,
+// inode, offset, mtime) followed by the payload. Records carry a global, increasing seq.
+// On open, segments are read in order and every intact record is replayed; the first
+// record that fails its checksum marks the torn tail: it and everything after it are
+// dropped (only unsynced data can be there, since Sync() syncs every earlier segment).
+//
+// Lifetime: whoever still needs a record (the dirty map, for a write that is not yet
+// stored) holds a reference on its segment. Segments are deleted strictly in order, once
+// unreferenced and no longer the one being appended to. The caller must make the metadata
+// that supersedes a record durable before releasing its last reference.
+//
+// Thread-safe.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "storage/base/bytes.h"
+#include "storage/base/clock.h"
+#include "storage/base/status.h"
+
+namespace quid {
+
+// References on journal segments, taken and dropped by whoever needs a record's bytes.
+// Journal implements it; tests substitute a counter.
+class SegmentRefs {
+ public:
+  virtual ~SegmentRefs() = default;
+  virtual void AddRef(uint64_t segment, uint64_t count) = 0;
+  virtual void Release(uint64_t segment, uint64_t count) = 0;
+};
+
+enum class JournalRecordType : uint8_t { kWrite = 1, kTruncate = 2 };
+
+struct JournalRecord {
+  JournalRecordType type = JournalRecordType::kWrite;
+  uint64_t seq = 0;
+  uint64_t ino = 0;
+  uint64_t offset = 0;  // write: file offset; truncate: the new size
+  uint32_t length = 0;  // write: payload bytes; truncate: 0
+  int64_t mtime_ns = 0;
+  uint64_t segment = 0;  // where the payload lives
+  uint64_t data_offset = 0;
+};
+
+struct JournalOptions {
+  std::string dir;
+  uint64_t segment_bytes = 64ull << 20;
+  // Appends wait while live segments hold this many bytes (back-pressure on writers).
+  uint64_t capacity_bytes = 1ull << 30;
+  // How long an append waits for room before giving up with kNoSpace.
+  int64_t full_wait_ns = 60'000'000'000;
+  Clock* clock = nullptr;
+  // Seqs continue above this even when no segment survives (inodes remember seqs).
+  uint64_t min_seq = 0;
+};
+
+constexpr size_t kJournalHeaderBytes = 48;
+constexpr uint32_t kMaxJournalPayload = 16u << 20;
+
+class Journal : public SegmentRefs {
+ public:
+  // Opens or creates the journal in options.dir and calls `replay` for every intact
+  // record in seq order. Records start unreferenced: `replay` calls AddRef for those it
+  // keeps (on the journal it is handed). Appends go to a fresh segment.
+  using ReplayFn = std::function<void(Journal*, const JournalRecord&)>;
+  static Result<std::unique_ptr<Journal>> Open(const JournalOptions& options,
+                                               const ReplayFn& replay);
+  ~Journal() override;
+  Journal(const Journal&) = delete;
+  Journal& operator=(const Journal&) = delete;
+
+  // Appends a record; the returned record holds one reference on its segment.
+  // Blocks while the journal is full (kNoSpace after options.full_wait_ns).
+  Result<JournalRecord> AppendWrite(uint64_t ino, uint64_t offset, ByteSpan data, int64_t mtime_ns);
+  Result<JournalRecord> AppendTruncate(uint64_t ino, uint64_t size, int64_t mtime_ns);
+
+  // Reads payload bytes of a referenced record: out.size() bytes at `data_offset`.
+  Status ReadData(uint64_t segment, uint64_t data_offset, MutableByteSpan out) const;
+
+  // Makes every record appended so far durable (fsync of each unsynced segment).
+  Status Sync();
+
+  void AddRef(uint64_t segment, uint64_t count) override;
+  // Drops references; deletes the segments that became unreferenced, in order.
+  void Release(uint64_t segment, uint64_t count) override;
+
+  // Bytes in live segments (what counts against capacity).
+  uint64_t used_bytes() const;
+  uint64_t capacity_bytes() const { return options_.capacity_bytes; }
+  uint64_t last_seq() const;
+  size_t segment_count() const;
+
+ private:
+  struct Segment;
+  explicit Journal(const JournalOptions& options);
+  Status Replay(const ReplayFn& replay);
+  Result<JournalRecord> Append(JournalRecordType type, uint64_t ino, uint64_t offset, ByteSpan data,
+                               int64_t mtime_ns);
+  Status StartSegmentLocked();
+  void CollectLocked();
+  std::string SegmentPath(uint64_t number) const;
+
+  JournalOptions options_;
+  mutable std::mutex mu_;
+  std::condition_variable room_cv_;
+  std::map<uint64_t, std::shared_ptr<Segment>> segments_;  // by number, oldest first
+  std::shared_ptr<Segment> current_;
+  uint64_t next_seq_ = 1;
+  uint64_t used_bytes_ = 0;
+};
+
+}  // namespace quid

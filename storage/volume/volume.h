@@ -1,0 +1,211 @@
+// Volume: one mounted namespace and its data, the only thing fs/ and cmd/ talk to.
+//
+// It knows nothing of FUSE: inode numbers are its own (kRootIno = 1), errors are Status
+// values whose to_errno() is what a FUSE reply carries, and permission checks are left to
+// the kernel (default_permissions). Every method is safe for concurrent use by multiple
+// threads; a call that must reach the stores (a read of uncached data) blocks only its
+// caller.
+//
+// Write path: Write() appends to the durable write-back journal and returns; a background
+// flusher chunks, encrypts, encodes and stores the data, then commits extents in one
+// RocksDB batch. Reads overlay those dirty ranges on the stored chunks.
+#pragma once
+
+#include <sys/stat.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "storage/base/bytes.h"
+#include "storage/base/clock.h"
+#include "storage/base/status.h"
+#include "storage/crypto/keys.h"
+#include "storage/stores/shard_store.h"
+
+namespace quid {
+
+using Ino = uint64_t;
+constexpr Ino kRootIno = 1;
+constexpr size_t kMaxNameBytes = 255;
+
+struct Attr {
+  Ino ino = 0;
+  uint32_t mode = 0;
+  uint32_t nlink = 0;
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+  uint64_t rdev = 0;
+  uint64_t size = 0;
+  uint64_t blocks = 0;  // 512-byte units actually stored (holes excluded)
+  int64_t atime_ns = 0;
+  int64_t mtime_ns = 0;
+  int64_t ctime_ns = 0;
+};
+
+// Who is asking: new inodes take this owner.
+struct Caller {
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+};
+
+// setattr: only the fields that are set change. Times: kTimeNow means "now".
+struct SetAttrRequest {
+  static constexpr int64_t kTimeNow = -1;
+  std::optional<uint32_t> mode;  // permission bits only (07777)
+  std::optional<uint32_t> uid;
+  std::optional<uint32_t> gid;
+  std::optional<uint64_t> size;
+  std::optional<int64_t> atime_ns;
+  std::optional<int64_t> mtime_ns;
+};
+
+enum class RenameFlags : unsigned { kNone = 0, kNoReplace = 1, kExchange = 2 };
+
+enum class XattrMode { kAny, kCreateOnly, kReplaceOnly };
+
+struct DirEntryInfo {
+  std::string name;
+  Attr attr;
+};
+
+struct VolumeStatus {
+  struct Store {
+    std::string name;
+    bool reachable = false;
+    uint64_t used_bytes = 0;
+    uint64_t capacity_bytes = 0;
+    uint64_t shard_count = 0;
+  };
+  std::vector<Store> stores;
+  int data_shards = 0;
+  int parity_shards = 0;
+  uint64_t files = 0;  // inodes
+  uint64_t chunks = 0;
+  uint64_t chunks_healthy = 0;   // every shard where metadata says
+  uint64_t chunks_degraded = 0;  // at least one shard known missing, still readable
+  uint64_t logical_bytes = 0;    // plaintext bytes in stored chunks
+  uint64_t pending_bytes = 0;    // acknowledged, not yet stored on the stores
+  uint64_t pending_deletes = 0;  // chunks whose shards await removal
+  uint64_t degraded_reads = 0;
+  uint64_t swept_shards = 0;  // unreferenced shards removed by the last sweep
+};
+
+struct StatFs {
+  uint64_t block_size = 4096;
+  uint64_t total_blocks = 0;  // usable capacity after erasure-coding overhead
+  uint64_t free_blocks = 0;
+  uint64_t files = 0;
+  uint64_t free_files = 0;
+  uint32_t name_max = kMaxNameBytes;
+};
+
+// A store as the volume's configuration names it. The volume opens folder stores itself;
+// other kinds (a host reached over the network) come from the caller's StoreFactory, so
+// storage/ never learns about sockets.
+struct StoreSpec {
+  std::string kind;      // "folder" or "host"
+  std::string location;  // a folder path, or HOST:PORT
+  Bytes public_key;      // a host's pinned Ed25519 key (empty for folders)
+};
+using StoreFactory = std::function<Result<std::shared_ptr<ShardStore>>(const StoreSpec&)>;
+
+struct VolumeOpenOptions {
+  std::string home;        // the node's home folder (metadata, journal)
+  std::string passphrase;  // or key_file
+  std::string key_file;
+  uint64_t cache_bytes = 256ull << 20;    // plaintext read cache; 0 disables it
+  uint64_t writeback_bytes = 1ull << 30;  // journal capacity before writers wait
+  Clock* clock = nullptr;                 // default RealClock
+  // Shards younger than this are never swept as unreferenced (uploads may be in flight).
+  int64_t cleanup_grace_ns = 600'000'000'000;
+  // Opens stores of kinds other than "folder". A store it cannot open (or a kind with no
+  // factory) is treated as offline: the volume still mounts.
+  StoreFactory store_factory;
+  // Test seam: when set, used instead of opening the configured stores.
+  std::vector<std::shared_ptr<ShardStore>> stores_override;
+};
+
+struct VolumeInitOptions {
+  std::string home;
+  int data_shards = 4;
+  int parity_shards = 2;
+  uint32_t chunk_size = 4u << 20;
+  uint32_t inline_max = 4096;
+  std::vector<std::string> store_folders;
+  std::vector<StoreSpec> hosts;  // network hosts, keys already pinned by the caller
+  std::string passphrase;        // or key_file
+  std::string key_file;
+  KdfStrength kdf = KdfStrength::kInteractive;
+};
+
+class Volume {
+ public:
+  // Creates a new volume in `options.home` (kExists if one is there).
+  static Status Init(const VolumeInitOptions& options);
+  // Opens (mounts) the volume: unwraps the key (kBadKey on a wrong passphrase), replays the
+  // journal, starts the flusher and the cleanup pass.
+  static Result<std::unique_ptr<Volume>> Open(const VolumeOpenOptions& options);
+
+  virtual ~Volume() = default;
+
+  // Inode lifetime: the kernel's lookup count. Lookup()/Create()/Mkdir()... add one;
+  // Forget() drops n. An unlinked inode is destroyed when its count and opens reach zero.
+  virtual void Forget(Ino ino, uint64_t nlookup) = 0;
+
+  virtual Result<Attr> Lookup(Ino parent, std::string_view name) = 0;
+  virtual Result<Attr> GetAttr(Ino ino) = 0;
+  virtual Result<Attr> SetAttr(Ino ino, const SetAttrRequest& request) = 0;
+  virtual Result<std::string> ReadLink(Ino ino) = 0;
+
+  // mode includes the file type (S_IFREG, S_IFIFO, S_IFCHR, S_IFBLK, S_IFSOCK).
+  virtual Result<Attr> Mknod(Ino parent, std::string_view name, uint32_t mode, uint64_t rdev,
+                             const Caller& caller) = 0;
+  virtual Result<Attr> Mkdir(Ino parent, std::string_view name, uint32_t mode,
+                             const Caller& caller) = 0;
+  virtual Result<Attr> Symlink(Ino parent, std::string_view name, std::string_view target,
+                               const Caller& caller) = 0;
+  virtual Result<Attr> Link(Ino ino, Ino new_parent, std::string_view new_name) = 0;
+  virtual Status Unlink(Ino parent, std::string_view name) = 0;
+  virtual Status Rmdir(Ino parent, std::string_view name) = 0;
+  virtual Status Rename(Ino parent, std::string_view name, Ino new_parent,
+                        std::string_view new_name, RenameFlags flags) = 0;
+
+  // Open/Release bracket file handles, so an unlinked open file lives until released.
+  // Open with O_TRUNC truncates.
+  virtual Status Open(Ino ino, int flags) = 0;
+  virtual void Release(Ino ino) = 0;
+  virtual Result<size_t> Read(Ino ino, uint64_t offset, MutableByteSpan out) = 0;
+  virtual Result<size_t> Write(Ino ino, uint64_t offset, ByteSpan data) = 0;
+  // Returns when every acknowledged write to `ino` (and namespace change) is durable at
+  // least locally.
+  virtual Status Fsync(Ino ino, bool datasync) = 0;
+  // Makes the whole namespace durable (fsyncdir, syncfs).
+  virtual Status SyncAll() = 0;
+
+  // Lists `dir` from position `cookie` (0 = start). `fn` gets each entry and the cookie of
+  // the entry after it, and returns false to stop (buffer full). With `plus`, every entry
+  // counts as looked up (as readdirplus does) once fn accepts it.
+  virtual Status ReadDir(Ino dir, uint64_t cookie, bool plus,
+                         const std::function<bool(const DirEntryInfo&, uint64_t next)>& fn) = 0;
+
+  virtual Status SetXattr(Ino ino, std::string_view name, ByteSpan value, XattrMode mode) = 0;
+  virtual Result<Bytes> GetXattr(Ino ino, std::string_view name) = 0;
+  virtual Result<std::vector<std::string>> ListXattr(Ino ino) = 0;
+  virtual Status RemoveXattr(Ino ino, std::string_view name) = 0;
+
+  virtual Result<StatFs> StatFilesystem() = 0;
+  virtual VolumeStatus GetStatus() = 0;
+
+  // Stores everything pending (bounded wait); `progress` is called with bytes left.
+  // kUnavailable with the pending byte count if the stores cannot take it all in time.
+  virtual Status Drain(int64_t timeout_ns, const std::function<void(uint64_t)>& progress) = 0;
+  // Stops the flusher and background work, syncs, closes the database. Idempotent.
+  virtual Status Close() = 0;
+};
+
+}  // namespace quid

@@ -1,0 +1,325 @@
+// File contents: writes go to the journal and the dirty map; reads overlay dirty pieces
+// on committed chunks.
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "storage/meta/metadata_keys.h"
+#include "storage/volume/volume_impl.h"
+
+namespace quid {
+
+Result<StoredChunk> VolumeImpl::LoadChunk(const ChunkId& id) const {
+  meta::Chunk record;
+  Status s = db_->GetProto(Cf::kChunks, ChunkKey(id), &record);
+  if (!s.ok()) return Status::Corrupt("extent points at unknown chunk " + ChunkIdHex(id));
+  StoredChunk chunk;
+  chunk.id = id;
+  chunk.generation = record.generation();
+  if (record.header().size() != chunk.header.size()) return Status::Corrupt("bad chunk header");
+  std::memcpy(chunk.header.data(), record.header().data(), chunk.header.size());
+  chunk.plain_size = record.plain_size();
+  chunk.blob_size = record.blob_size();
+  chunk.shard_size = record.shard_size();
+  chunk.k = static_cast<uint8_t>(record.k());
+  chunk.m = static_cast<uint8_t>(record.m());
+  chunk.stores.assign(record.stores().begin(), record.stores().end());
+  return chunk;
+}
+
+Result<std::shared_ptr<const Bytes>> VolumeImpl::FetchWholeChunk(const StoredChunk& chunk) {
+  if (auto cached = cache_->Get(chunk.id)) return cached;
+  using Fetched = Result<std::shared_ptr<const Bytes>>;
+  std::promise<Fetched> promise;
+  std::shared_future<Fetched> pending;
+  {
+    std::lock_guard lock(fetch_mu_);
+    auto it = fetching_.find(chunk.id);
+    if (it != fetching_.end())
+      pending = it->second;
+    else
+      fetching_.emplace(chunk.id, promise.get_future().share());
+  }
+  if (pending.valid()) return pending.get();  // someone else is fetching it
+  auto whole = std::make_shared<Bytes>(chunk.plain_size);
+  Status s = chunks_->Read(chunk, 0, *whole);
+  Fetched result = s.ok() ? Fetched(std::shared_ptr<const Bytes>(whole)) : Fetched(s);
+  if (s.ok()) cache_->Put(chunk.id, whole);
+  promise.set_value(result);
+  std::lock_guard lock(fetch_mu_);
+  fetching_.erase(chunk.id);
+  return result;
+}
+
+Status VolumeImpl::ReadChunk(const StoredChunk& chunk, uint64_t offset, MutableByteSpan out) {
+  if (out.empty()) return Status::Ok();
+  if (!cache_->enabled()) return chunks_->Read(chunk, offset, out);
+  QUID_ASSIGN_OR_RETURN(auto whole, FetchWholeChunk(chunk));
+  std::memcpy(out.data(), whole->data() + offset, out.size());
+  return Status::Ok();
+}
+
+void VolumeImpl::Prefetch(Ino ino, uint64_t end, uint64_t file_size) {
+  constexpr int kChunksAhead = 4;
+  uint64_t start = chunker_->ChunkStart(end);
+  if (start < end) start += chunker_->ChunkLength(start, file_size);  // the one after
+  for (int i = 0; i < kChunksAhead && start < file_size; ++i) {
+    std::string value;
+    meta::Extent extent;
+    if (db_->Get(Cf::kExtents, ExtentKey(ino, start), &value).ok() &&
+        extent.ParseFromString(value)) {
+      ChunkId id{};
+      std::memcpy(id.data(), extent.chunk_id().data(),
+                  std::min(id.size(), extent.chunk_id().size()));
+      bool busy = cache_->Get(id) != nullptr;
+      {
+        std::lock_guard lock(fetch_mu_);
+        busy = busy || fetching_.count(id) > 0;
+      }
+      auto chunk = busy ? Result<StoredChunk>(Status::Exists("")) : LoadChunk(id);
+      if (chunk.ok()) {
+        (void)prefetch_pool_->Submit(
+            [this, c = std::move(chunk).value()] { (void)FetchWholeChunk(c); });
+      }
+    }
+    start += chunker_->ChunkLength(start, file_size);
+  }
+}
+
+// Reads committed bytes of [offset, offset + out.size()) below `limit` into `out` (which
+// the caller zeroed). Holes stay zero.
+Status VolumeImpl::ReadCommitted(Ino ino, const meta::Inode& inode, uint64_t offset, uint64_t limit,
+                                 MutableByteSpan out) {
+  const uint64_t end = std::min<uint64_t>(offset + out.size(), limit);
+  if (offset >= end) return Status::Ok();
+  if (inode.is_inline()) {
+    const std::string& data = inode.inline_data();
+    const uint64_t stop = std::min<uint64_t>(end, data.size());
+    if (offset < stop) std::memcpy(out.data(), data.data() + offset, stop - offset);
+    return Status::Ok();
+  }
+  struct Piece {
+    uint64_t file_offset;
+    uint64_t length;
+    uint64_t chunk_offset;
+    ChunkId id;
+  };
+  std::vector<Piece> pieces;
+  {
+    auto it = db_->NewIterator(Cf::kExtents);
+    const std::string prefix = ExtentPrefix(ino);
+    const uint64_t first = chunker_->ChunkStart(offset);
+    for (it->Seek(ExtentKey(ino, first)); it->Valid() && it->key().starts_with(prefix);
+         it->Next()) {
+      const uint64_t start = ExtentOffsetFromKey({it->key().data(), it->key().size()});
+      if (start >= end) break;
+      meta::Extent extent;
+      if (!extent.ParseFromArray(it->value().data(), static_cast<int>(it->value().size())))
+        return Status::Corrupt("unparsable extent");
+      const uint64_t from = std::max(start, offset);
+      const uint64_t to = std::min(start + extent.length(), end);
+      if (from >= to) continue;
+      Piece p{from, to - from, from - start, {}};
+      std::memcpy(p.id.data(), extent.chunk_id().data(),
+                  std::min(p.id.size(), extent.chunk_id().size()));
+      pieces.push_back(p);
+    }
+  }
+  for (const Piece& p : pieces) {
+    QUID_ASSIGN_OR_RETURN(StoredChunk chunk, LoadChunk(p.id));
+    if (p.chunk_offset + p.length > chunk.plain_size)
+      return Status::Corrupt("extent runs past its chunk");
+    QUID_RETURN_IF_ERROR(
+        ReadChunk(chunk, p.chunk_offset, out.subspan(p.file_offset - offset, p.length)));
+  }
+  return Status::Ok();
+}
+
+Result<size_t> VolumeImpl::Read(Ino ino, uint64_t offset, MutableByteSpan out) {
+  meta::Inode inode;
+  uint64_t size = 0, limit = 0;
+  std::vector<std::pair<uint64_t, DirtyPiece>> pieces;
+  {
+    std::lock_guard lock(mu_);
+    QUID_RETURN_IF_ERROR(LoadInode(ino, &inode));
+    if (S_ISDIR(inode.mode())) return Status(Code::kIsDir, "is a directory");
+    size = inode.size();
+    limit = size;
+    auto it = dirty_.find(ino);
+    if (it != dirty_.end()) {
+      size = it->second->size();
+      limit = std::min(it->second->base_limit(), inode.size());
+      if (offset < size) {
+        pieces = it->second->PiecesIn(offset, std::min<uint64_t>(out.size(), size - offset),
+                                      journal_.get());
+      }
+    }
+  }
+  if (offset >= size) return size_t{0};
+  const size_t n = static_cast<size_t>(std::min<uint64_t>(out.size(), size - offset));
+  if (cache_->enabled()) {
+    bool sequential;
+    {
+      std::lock_guard lock(mu_);
+      if (last_read_end_.size() > 4096) last_read_end_.clear();  // bounded; a hint only
+      auto [it, fresh] = last_read_end_.try_emplace(ino, 0);
+      sequential = !fresh && it->second == offset;
+      it->second = offset + n;
+    }
+    // Streaming: keep the next chunks coming in the background.
+    if (sequential) Prefetch(ino, offset + n, std::min(limit, size));
+  }
+  MutableByteSpan dest = out.first(n);
+  std::memset(dest.data(), 0, n);
+  Status s = ReadCommitted(ino, inode, offset, limit, dest);
+  for (const auto& [at, piece] : pieces) {
+    if (s.ok()) {
+      s = journal_->ReadData(piece.segment, piece.data_offset,
+                             dest.subspan(at - offset, piece.length));
+    }
+    journal_->Release(piece.segment, 1);
+  }
+  if (!s.ok()) return s;
+  return n;
+}
+
+Result<size_t> VolumeImpl::Write(Ino ino, uint64_t offset, ByteSpan data) {
+  if (data.empty()) return size_t{0};
+  {
+    std::lock_guard lock(mu_);
+    meta::Inode inode;
+    QUID_RETURN_IF_ERROR(LoadInode(ino, &inode));
+    if (!S_ISREG(inode.mode())) return Status::Invalid("not a regular file");
+  }
+  std::lock_guard order(write_order_mu_);
+  size_t done = 0;
+  while (done < data.size()) {
+    const size_t n = std::min<size_t>(data.size() - done, kMaxJournalPayload);
+    QUID_ASSIGN_OR_RETURN(JournalRecord record,
+                          journal_->AppendWrite(ino, offset + done, data.subspan(done, n), Now()));
+    std::lock_guard lock(mu_);
+    meta::Inode inode;
+    Status s = LoadInode(ino, &inode);
+    if (!s.ok()) {
+      // Destroyed while we appended; the record is dead.
+      journal_->Release(record.segment, 1);
+      return s;
+    }
+    DirtyFile* dirty = DirtyFor(ino, inode.size());
+    dirty->ApplyWrite(record, journal_.get());
+    dirty->set_last_write_mono_ns(clock_->monotonic_ns());
+    done += n;
+  }
+  WakeFlusher();
+  return done;
+}
+
+Status VolumeImpl::Truncate(Ino ino, uint64_t size) {
+  std::lock_guard order(write_order_mu_);
+  QUID_ASSIGN_OR_RETURN(JournalRecord record, journal_->AppendTruncate(ino, size, Now()));
+  std::lock_guard lock(mu_);
+  meta::Inode inode;
+  Status s = LoadInode(ino, &inode);
+  if (!s.ok()) {
+    journal_->Release(record.segment, 1);
+    return s;
+  }
+  DirtyFile* dirty = DirtyFor(ino, inode.size());
+  dirty->ApplyTruncate(record, journal_.get());
+  dirty->set_last_write_mono_ns(clock_->monotonic_ns());
+  WakeFlusher();
+  return Status::Ok();
+}
+
+Status VolumeImpl::ApplyRecordLocked(const JournalRecord& record, Journal* journal) {
+  meta::Inode inode;
+  Status s = LoadInode(record.ino, &inode);
+  if (s.code() == Code::kNotFound) return Status::Ok();  // the file is gone
+  QUID_RETURN_IF_ERROR(s);
+  if (record.seq <= inode.flushed_seq()) return Status::Ok();  // already committed
+  if (!S_ISREG(inode.mode())) return Status::Ok();
+  journal->AddRef(record.segment, 1);
+  DirtyFile* dirty = DirtyFor(record.ino, inode.size());
+  if (record.type == JournalRecordType::kWrite)
+    dirty->ApplyWrite(record, journal);
+  else
+    dirty->ApplyTruncate(record, journal);
+  return Status::Ok();
+}
+
+Status VolumeImpl::Open(Ino ino, int flags) {
+  {
+    std::lock_guard lock(mu_);
+    meta::Inode inode;
+    QUID_RETURN_IF_ERROR(LoadInode(ino, &inode));
+    opens_[ino]++;
+    if (!(flags & O_TRUNC) || !S_ISREG(inode.mode())) return Status::Ok();
+  }
+  Status s = Truncate(ino, 0);
+  if (!s.ok()) Release(ino);
+  return s;
+}
+
+void VolumeImpl::Release(Ino ino) {
+  std::lock_guard lock(mu_);
+  auto it = opens_.find(ino);
+  if (it == opens_.end()) return;
+  if (--it->second == 0) {
+    opens_.erase(it);
+    MaybeDestroyLocked(ino);
+  }
+}
+
+Status VolumeImpl::Fsync(Ino ino, bool datasync) {
+  (void)ino;
+  (void)datasync;
+  // One journal for all files: syncing it covers this file's writes (and others').
+  QUID_RETURN_IF_ERROR(journal_->Sync());
+  return db_->SyncWal();
+}
+
+Status VolumeImpl::SyncAll() {
+  return Fsync(kRootIno, false);
+}
+
+Status VolumeImpl::Drain(int64_t timeout_ns, const std::function<void(uint64_t)>& progress) {
+  const int64_t deadline = clock_->monotonic_ns() + timeout_ns;
+  {
+    std::lock_guard lock(flusher_mu_);
+    drain_requests_++;
+  }
+  auto pending = [this] {
+    std::lock_guard lock(mu_);
+    uint64_t bytes = 0;
+    bool any = false;
+    for (const auto& [ino, dirty] : dirty_) {
+      bytes += dirty->dirty_bytes();
+      any = any || !dirty->clean();
+    }
+    return std::make_pair(any, bytes);
+  };
+  Status result = Status::Ok();
+  for (;;) {
+    WakeFlusher();
+    auto [any, bytes] = pending();
+    if (progress) progress(bytes);
+    if (!any) break;
+    if (clock_->monotonic_ns() >= deadline) {
+      result = Status::Unavailable(std::to_string(bytes) +
+                                   " bytes are not stored yet; they stay in the journal");
+      break;
+    }
+    std::unique_lock lock(flusher_mu_);
+    flushed_cv_.wait_for(lock, std::chrono::milliseconds(500));
+  }
+  {
+    std::lock_guard lock(flusher_mu_);
+    drain_requests_--;
+  }
+  QUID_RETURN_IF_ERROR(Fsync(kRootIno, false));
+  return result;
+}
+
+}  // namespace quid

@@ -1,0 +1,257 @@
+// Volume creation, opening (key unwrap, journal replay, background start) and closing.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+
+#include "storage/base/posix_io.h"
+#include "storage/meta/metadata_keys.h"
+#include "storage/stores/folder_store.h"
+#include "storage/volume/volume_impl.h"
+
+namespace quid {
+namespace {
+
+constexpr uint32_t kFormatVersion = 1;
+constexpr size_t kIoThreads = 16;
+constexpr size_t kCpuThreads = 2;
+constexpr size_t kPrefetchThreads = 2;
+
+std::string MetaDir(const std::string& home) {
+  return home + "/meta";
+}
+std::string JournalDir(const std::string& home) {
+  return home + "/journal";
+}
+
+// Stands in for a store that could not be opened (a missing disk): every call fails with
+// kUnavailable, so the volume still mounts and serves what the other stores hold.
+class OfflineStore : public ShardStore {
+ public:
+  OfflineStore(std::string name, std::string reason)
+      : name_(std::move(name)), reason_(std::move(reason)) {}
+  std::string name() const override { return name_; }
+  Status Put(const ShardId&, ByteSpan) override { return Down(); }
+  Result<Bytes> Get(const ShardId&) override { return Down(); }
+  Status ReadRange(const ShardId&, uint64_t, MutableByteSpan) override { return Down(); }
+  Status Remove(const ShardId&) override { return Down(); }
+  Result<ShardInfo> Stat(const ShardId&) override { return Down(); }
+  Status List(const std::function<bool(const ShardId&, const ShardInfo&)>&) override {
+    return Down();
+  }
+  Result<StoreUsage> Usage() override { return Down(); }
+
+ private:
+  Status Down() const { return Status::Unavailable(name_ + " is offline: " + reason_); }
+  std::string name_;
+  std::string reason_;
+};
+
+Result<SecretKey> UnwrapMasterKey(const meta::VolumeConfig& config, const std::string& passphrase,
+                                  const std::string& key_file) {
+  const std::string& wrapped = config.wrapped_master_key();
+  if (IsKeyFileWrapped(wrapped)) {
+    if (key_file.empty())
+      return Status::BadKey("this volume is opened with its key file (--key-file)");
+    QUID_ASSIGN_OR_RETURN(SecretKey file_key, ReadKeyFile(key_file));
+    return UnwrapWithKeyFile(wrapped, file_key);
+  }
+  if (passphrase.empty()) return Status::BadKey("a passphrase is needed to open this volume");
+  return Unwrap(wrapped, passphrase);
+}
+
+}  // namespace
+
+Status Volume::Init(const VolumeInitOptions& options) {
+  if (options.home.empty()) return Status::Invalid("no home folder given");
+  if (options.data_shards < 1 || options.data_shards > kMaxDataShards ||
+      options.parity_shards < 0 || options.parity_shards > kMaxParityShards)
+    return Status::Invalid("data shards must be 1.." + std::to_string(kMaxDataShards) +
+                           " and parity shards 0.." + std::to_string(kMaxParityShards));
+  if (options.store_folders.empty() && options.hosts.empty())
+    return Status::Invalid("a volume needs at least one store (--store DIR or --peer HOST:PORT)");
+  if (options.chunk_size < 64 * 1024 || options.chunk_size > (64u << 20))
+    return Status::Invalid("chunk size must be between 64K and 64M");
+  struct stat st {};
+  if (::stat(MetaDir(options.home).c_str(), &st) == 0)
+    return Status::Exists("a volume already exists in " + options.home);
+  QUID_RETURN_IF_ERROR(MakeDirs(options.home, 0700));
+
+  SecretKey master = SecretKey::Random();
+  std::string wrapped;
+  if (!options.key_file.empty()) {
+    QUID_ASSIGN_OR_RETURN(SecretKey file_key, ReadKeyFile(options.key_file));
+    QUID_ASSIGN_OR_RETURN(wrapped, WrapWithKeyFile(master, file_key));
+  } else {
+    if (options.passphrase.empty()) return Status::Invalid("a passphrase is needed");
+    QUID_ASSIGN_OR_RETURN(wrapped, WrapWithPassphrase(master, options.passphrase, options.kdf));
+  }
+
+  meta::VolumeConfig config;
+  config.set_format_version(kFormatVersion);
+  config.set_data_shards(static_cast<uint32_t>(options.data_shards));
+  config.set_parity_shards(static_cast<uint32_t>(options.parity_shards));
+  config.set_chunk_size(options.chunk_size);
+  config.set_cipher(static_cast<uint32_t>(DefaultCipher()));
+  config.set_inline_max(options.inline_max);
+  config.set_wrapped_master_key(wrapped);
+  SecretKey volume_id = SecretKey::Random();
+  config.set_volume_id(std::string(reinterpret_cast<const char*>(volume_id.data()), 16));
+  config.set_created_ns(RealClock::Get()->now_ns());
+  for (const std::string& folder : options.store_folders) {
+    QUID_ASSIGN_OR_RETURN(auto store, FolderStore::Open(folder, 0));
+    (void)store;
+    auto* entry = config.add_stores();
+    entry->set_kind("folder");
+    char resolved[PATH_MAX];
+    entry->set_location(::realpath(folder.c_str(), resolved) ? resolved : folder);
+  }
+  for (const StoreSpec& host : options.hosts) {
+    if (host.public_key.empty())
+      return Status::Invalid("host " + host.location + " has no pinned key");
+    auto* entry = config.add_stores();
+    entry->set_kind(host.kind);
+    entry->set_location(host.location);
+    entry->set_public_key(std::string(host.public_key.begin(), host.public_key.end()));
+  }
+
+  QUID_ASSIGN_OR_RETURN(auto db, MetaDb::Open(MetaDir(options.home), /*create=*/true));
+  rocksdb::WriteBatch batch;
+  db->PutProto(&batch, Cf::kConfig, std::string(kVolumeConfigKey), config);
+  meta::Counters counters;
+  counters.set_next_ino(kRootIno + 1);
+  db->PutProto(&batch, Cf::kConfig, std::string(kCountersKey), counters);
+  meta::Inode root;
+  const int64_t now = RealClock::Get()->now_ns();
+  root.set_mode(S_IFDIR | 0755);
+  root.set_uid(::getuid());
+  root.set_gid(::getgid());
+  root.set_nlink(2);
+  root.set_atime_ns(now);
+  root.set_mtime_ns(now);
+  root.set_ctime_ns(now);
+  root.set_btime_ns(now);
+  db->PutProto(&batch, Cf::kInodes, InodeKey(kRootIno), root);
+  return db->Write(&batch, /*sync=*/true);
+}
+
+Result<std::unique_ptr<Volume>> Volume::Open(const VolumeOpenOptions& options) {
+  auto volume = std::make_unique<VolumeImpl>();
+  QUID_RETURN_IF_ERROR(volume->Start(options));
+  return std::unique_ptr<Volume>(std::move(volume));
+}
+
+Status VolumeImpl::Start(const VolumeOpenOptions& options) {
+  options_ = options;
+  clock_ = options.clock ? options.clock : RealClock::Get();
+  struct stat st {};
+  if (::stat(MetaDir(options.home).c_str(), &st) != 0)
+    return Status::NotFound("no volume in " + options.home + " (run quid init first)");
+  QUID_ASSIGN_OR_RETURN(db_, MetaDb::Open(MetaDir(options.home), /*create=*/false));
+  QUID_RETURN_IF_ERROR(db_->GetProto(Cf::kConfig, std::string(kVolumeConfigKey), &config_));
+  if (config_.format_version() != kFormatVersion)
+    return Status::Corrupt("unknown volume format " + std::to_string(config_.format_version()));
+
+  QUID_ASSIGN_OR_RETURN(SecretKey master,
+                        UnwrapMasterKey(config_, options.passphrase, options.key_file));
+  keys_ = VolumeKeys::Derive(master);
+  std::memcpy(name_hash_key_, config_.volume_id().data(),
+              std::min<size_t>(sizeof(name_hash_key_), config_.volume_id().size()));
+  chunker_ = std::make_unique<FixedSizeChunker>(config_.chunk_size());
+
+  std::vector<std::shared_ptr<ShardStore>> stores = options.stores_override;
+  if (stores.empty()) {
+    for (const auto& entry : config_.stores()) {
+      StoreSpec spec{entry.kind(), entry.location(),
+                     Bytes(entry.public_key().begin(), entry.public_key().end())};
+      Result<std::shared_ptr<ShardStore>> opened = Status(Code::kNotSupported, "");
+      if (spec.kind == "folder") {
+        auto folder = FolderStore::Open(spec.location, 0);
+        opened = folder.ok() ? Result<std::shared_ptr<ShardStore>>(folder.value())
+                             : Result<std::shared_ptr<ShardStore>>(folder.status());
+      } else if (options.store_factory) {
+        opened = options.store_factory(spec);
+      } else {
+        opened = Status(Code::kNotSupported, "no way to open a store of kind " + spec.kind);
+      }
+      if (opened.ok()) {
+        stores.push_back(opened.value());
+      } else {
+        spdlog::warn("store {} is offline: {}", spec.location, opened.status().message());
+        stores.push_back(std::make_shared<OfflineStore>(spec.kind + ":" + spec.location,
+                                                        opened.status().message()));
+      }
+    }
+  }
+  io_pool_ = std::make_unique<ThreadPool>(kIoThreads);
+  cpu_pool_ = std::make_unique<ThreadPool>(kCpuThreads);
+  ChunkStoreOptions chunk_options;
+  chunk_options.data_shards = static_cast<int>(config_.data_shards());
+  chunk_options.parity_shards = static_cast<int>(config_.parity_shards());
+  chunk_options.cipher = static_cast<Cipher>(config_.cipher());
+  if (!CipherAvailable(chunk_options.cipher)) chunk_options.cipher = Cipher::kXChaCha20Poly1305;
+  QUID_ASSIGN_OR_RETURN(
+      chunks_, ChunkStore::Create(keys_, chunk_options, std::move(stores),
+                                  std::make_shared<RendezvousPlacement>(), io_pool_.get()));
+  cache_ = std::make_unique<ChunkCache>(options.cache_bytes);
+  if (cache_->enabled()) prefetch_pool_ = std::make_unique<ThreadPool>(kPrefetchThreads);
+
+  meta::Counters counters;
+  QUID_RETURN_IF_ERROR(db_->GetProto(Cf::kConfig, std::string(kCountersKey), &counters));
+  next_ino_ = counters.next_ino();
+
+  JournalOptions journal_options;
+  journal_options.dir = JournalDir(options.home);
+  journal_options.capacity_bytes = options.writeback_bytes;
+  journal_options.clock = clock_;
+  journal_options.min_seq = counters.journal_seq();
+  Status replayed;
+  {
+    std::lock_guard lock(mu_);
+    auto journal = Journal::Open(journal_options, [&](Journal* j, const JournalRecord& record) {
+      Status s = ApplyRecordLocked(record, j);
+      if (!s.ok() && replayed.ok()) replayed = s;
+    });
+    if (!journal.ok()) return journal.status();
+    journal_ = std::move(journal).value();
+  }
+  QUID_RETURN_IF_ERROR(replayed);
+  {
+    std::lock_guard lock(mu_);
+    QUID_RETURN_IF_ERROR(RemoveOrphans());
+  }
+  flusher_ = std::thread([this] { FlusherLoop(); });
+  return Status::Ok();
+}
+
+VolumeImpl::~VolumeImpl() {
+  (void)Close();
+}
+
+Status VolumeImpl::Close() {
+  {
+    std::lock_guard lock(flusher_mu_);
+    if (closed_) return Status::Ok();
+    closed_ = true;
+    stopping_ = true;
+  }
+  flusher_cv_.notify_all();
+  if (flusher_.joinable()) flusher_.join();
+  Status synced = Status::Ok();
+  if (journal_) synced = journal_->Sync();
+  if (db_) {
+    Status s = db_->SyncWal();
+    if (synced.ok()) synced = s;
+  }
+  std::lock_guard lock(mu_);
+  dirty_.clear();          // journal references die with the journal; the files stay on disk
+  prefetch_pool_.reset();  // finishes queued prefetches while the stores still exist
+  chunks_.reset();
+  io_pool_.reset();
+  cpu_pool_.reset();
+  journal_.reset();
+  db_.reset();
+  return synced;
+}
+
+}  // namespace quid

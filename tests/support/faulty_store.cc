@@ -1,0 +1,87 @@
+#include "tests/support/faulty_store.h"
+
+#include <thread>
+#include <utility>
+
+namespace quid {
+namespace {
+
+// Flips the low bit of the middle byte: one bit, somewhere a checksum-free reader would
+// not notice.
+void FlipOneBit(MutableByteSpan bytes) {
+  if (!bytes.empty()) bytes[bytes.size() / 2] ^= 0x01;
+}
+
+}  // namespace
+
+FaultyStore::FaultyStore(std::shared_ptr<ShardStore> inner) : inner_(std::move(inner)) {}
+
+std::string FaultyStore::name() const {
+  return inner_->name();
+}
+
+Status FaultyStore::Enter() {
+  int64_t delay_ms = delay_ms_.load();
+  if (delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+  if (down_.load()) return Status::Unavailable(inner_->name() + ": store down");
+  return Status::Ok();
+}
+
+bool FaultyStore::TakeFailedPut() {
+  int pending = fail_next_puts_.load();
+  while (pending > 0) {
+    if (fail_next_puts_.compare_exchange_weak(pending, pending - 1)) return true;
+  }
+  return false;
+}
+
+Status FaultyStore::Put(const ShardId& id, ByteSpan data) {
+  puts_.fetch_add(1);
+  QUID_RETURN_IF_ERROR(Enter());
+  if (refuse_writes_.load()) {
+    return Status::NoSpace(inner_->name() + ": put shard " + id.hex() + ": refusing writes");
+  }
+  if (TakeFailedPut()) {
+    return Status::IoError(inner_->name() + ": put shard " + id.hex() + ": injected failure");
+  }
+  return inner_->Put(id, data);
+}
+
+Result<Bytes> FaultyStore::Get(const ShardId& id) {
+  gets_.fetch_add(1);
+  QUID_RETURN_IF_ERROR(Enter());
+  Result<Bytes> result = inner_->Get(id);
+  if (result.ok() && corrupt_reads_.load()) FlipOneBit(*result);
+  return result;
+}
+
+Status FaultyStore::ReadRange(const ShardId& id, uint64_t offset, MutableByteSpan out) {
+  reads_.fetch_add(1);
+  QUID_RETURN_IF_ERROR(Enter());
+  Status status = inner_->ReadRange(id, offset, out);
+  if (status.ok() && corrupt_reads_.load()) FlipOneBit(out);
+  return status;
+}
+
+Status FaultyStore::Remove(const ShardId& id) {
+  removes_.fetch_add(1);
+  QUID_RETURN_IF_ERROR(Enter());
+  return inner_->Remove(id);
+}
+
+Result<ShardInfo> FaultyStore::Stat(const ShardId& id) {
+  QUID_RETURN_IF_ERROR(Enter());
+  return inner_->Stat(id);
+}
+
+Status FaultyStore::List(const std::function<bool(const ShardId&, const ShardInfo&)>& fn) {
+  QUID_RETURN_IF_ERROR(Enter());
+  return inner_->List(fn);
+}
+
+Result<StoreUsage> FaultyStore::Usage() {
+  QUID_RETURN_IF_ERROR(Enter());
+  return inner_->Usage();
+}
+
+}  // namespace quid
