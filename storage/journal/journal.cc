@@ -1,10 +1,6 @@
 #include "storage/journal/journal.h"
 
-#include <dirent.h>
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <sys/uio.h>
-#include <unistd.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -12,21 +8,29 @@
 #include <vector>
 
 #include "storage/base/byte_order.h"
-#include "storage/base/posix_io.h"
 #include "storage/erasure/checksum.h"
 
 namespace quid {
 namespace {
 
 constexpr uint32_t kRecordMagic = 0x3152'4a51;  // "QJR1" little endian
+constexpr uint8_t kMagicBytes[4] = {'Q', 'J', 'R', '1'};
+constexpr size_t kLagOffset = 5;  // 3 bytes, little endian
 constexpr size_t kCrcOffset = 12;
+// seq - (highest seq known durable at append); 0 means unknown (too far behind, or a
+// record from before the field existed).
+constexpr uint32_t kMaxLag = 0xff'ffff;
+constexpr size_t kScanWindow = 1 << 20;
 
-// Header layout: magic(4) type(1) reserved(3) length(4) crc(4) seq(8) ino(8) offset(8)
+// Header layout: magic(4) type(1) sync lag(3) length(4) crc(4) seq(8) ino(8) offset(8)
 // mtime(8). The CRC covers the header with its crc field zeroed, then the payload.
-void EncodeHeader(const JournalRecord& r, uint8_t* h) {
+void EncodeHeader(const JournalRecord& r, uint32_t lag, uint8_t* h) {
   std::memset(h, 0, kJournalHeaderBytes);
   PutLittleEndian32(kRecordMagic, h);
   h[4] = static_cast<uint8_t>(r.type);
+  h[kLagOffset] = static_cast<uint8_t>(lag);
+  h[kLagOffset + 1] = static_cast<uint8_t>(lag >> 8);
+  h[kLagOffset + 2] = static_cast<uint8_t>(lag >> 16);
   PutLittleEndian32(r.length, h + 8);
   PutLittleEndian64(r.seq, h + 16);
   PutLittleEndian64(r.ino, h + 24);
@@ -41,23 +45,92 @@ uint32_t RecordCrc(const uint8_t* header, ByteSpan payload) {
   return Crc32c(payload, Crc32c({copy, kJournalHeaderBytes}));
 }
 
+// An intact record read back from a segment.
+struct ReadRecord {
+  JournalRecord record;
+  uint64_t synced_seq = 0;  // what its writer knew durable; 0: unknown
+  uint64_t end = 0;         // offset just past it
+};
+
+// Reads the record at `pos` of a file of `file_size` bytes; false unless it is intact
+// (plausible header, whole payload present, checksum holds) and its seq is above
+// `last_seq`. I/O errors are returned.
+Result<bool> TryRecord(File* file, uint64_t pos, uint64_t file_size, uint64_t last_seq,
+                       Bytes* payload, ReadRecord* out) {
+  if (pos + kJournalHeaderBytes > file_size) return false;
+  uint8_t header[kJournalHeaderBytes];
+  QUID_RETURN_IF_ERROR(file->ReadExact(pos, {header, sizeof(header)}));
+  JournalRecord& r = out->record;
+  r.type = static_cast<JournalRecordType>(header[4]);
+  r.length = GetLittleEndian32(header + 8);
+  r.seq = GetLittleEndian64(header + 16);
+  r.ino = GetLittleEndian64(header + 24);
+  r.offset = GetLittleEndian64(header + 32);
+  r.mtime_ns = static_cast<int64_t>(GetLittleEndian64(header + 40));
+  const bool plausible =
+      GetLittleEndian32(header) == kRecordMagic &&
+      (r.type == JournalRecordType::kWrite || r.type == JournalRecordType::kTruncate) &&
+      r.length <= kMaxJournalPayload && pos + kJournalHeaderBytes + r.length <= file_size &&
+      r.seq > last_seq;
+  if (!plausible) return false;
+  payload->resize(r.length);
+  QUID_RETURN_IF_ERROR(file->ReadExact(pos + kJournalHeaderBytes, *payload));
+  if (RecordCrc(header, *payload) != GetLittleEndian32(header + kCrcOffset)) return false;
+  const uint32_t lag = uint32_t{header[kLagOffset]} | uint32_t{header[kLagOffset + 1]} << 8 |
+                       uint32_t{header[kLagOffset + 2]} << 16;
+  out->synced_seq = lag == 0 || lag > r.seq ? 0 : r.seq - lag;
+  r.data_offset = pos + kJournalHeaderBytes;
+  out->end = r.data_offset + r.length;
+  return true;
+}
+
+// The first intact record at or after `from`, searched for by its magic; false if none.
+Result<bool> FindNextRecord(File* file, uint64_t from, uint64_t file_size, uint64_t last_seq,
+                            Bytes* payload, ReadRecord* out, uint64_t* at) {
+  Bytes window(kScanWindow);
+  for (uint64_t base = from; base < file_size;) {
+    const size_t n = static_cast<size_t>(std::min<uint64_t>(kScanWindow, file_size - base));
+    QUID_RETURN_IF_ERROR(file->ReadExact(base, MutableByteSpan(window).first(n)));
+    for (size_t i = 0; i + sizeof(kMagicBytes) <= n; ++i) {
+      if (std::memcmp(window.data() + i, kMagicBytes, sizeof(kMagicBytes)) != 0) continue;
+      QUID_ASSIGN_OR_RETURN(bool ok, TryRecord(file, base + i, file_size, last_seq, payload, out));
+      if (ok) {
+        *at = base + i;
+        return true;
+      }
+    }
+    if (base + n >= file_size) break;
+    base += n - (sizeof(kMagicBytes) - 1);  // a magic may straddle two windows
+  }
+  return false;
+}
+
 }  // namespace
+
+std::string JournalDamage::ToString() const {
+  std::string seqs = last_seq == 0
+                         ? "from seq " + std::to_string(first_seq) + " on"
+                         : "seqs " + std::to_string(first_seq) + ".." + std::to_string(last_seq);
+  return "journal segment " + std::to_string(segment) + ": " + std::to_string(length) +
+         " unreadable bytes at offset " + std::to_string(offset) + " (records " + seqs +
+         (synced ? ", which had been synced" : ", possibly never synced") + ")";
+}
 
 struct Journal::Segment {
   uint64_t number = 0;
   std::string path;
-  int fd = -1;
-  uint64_t size = 0;    // bytes written
-  uint64_t synced = 0;  // bytes known durable
+  std::unique_ptr<File> file;
+  uint64_t size = 0;      // bytes written
+  uint64_t synced = 0;    // bytes known durable
+  uint64_t last_seq = 0;  // seq of the last record in it
   uint64_t refs = 0;
   bool sealed = false;
-  ~Segment() {
-    if (fd >= 0) ::close(fd);
-  }
+  bool sync_failed = false;  // a sync failed: its unsynced records may be gone
 };
 
 Journal::Journal(const JournalOptions& options) : options_(options) {
   if (!options_.clock) options_.clock = RealClock::Get();
+  if (!options_.env) options_.env = Env::Default();
 }
 
 Journal::~Journal() = default;
@@ -70,8 +143,8 @@ std::string Journal::SegmentPath(uint64_t number) const {
 
 Result<std::unique_ptr<Journal>> Journal::Open(const JournalOptions& options,
                                                const ReplayFn& replay) {
-  QUID_RETURN_IF_ERROR(MakeDirs(options.dir, 0700));
   std::unique_ptr<Journal> journal(new Journal(options));
+  QUID_RETURN_IF_ERROR(journal->options_.env->CreateDirs(options.dir, 0700));
   QUID_RETURN_IF_ERROR(journal->Replay(replay));
   std::lock_guard lock(journal->mu_);
   QUID_RETURN_IF_ERROR(journal->StartSegmentLocked());
@@ -81,92 +154,116 @@ Result<std::unique_ptr<Journal>> Journal::Open(const JournalOptions& options,
 
 Status Journal::Replay(const ReplayFn& replay) {
   std::vector<uint64_t> numbers;
-  QUID_RETURN_IF_ERROR(ListDir(options_.dir, [&](const std::string& name) {
+  QUID_RETURN_IF_ERROR(options_.env->ListDir(options_.dir, [&](const std::string& name) {
     unsigned long long n = 0;
     char tail[8] = {};
     if (std::sscanf(name.c_str(), "%20llu.%3s", &n, tail) == 2 && std::strcmp(tail, "seg") == 0)
       numbers.push_back(n);
+    return true;
   }));
   std::sort(numbers.begin(), numbers.end());
-
-  bool torn = false;  // once a torn record is seen, every later byte is discarded
   uint64_t last_seq = 0;
-  for (uint64_t number : numbers) {
-    std::string path = SegmentPath(number);
-    if (torn) {
-      ::unlink(path.c_str());
-      continue;
-    }
-    int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
-    if (fd < 0) return Status::FromErrno(errno, "open journal segment " + path);
-    auto segment = std::make_shared<Segment>();
-    segment->number = number;
-    segment->path = path;
-    segment->fd = fd;
-    segment->sealed = true;
-    struct stat st {};
-    if (::fstat(fd, &st) != 0) return Status::FromErrno(errno, "stat " + path);
-    const uint64_t file_size = static_cast<uint64_t>(st.st_size);
-
-    uint64_t pos = 0;
-    Bytes payload;
-    while (pos + kJournalHeaderBytes <= file_size) {
-      uint8_t header[kJournalHeaderBytes];
-      QUID_RETURN_IF_ERROR(PreadExact(fd, {header, sizeof(header)}, pos, path));
-      JournalRecord r;
-      r.type = static_cast<JournalRecordType>(header[4]);
-      r.length = GetLittleEndian32(header + 8);
-      r.seq = GetLittleEndian64(header + 16);
-      r.ino = GetLittleEndian64(header + 24);
-      r.offset = GetLittleEndian64(header + 32);
-      r.mtime_ns = static_cast<int64_t>(GetLittleEndian64(header + 40));
-      const bool plausible =
-          GetLittleEndian32(header) == kRecordMagic &&
-          (r.type == JournalRecordType::kWrite || r.type == JournalRecordType::kTruncate) &&
-          r.length <= kMaxJournalPayload && pos + kJournalHeaderBytes + r.length <= file_size &&
-          r.seq > last_seq;
-      if (!plausible) break;
-      payload.resize(r.length);
-      QUID_RETURN_IF_ERROR(PreadExact(fd, payload, pos + kJournalHeaderBytes, path));
-      if (RecordCrc(header, payload) != GetLittleEndian32(header + kCrcOffset)) break;
-      r.segment = number;
-      r.data_offset = pos + kJournalHeaderBytes;
-      last_seq = r.seq;
-      pos += kJournalHeaderBytes + r.length;
-      {
-        std::lock_guard lock(mu_);
-        segments_[number] = segment;
-        segment->size = pos;
-        segment->synced = pos;
-      }
-      replay(this, r);
-    }
-    if (pos != file_size) {
-      // The torn tail: drop it so the file holds only whole records.
-      torn = true;
-      if (::ftruncate(fd, static_cast<off_t>(pos)) != 0 || ::fsync(fd) != 0)
-        return Status::FromErrno(errno, "truncate torn journal tail in " + path);
-    }
-    std::lock_guard lock(mu_);
-    if (segments_.count(number) == 0) {
-      segment->size = pos;
-      segments_[number] = segment;
-    }
-    used_bytes_ += segment->size;
-  }
+  for (size_t i = 0; i < numbers.size(); ++i)
+    QUID_RETURN_IF_ERROR(ReplaySegment(numbers[i], i + 1 == numbers.size(), &last_seq, replay));
   std::lock_guard lock(mu_);
   next_seq_ = std::max(last_seq, options_.min_seq) + 1;
+  // Whatever survived is made durable now: a process crash leaves unsynced bytes in the
+  // page cache, and new segments must not become durable before them.
+  synced_seq_ = next_seq_ - 1;
+  return Status::Ok();
+}
+
+Status Journal::ReplaySegment(uint64_t number, bool last, uint64_t* last_seq,
+                              const ReplayFn& replay) {
+  auto segment = std::make_shared<Segment>();
+  segment->number = number;
+  segment->path = SegmentPath(number);
+  QUID_ASSIGN_OR_RETURN(segment->file, options_.env->Open(segment->path, OpenMode::kReadWrite));
+  segment->sealed = true;
+  QUID_ASSIGN_OR_RETURN(const uint64_t file_size, segment->file->Size());
+  {
+    std::lock_guard lock(mu_);
+    segments_[number] = segment;
+  }
+  File* file = segment->file.get();
+  Bytes payload;
+  uint64_t pos = 0;
+  uint64_t end = file_size;  // what stays of the file
+  while (pos < file_size) {
+    ReadRecord read;
+    QUID_ASSIGN_OR_RETURN(bool intact, TryRecord(file, pos, file_size, *last_seq, &payload, &read));
+    uint64_t at = pos;
+    if (!intact) {
+      QUID_ASSIGN_OR_RETURN(
+          bool found, FindNextRecord(file, pos + 1, file_size, *last_seq, &payload, &read, &at));
+      if (!found && last) {
+        // The torn tail: unsynced bytes of the crash. Cut off, so the file holds whole
+        // records only.
+        torn_bytes_ += file_size - pos;
+        spdlog::info("journal: dropped a torn tail of {} bytes in segment {} (unsynced writes)",
+                     file_size - pos, number);
+        end = pos;
+        break;
+      }
+      JournalDamage damage;
+      damage.segment = number;
+      damage.offset = pos;
+      damage.length = (found ? at : file_size) - pos;
+      damage.first_seq = *last_seq + 1;
+      damage.last_seq = found ? read.record.seq - 1 : 0;
+      // A sealed segment was synced before the next one began; otherwise a later record
+      // that was appended after these seqs were synced proves it.
+      damage.synced = !last || (found && read.synced_seq >= damage.first_seq);
+      spdlog::error("{}", damage.ToString());
+      damage_.push_back(damage);
+      if (!found) break;
+    }
+    if (!damage_.empty() && damage_.back().last_seq == 0 && damage_.back().segment != number) {
+      damage_.back().last_seq = read.record.seq - 1;  // damage that ran to an earlier end
+      if (read.synced_seq >= damage_.back().first_seq) damage_.back().synced = true;
+    }
+    JournalRecord r = read.record;
+    r.segment = number;
+    *last_seq = r.seq;
+    pos = read.end;
+    {
+      std::lock_guard lock(mu_);
+      segment->last_seq = r.seq;
+    }
+    replay(this, r);
+    (void)at;
+  }
+  if (end < file_size) {
+    QUID_RETURN_IF_ERROR(file->Truncate(end));
+  }
+  QUID_RETURN_IF_ERROR(file->Sync());
+  std::lock_guard lock(mu_);
+  segment->size = end;
+  segment->synced = end;
+  used_bytes_ += end;
   return Status::Ok();
 }
 
 Status Journal::StartSegmentLocked() {
   uint64_t number = segments_.empty() ? 1 : segments_.rbegin()->first + 1;
+  if (current_ && !current_->sync_failed && current_->synced < current_->size) {
+    // Sealed segments are synced before the next one takes records: then only the newest
+    // segment can end in unsynced bytes, which is how replay tells a torn tail from damage.
+    Status synced = current_->file->Sync();
+    if (synced.ok()) {
+      current_->synced = current_->size;
+      synced_seq_ = std::max(synced_seq_, current_->last_seq);
+    } else {
+      current_->sync_failed = true;
+      spdlog::error("journal: {}; its unsynced writes may be lost", synced.message());
+    }
+  }
   auto segment = std::make_shared<Segment>();
   segment->number = number;
   segment->path = SegmentPath(number);
-  segment->fd = ::open(segment->path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (segment->fd < 0) return Status::FromErrno(errno, "create journal segment " + segment->path);
-  QUID_RETURN_IF_ERROR(SyncDir(options_.dir));
+  QUID_ASSIGN_OR_RETURN(segment->file,
+                        options_.env->Open(segment->path, OpenMode::kCreateExclusive, 0600));
+  QUID_RETURN_IF_ERROR(options_.env->SyncDir(options_.dir));
   if (current_) current_->sealed = true;
   current_ = segment;
   segments_[number] = segment;
@@ -197,7 +294,8 @@ Result<JournalRecord> Journal::Append(JournalRecordType type, uint64_t ino, uint
     }
     room_cv_.wait_for(lock, std::chrono::nanoseconds(std::min<int64_t>(left, 100'000'000)));
   }
-  if (current_->size + record_bytes > options_.segment_bytes && current_->size > 0) {
+  if ((current_->size + record_bytes > options_.segment_bytes && current_->size > 0) ||
+      current_->sync_failed) {
     QUID_RETURN_IF_ERROR(StartSegmentLocked());
     CollectLocked();
   }
@@ -211,19 +309,20 @@ Result<JournalRecord> Journal::Append(JournalRecordType type, uint64_t ino, uint
   r.segment = current_->number;
   r.data_offset = current_->size + kJournalHeaderBytes;
 
+  const uint64_t lag = r.seq - synced_seq_;
   uint8_t header[kJournalHeaderBytes];
-  EncodeHeader(r, header);
+  EncodeHeader(r, lag <= kMaxLag ? static_cast<uint32_t>(lag) : 0, header);
   PutLittleEndian32(RecordCrc(header, data), header + kCrcOffset);
-  iovec iov[2] = {{header, sizeof(header)}, {const_cast<uint8_t*>(data.data()), data.size()}};
-  Status written = PwritevExact(current_->fd, iov, data.empty() ? 1 : 2, current_->size,
-                                record_bytes, current_->path);
+  const ByteSpan parts[2] = {ByteSpan(header, sizeof(header)), data};
+  Status written = current_->file->WriteAt(current_->size, parts);
   if (!written.ok()) {
     // Leave no partial record behind: later appends start where this one started.
-    (void)::ftruncate(current_->fd, static_cast<off_t>(current_->size));
+    (void)current_->file->Truncate(current_->size);
     return written;
   }
   ++next_seq_;
   current_->size += record_bytes;
+  current_->last_seq = r.seq;
   current_->refs += 1;
   used_bytes_ += record_bytes;
   return r;
@@ -237,27 +336,49 @@ Status Journal::ReadData(uint64_t segment, uint64_t data_offset, MutableByteSpan
     if (it == segments_.end()) return Status::NotFound("journal segment gone");
     seg = it->second;
   }
-  return PreadExact(seg->fd, out, data_offset, seg->path);
+  Status s = seg->file->ReadExact(data_offset, out);
+  if (!s.ok()) return Status(s.code(), "journal segment " + seg->path + ": " + s.message());
+  return s;
+}
+
+Status Journal::SyncSegment(const std::shared_ptr<Segment>& seg, uint64_t size) {
+  Status s = seg->file->Sync();
+  std::lock_guard lock(mu_);
+  if (!s.ok()) {
+    if (!seg->sync_failed)
+      spdlog::error("journal: {}; its unsynced writes may be lost", s.message());
+    seg->sync_failed = true;  // never retried: the kernel may have dropped those pages
+    return s;
+  }
+  seg->synced = std::max(seg->synced, size);
+  return Status::Ok();
 }
 
 Status Journal::Sync() {
-  std::vector<std::shared_ptr<Segment>> dirty;
-  std::vector<uint64_t> sizes;
+  std::vector<std::pair<std::shared_ptr<Segment>, uint64_t>> dirty;
+  uint64_t covered_seq = 0;
   {
     std::lock_guard lock(mu_);
+    covered_seq = next_seq_ - 1;
     for (auto& [number, seg] : segments_) {
-      if (seg->synced < seg->size) {
-        dirty.push_back(seg);
-        sizes.push_back(seg->size);
-      }
+      if (seg->sync_failed) continue;
+      if (seg->synced < seg->size) dirty.emplace_back(seg, seg->size);
     }
   }
-  for (size_t i = 0; i < dirty.size(); ++i) {
-    if (::fdatasync(dirty[i]->fd) != 0) return Status::FromErrno(errno, "sync " + dirty[i]->path);
+  Status result = Status::Ok();
+  for (const auto& [seg, size] : dirty) {
+    Status s = SyncSegment(seg, size);
+    if (!s.ok() && result.ok()) result = s;
   }
   std::lock_guard lock(mu_);
-  for (size_t i = 0; i < dirty.size(); ++i) dirty[i]->synced = std::max(dirty[i]->synced, sizes[i]);
-  return Status::Ok();
+  for (const auto& [number, seg] : segments_) {
+    if (seg->sync_failed && result.ok()) {
+      result = Status::IoError("journal segment " + std::to_string(number) +
+                               " failed to sync earlier; writes it held may be lost");
+    }
+  }
+  if (result.ok()) synced_seq_ = std::max(synced_seq_, covered_seq);
+  return result;
 }
 
 void Journal::AddRef(uint64_t segment, uint64_t count) {
@@ -280,9 +401,13 @@ void Journal::CollectLocked() {
     auto it = segments_.begin();
     Segment& seg = *it->second;
     if (it->second == current_ || seg.refs > 0) break;
-    ::unlink(seg.path.c_str());
+    // Not made durable: a segment that comes back after a crash replays records that
+    // committed metadata already covers (flushed_seq), which replay skips.
+    Status removed = options_.env->Remove(seg.path);
+    if (!removed.ok() && removed.code() != Code::kNotFound)
+      spdlog::warn("journal: {}", removed.message());
     used_bytes_ -= std::min(used_bytes_, seg.size);
-    segments_.erase(it);  // readers holding the shared_ptr keep the fd until done
+    segments_.erase(it);  // readers holding the shared_ptr keep the file until done
     freed = true;
   }
   if (freed) room_cv_.notify_all();

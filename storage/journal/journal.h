@@ -2,11 +2,27 @@
 // land here first and are acknowledged; the flusher later turns them into stored chunks.
 //
 // The journal is a sequence of segment files (journal/<number>.seg), each a run of
-// records: a 48-byte header (magic, type, length, CRC-32C over header and payload, seq,
-// inode, offset, mtime) followed by the payload. Records carry a global, increasing seq.
-// On open, segments are read in order and every intact record is replayed; the first
-// record that fails its checksum marks the torn tail: it and everything after it are
-// dropped (only unsynced data can be there, since Sync() syncs every earlier segment).
+// records: a 48-byte header (magic, type, sync lag, length, CRC-32C over header and
+// payload, seq, inode, offset, mtime) followed by the payload. Records carry a global,
+// increasing seq. All file access goes through the Env seam.
+//
+// Replay tells a torn tail from damage. A segment is synced before the next one is
+// started, so only the last segment can hold unsynced bytes. Replay reads every intact
+// record in seq order; at a record that fails its checksum it searches on for the next
+// intact one:
+//   - none follows, in the last segment: the torn tail of a crash (unsynced writes). It is
+//     cut off, and replay ends there.
+//   - one follows, or the bad bytes sit in an earlier (synced) segment: damage. It is
+//     logged and reported by damage() (which seqs and bytes are unreadable), and every
+//     intact record after it is still replayed: synced records are never dropped because
+//     an earlier one rotted. Each header records how far the journal was synced when it
+//     was appended, so damage() can say whether the lost records were certainly synced.
+//
+// Sync failures are final: after an fdatasync error the kernel may have dropped the pages
+// it could not write, so retrying on the same descriptor proves nothing. The segment is
+// marked failed, appends move to a fresh segment, and every later Sync() fails with
+// kIoError while the failed segment still holds records (until the flusher has stored and
+// released them), so no fsync caller is told that data which may be gone is durable.
 //
 // Lifetime: whoever still needs a record (the dirty map, for a write that is not yet
 // stored) holds a reference on its segment. Segments are deleted strictly in order, once
@@ -23,9 +39,11 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "storage/base/bytes.h"
 #include "storage/base/clock.h"
+#include "storage/base/env.h"
 #include "storage/base/status.h"
 
 namespace quid {
@@ -52,8 +70,23 @@ struct JournalRecord {
   uint64_t data_offset = 0;
 };
 
+// A run of unreadable bytes found at replay, and the records it swallowed.
+struct JournalDamage {
+  uint64_t segment = 0;
+  uint64_t offset = 0;  // first bad byte in the segment file
+  uint64_t length = 0;  // bad bytes
+  // Seqs of the records lost: after the last intact record before the damage, before the
+  // first intact one after it (last_seq = 0: up to the end of the journal).
+  uint64_t first_seq = 0;
+  uint64_t last_seq = 0;
+  // True if a later record proves these bytes had been synced (acknowledged to fsync).
+  bool synced = false;
+  std::string ToString() const;
+};
+
 struct JournalOptions {
   std::string dir;
+  Env* env = nullptr;  // default: the real disk
   uint64_t segment_bytes = 64ull << 20;
   // Appends wait while live segments hold this many bytes (back-pressure on writers).
   uint64_t capacity_bytes = 1ull << 30;
@@ -87,7 +120,8 @@ class Journal : public SegmentRefs {
   // Reads payload bytes of a referenced record: out.size() bytes at `data_offset`.
   Status ReadData(uint64_t segment, uint64_t data_offset, MutableByteSpan out) const;
 
-  // Makes every record appended so far durable (fsync of each unsynced segment).
+  // Makes every record appended so far durable (fdatasync of each unsynced segment).
+  // kIoError if a sync has ever failed on a segment that still holds records (see above).
   Status Sync();
 
   void AddRef(uint64_t segment, uint64_t count) override;
@@ -99,6 +133,10 @@ class Journal : public SegmentRefs {
   uint64_t capacity_bytes() const { return options_.capacity_bytes; }
   uint64_t last_seq() const;
   size_t segment_count() const;
+  // Damage found at replay (empty for a healthy journal). Fixed after Open.
+  const std::vector<JournalDamage>& damage() const { return damage_; }
+  // Bytes cut off as the torn tail at replay.
+  uint64_t torn_bytes() const { return torn_bytes_; }
 
  private:
   struct Segment;
@@ -106,7 +144,11 @@ class Journal : public SegmentRefs {
   Status Replay(const ReplayFn& replay);
   Result<JournalRecord> Append(JournalRecordType type, uint64_t ino, uint64_t offset, ByteSpan data,
                                int64_t mtime_ns);
+  // Replays one segment file; `last` says whether it is the newest one.
+  Status ReplaySegment(uint64_t number, bool last, uint64_t* last_seq, const ReplayFn& replay);
   Status StartSegmentLocked();
+  // Syncs `seg` (REQUIRES: mu_ not held, seg pinned). Marks it failed on error.
+  Status SyncSegment(const std::shared_ptr<Segment>& seg, uint64_t size);
   void CollectLocked();
   std::string SegmentPath(uint64_t number) const;
 
@@ -117,6 +159,9 @@ class Journal : public SegmentRefs {
   std::shared_ptr<Segment> current_;
   uint64_t next_seq_ = 1;
   uint64_t used_bytes_ = 0;
+  uint64_t synced_seq_ = 0;  // every record with seq <= this is durable
+  std::vector<JournalDamage> damage_;
+  uint64_t torn_bytes_ = 0;
 };
 
 }  // namespace quid

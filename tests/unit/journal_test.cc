@@ -1,5 +1,7 @@
 #include "storage/journal/journal.h"
 
+#include "storage/base/mem_env.h"
+
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -68,7 +70,7 @@ TEST_F(JournalTest, ReplaysEveryRecordWithItsBytes) {
   EXPECT_GT(r->seq, seen[2].seq);
 }
 
-TEST_F(JournalTest, TornTailIsDroppedAndLaterRecordsToo) {
+TEST_F(JournalTest, DamageInTheMiddleIsReportedAndLaterRecordsStillReplay) {
   uint64_t segment = 0;
   {
     std::vector<JournalRecord> none;
@@ -78,8 +80,11 @@ TEST_F(JournalTest, TornTailIsDroppedAndLaterRecordsToo) {
     ASSERT_TRUE(second.ok());
     segment = second->segment;
     ASSERT_TRUE(j->Sync().ok());
+    ASSERT_TRUE(j->AppendWrite(1, 200, Pattern(100, 3), 3).ok());
+    ASSERT_TRUE(j->Sync().ok());
   }
-  // Flip a payload byte of the second record: its checksum no longer holds.
+  // Flip a payload byte of the second record: its checksum no longer holds, but the third
+  // record after it is intact and was synced.
   char name[32];
   std::snprintf(name, sizeof(name), "%020llu.seg", static_cast<unsigned long long>(segment));
   int fd = ::open((dir_ / name).c_str(), O_RDWR);
@@ -93,8 +98,75 @@ TEST_F(JournalTest, TornTailIsDroppedAndLaterRecordsToo) {
 
   std::vector<JournalRecord> seen;
   auto j = OpenKeeping(&seen);
-  ASSERT_EQ(seen.size(), 1u);
+  ASSERT_EQ(seen.size(), 2u);  // the synced record after the damage is not thrown away
   EXPECT_EQ(seen[0].offset, 0u);
+  EXPECT_EQ(seen[1].offset, 200u);
+  ASSERT_EQ(j->damage().size(), 1u);
+  const JournalDamage& d = j->damage()[0];
+  EXPECT_EQ(d.segment, segment);
+  EXPECT_EQ(d.offset, kJournalHeaderBytes + 100);
+  EXPECT_EQ(d.length, kJournalHeaderBytes + 100);
+  EXPECT_EQ(d.first_seq, seen[0].seq + 1);
+  EXPECT_EQ(d.last_seq, seen[1].seq - 1);
+  EXPECT_TRUE(d.synced);  // record 3 was appended after record 2 had been synced
+  EXPECT_NE(d.ToString().find("which had been synced"), std::string::npos);
+  EXPECT_EQ(j->torn_bytes(), 0u);
+}
+
+TEST_F(JournalTest, DamageInAnEarlierSegmentIsNeverATornTail) {
+  options_.segment_bytes = 200;  // one record per segment
+  std::vector<uint64_t> segments;
+  {
+    std::vector<JournalRecord> none;
+    auto j = OpenKeeping(&none);
+    for (int i = 0; i < 3; ++i) {
+      auto r = j->AppendWrite(1, i * 100, Pattern(100, static_cast<uint8_t>(i)), i);
+      ASSERT_TRUE(r.ok());
+      segments.push_back(r->segment);
+    }
+  }
+  ASSERT_EQ(segments.size(), 3u);
+  ASSERT_NE(segments[0], segments[1]);
+  // Cut the middle segment short: nothing follows the damage inside that file, but it is
+  // not the newest segment, so it was synced before the next began.
+  char name[32];
+  std::snprintf(name, sizeof(name), "%020llu.seg", static_cast<unsigned long long>(segments[1]));
+  std::filesystem::resize_file(dir_ / name, kJournalHeaderBytes + 50);
+  std::vector<JournalRecord> seen;
+  auto j = OpenKeeping(&seen);
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[1].offset, 200u);
+  ASSERT_EQ(j->damage().size(), 1u);
+  EXPECT_EQ(j->damage()[0].segment, segments[1]);
+  EXPECT_EQ(j->damage()[0].first_seq, seen[0].seq + 1);
+  EXPECT_EQ(j->damage()[0].last_seq, seen[1].seq - 1);
+  EXPECT_TRUE(j->damage()[0].synced);
+}
+
+TEST_F(JournalTest, TornTailIsCutOffQuietly) {
+  uint64_t segment = 0;
+  {
+    std::vector<JournalRecord> none;
+    auto j = OpenKeeping(&none);
+    auto first = j->AppendWrite(1, 0, Pattern(100, 1), 1);
+    ASSERT_TRUE(first.ok());
+    segment = first->segment;
+    ASSERT_TRUE(j->AppendWrite(1, 100, Pattern(100, 2), 2).ok());
+  }
+  char name[32];
+  std::snprintf(name, sizeof(name), "%020llu.seg", static_cast<unsigned long long>(segment));
+  // Garbage where the unsynced second record was: not a record, nothing intact after it.
+  int fd = ::open((dir_ / name).c_str(), O_RDWR);
+  ASSERT_GE(fd, 0);
+  const Bytes junk(80, 0xab);
+  ASSERT_EQ(::pwrite(fd, junk.data(), junk.size(), kJournalHeaderBytes + 100), 80);
+  ::close(fd);
+  std::vector<JournalRecord> seen;
+  auto j = OpenKeeping(&seen);
+  EXPECT_EQ(seen.size(), 1u);
+  EXPECT_TRUE(j->damage().empty());
+  EXPECT_EQ(j->torn_bytes(), kJournalHeaderBytes + 100);
+  EXPECT_EQ(std::filesystem::file_size(dir_ / name), kJournalHeaderBytes + 100);
 }
 
 TEST_F(JournalTest, TruncatedFileLosesOnlyThePartialRecord) {
@@ -154,6 +226,76 @@ TEST_F(JournalTest, SequenceContinuesAboveTheFloorWhenEmpty) {
   auto r = j->AppendWrite(1, 0, Pattern(10, 1), 1);
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->seq, 1001u);
+}
+
+// --- on the simulated disk: power loss and failing syncs ---------------------------------
+
+class JournalPowerLossTest : public ::testing::Test {
+ protected:
+  JournalPowerLossTest() {
+    options_.dir = "/home/journal";
+    options_.env = &env_;
+    options_.segment_bytes = 4096;
+  }
+  std::unique_ptr<Journal> Open(std::vector<JournalRecord>* seen) {
+    auto j = Journal::Open(options_, [&](Journal* journal, const JournalRecord& r) {
+      journal->AddRef(r.segment, 1);
+      seen->push_back(r);
+    });
+    EXPECT_TRUE(j.ok()) << j.status().ToString();
+    return j.ok() ? std::move(j).value() : nullptr;
+  }
+  MemEnv env_;
+  JournalOptions options_;
+};
+
+TEST_F(JournalPowerLossTest, SyncedRecordsSurviveUnsyncedOnesGoAndNothingIsCalledDamage) {
+  {
+    std::vector<JournalRecord> none;
+    auto j = Open(&none);
+    ASSERT_TRUE(j);
+    for (int i = 0; i < 5; ++i)  // spans two segments
+      ASSERT_TRUE(j->AppendWrite(1, i * 1000, Pattern(1000, static_cast<uint8_t>(i)), i).ok());
+    ASSERT_TRUE(j->Sync().ok());
+    for (int i = 5; i < 9; ++i)
+      ASSERT_TRUE(j->AppendWrite(1, i * 1000, Pattern(1000, static_cast<uint8_t>(i)), i).ok());
+    env_.PowerLoss();
+  }
+  std::vector<JournalRecord> seen;
+  auto j = Open(&seen);
+  ASSERT_TRUE(j);
+  ASSERT_GE(seen.size(), 5u);
+  for (size_t i = 0; i < seen.size(); ++i) {
+    Bytes got(1000);
+    ASSERT_TRUE(j->ReadData(seen[i].segment, seen[i].data_offset, got).ok());
+    EXPECT_EQ(got, Pattern(1000, static_cast<uint8_t>(seen[i].offset / 1000)));
+  }
+  EXPECT_TRUE(j->damage().empty());
+}
+
+TEST_F(JournalPowerLossTest, FailedSyncIsNeverReportedAsDurableLater) {
+  std::vector<JournalRecord> none;
+  auto j = Open(&none);
+  ASSERT_TRUE(j);
+  auto first = j->AppendWrite(1, 0, Pattern(100, 1), 1);
+  ASSERT_TRUE(first.ok());
+  bool fail = true;
+  env_.SetHook([&](EnvOp op, const std::string&) {
+    if (op == EnvOp::kSync && fail) return Status::IoError("injected: fdatasync failed");
+    return Status::Ok();
+  });
+  EXPECT_EQ(j->Sync().code(), Code::kIoError);
+  fail = false;  // the disk "recovers": fdatasync on the same file would now return 0
+  EXPECT_EQ(j->Sync().code(), Code::kIoError);  // but those pages may be gone: still EIO
+  // New writes go to a fresh segment and can be synced; the old records still fail Sync.
+  auto second = j->AppendWrite(1, 100, Pattern(100, 2), 2);
+  ASSERT_TRUE(second.ok());
+  EXPECT_NE(second->segment, first->segment);
+  EXPECT_EQ(j->Sync().code(), Code::kIoError);
+  // Once the failed segment's records are stored elsewhere and released, Sync is clean.
+  j->Release(first->segment, 1);
+  EXPECT_TRUE(j->Sync().ok());
+  j->Release(second->segment, 1);
 }
 
 }  // namespace
