@@ -1,6 +1,6 @@
 // FolderStore: shards as files in a local folder. The store a host daemon serves from,
-// and the one a volume uses for a local disk. All disk access is direct POSIX I/O: this
-// class is the disk seam; MemoryStore is its in-memory twin for tests.
+// and the one a volume uses for a local disk. All disk access goes through the Env seam
+// (the real disk, or MemEnv in power-loss tests); MemoryStore is its in-memory twin.
 //
 // Layout: <dir>/<first two hex digits of the id>/<32 hex digits>.shard. Fan-out folders
 // keep any one directory small; they are created on demand.
@@ -31,6 +31,7 @@
 #include <mutex>
 #include <string>
 
+#include "storage/base/env.h"
 #include "storage/stores/shard_store.h"
 
 namespace quid {
@@ -44,7 +45,8 @@ class FolderStore : public ShardStore {
   // caps the payload bytes held; 0 means "whatever the filesystem has free". Removes temp
   // files left by a crash and counts the shards present. kBusy if another FolderStore
   // (in this or another process) has the folder open; kIoError and friends on disk errors.
-  static Result<std::shared_ptr<FolderStore>> Open(const std::string& dir, uint64_t capacity_bytes);
+  static Result<std::shared_ptr<FolderStore>> Open(const std::string& dir, uint64_t capacity_bytes,
+                                                   Env* env = nullptr);
 
   ~FolderStore() override;
   FolderStore(const FolderStore&) = delete;
@@ -81,8 +83,20 @@ class FolderStore : public ShardStore {
 
   const std::string& dir() const { return dir_; }
 
+  // What a shard file's header says about its payload (exposed for the decoder only).
+  struct ShardHeader {
+    uint64_t payload_length = 0;
+    uint32_t payload_crc = 0;
+  };
+
  private:
-  FolderStore(std::string dir, uint64_t capacity_bytes, int lock_fd);
+  FolderStore(Env* env, std::string dir, uint64_t capacity_bytes, std::unique_ptr<FileLock> lock);
+
+  // Opens a shard and checks its header; `what` names the operation in errors.
+  Result<ShardHeader> OpenShard(const ShardId& id, const std::string& what,
+                                std::unique_ptr<File>* out) const;
+  // Payload bytes of the shard file at `path`, 0 if there is none.
+  uint64_t PayloadOf(const std::string& path) const;
 
   Status Scan();
   std::string FanoutDir(const ShardId& id) const;
@@ -94,9 +108,10 @@ class FolderStore : public ShardStore {
   Status CheckSpace(const ShardId& id, uint64_t size, uint64_t old_size) const;
   std::string Describe(const std::string& what, const ShardId& id) const;
 
+  Env* const env_;
   const std::string dir_;
-  const uint64_t capacity_bytes_;  // 0: the filesystem's free space
-  const int lock_fd_;              // holds the flock for the store's lifetime
+  const uint64_t capacity_bytes_;         // 0: the filesystem's free space
+  const std::unique_ptr<FileLock> lock_;  // held for the store's lifetime
 
   // Serialises the steps that change which shards exist (rename, unlink) with the
   // counter updates, so used_bytes_ and shard_count_ match the folder. The slow parts

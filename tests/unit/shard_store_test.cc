@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "storage/base/mem_env.h"
 #include "storage/stores/folder_store.h"
 #include "storage/stores/memory_store.h"
 #include "storage/stores/shard_store.h"
@@ -39,20 +40,29 @@ using contract::TempDir;
 
 INSTANTIATE_TEST_SUITE_P(
     AllStores, ShardStoreContractTest,
-    ::testing::Values(contract::ContractStore{"Folder",
-                                              [](const std::string& dir, uint64_t capacity) {
-                                                auto store = FolderStore::Open(dir, capacity);
-                                                EXPECT_TRUE(store.ok())
-                                                    << store.status().ToString();
-                                                return store.ok() ? std::shared_ptr<ShardStore>(
-                                                                        store.value())
-                                                                  : nullptr;
-                                              }},
-                      contract::ContractStore{"Memory",
-                                              [](const std::string&, uint64_t capacity) {
-                                                return std::shared_ptr<ShardStore>(
-                                                    std::make_shared<MemoryStore>(capacity));
-                                              }}),
+    ::testing::Values(
+        contract::ContractStore{"Folder",
+                                [](const std::string& dir, uint64_t capacity) {
+                                  auto store = FolderStore::Open(dir, capacity);
+                                  EXPECT_TRUE(store.ok()) << store.status().ToString();
+                                  return store.ok() ? std::shared_ptr<ShardStore>(store.value())
+                                                    : nullptr;
+                                }},
+        contract::ContractStore{"FolderOnMemEnv",
+                                [](const std::string& dir, uint64_t capacity) {
+                                  // One simulated disk for every store made;
+                                  // each gets its own folder on it.
+                                  static MemEnv* env = new MemEnv();
+                                  auto store = FolderStore::Open(dir, capacity, env);
+                                  EXPECT_TRUE(store.ok()) << store.status().ToString();
+                                  return store.ok() ? std::shared_ptr<ShardStore>(store.value())
+                                                    : nullptr;
+                                }},
+        contract::ContractStore{"Memory",
+                                [](const std::string&, uint64_t capacity) {
+                                  return std::shared_ptr<ShardStore>(
+                                      std::make_shared<MemoryStore>(capacity));
+                                }}),
     contract::ContractStoreName);
 
 // --- FolderStore: what only files on a disk can do ---
