@@ -31,7 +31,7 @@
 #include "cmd/passphrase.h"
 #include "cmd/size_parse.h"
 #include "net/remote_store.h"
-#include "storage/base/posix_io.h"
+#include "storage/base/env.h"
 
 namespace quid {
 namespace {
@@ -96,7 +96,7 @@ Result<std::vector<uint16_t>> HostPorts(const std::string& workdir, int count) {
   QUID_ASSIGN_OR_RETURN(ports, PickFreePorts(count));
   std::string text;
   for (uint16_t p : ports) text += std::to_string(p) + "\n";
-  QUID_RETURN_IF_ERROR(WriteFileAtomic(path, AsBytes(text), 0600));
+  QUID_RETURN_IF_ERROR(Env::Default()->WriteFileAtomic(path, AsBytes(text), 0600));
   return ports;
 }
 
@@ -105,7 +105,7 @@ Result<std::vector<uint16_t>> HostPorts(const std::string& workdir, int count) {
 Result<std::string> DemoPassphrase(const std::string& workdir) {
   const std::string path = workdir + "/passphrase";
   if (std::filesystem::exists(path)) {
-    QUID_ASSIGN_OR_RETURN(std::string kept, ReadWholeFile(path));
+    QUID_ASSIGN_OR_RETURN(std::string kept, Env::Default()->ReadWholeFile(path));
     while (!kept.empty() && kept.back() == '\n') kept.pop_back();
     return kept;
   }
@@ -115,13 +115,13 @@ Result<std::string> DemoPassphrase(const std::string& workdir) {
   uint8_t random[16];
   randombytes_buf(random, sizeof(random));
   std::string made = ToHex({random, sizeof(random)});
-  QUID_RETURN_IF_ERROR(WriteFileAtomic(path, AsBytes(made + "\n"), 0600));
+  QUID_RETURN_IF_ERROR(Env::Default()->WriteFileAtomic(path, AsBytes(made + "\n"), 0600));
   spdlog::info("no passphrase given: made one, kept in {}", path);
   return made;
 }
 
 Status StartHost(Host& host, const std::string& tenant, const std::string& contribute) {
-  QUID_RETURN_IF_ERROR(MakeDirs(host.home, 0700));
+  QUID_RETURN_IF_ERROR(Env::Default()->CreateDirs(host.home, 0700));
   const std::string log = host.home + "/serve.log";
   const std::string listen = "127.0.0.1:" + std::to_string(host.port);
   const pid_t pid = ::fork();
@@ -224,7 +224,7 @@ int RunDemo(const DemoArgs& args) {
   UseForegroundLogging();
   if (args.hosts < 1 || args.hosts > 48) return Fail(kName, "--hosts must be 1..48");
   const std::string workdir = AbsolutePath(args.workdir.empty() ? DefaultWorkdir() : args.workdir);
-  Status made = MakeDirs(workdir, 0700);
+  Status made = Env::Default()->CreateDirs(workdir, 0700);
   if (!made.ok()) return Fail(kName, made.message());
   std::error_code ec;
   std::filesystem::create_directories(args.mountpoint, ec);

@@ -9,7 +9,7 @@
 #include "cmd/commands.h"
 #include "cmd/home.h"
 #include "cmd/network_stores.h"
-#include "storage/base/posix_io.h"
+#include "storage/base/env.h"
 
 namespace quid {
 namespace {
@@ -19,7 +19,7 @@ constexpr const char* kName = "id";
 int RunId(const std::string& home_flag) {
   Result<std::string> home = ResolveHome(home_flag);
   if (!home.ok()) return Fail(kName, home.status().message());
-  const Status made = MakeDirs(*home, 0700);
+  const Status made = Env::Default()->CreateDirs(*home, 0700);
   if (!made.ok()) return Fail(kName, made.message());
   Result<net::NodeIdentity> identity = LoadNodeIdentity(*home);
   if (!identity.ok()) return Fail(kName, identity.status().message());

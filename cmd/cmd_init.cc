@@ -15,7 +15,7 @@
 #include "cmd/passphrase.h"
 #include "cmd/size_parse.h"
 #include "net/remote_store.h"
-#include "storage/base/posix_io.h"
+#include "storage/base/env.h"
 #include "storage/crypto/keys.h"
 #include "storage/volume/volume.h"
 
@@ -69,7 +69,7 @@ void PrintSummary(const VolumeInitOptions& options) {
 // The node's identity is made here too (hosts admit it by its fingerprint).
 Status PinHosts(const std::string& home, const std::vector<std::string>& peers,
                 std::vector<StoreSpec>* hosts) {
-  QUID_RETURN_IF_ERROR(MakeDirs(home, 0700));
+  QUID_RETURN_IF_ERROR(Env::Default()->CreateDirs(home, 0700));
   QUID_ASSIGN_OR_RETURN(net::NodeIdentity identity, LoadNodeIdentity(home));
   fmt::print("this node is {} (hosts admit it with --tenant {})\n", identity.fingerprint(),
              identity.fingerprint());

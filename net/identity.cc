@@ -1,17 +1,12 @@
 #include "net/identity.h"
-#include "storage/crypto/sodium_init.h"
 
-#include <fcntl.h>
 #include <sodium.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-#include <cerrno>
 #include <cstdio>
-#include <cstdlib>
 #include <string_view>
 
-#include "storage/base/posix_io.h"
+#include "storage/base/env.h"
+#include "storage/crypto/sodium_init.h"
 
 namespace quid::net {
 namespace {
@@ -31,8 +26,8 @@ constexpr std::string_view kKeyFileTag = "quid-node-key-v1";
 constexpr size_t kKeyFileBytes =
     kKeyFileTag.size() + 1 + 2 * kSeedBytes + 1 + 2 * kPublicKeyBytes + 1;
 // Anything much larger than one line is not ours; refuse before reading it all.
-constexpr off_t kMaxKeyFileBytes = 4096;
-constexpr mode_t kKeyFileMode = 0600;
+constexpr uint64_t kMaxKeyFileBytes = 4096;
+constexpr unsigned kKeyFileMode = 0600;
 
 Status Malformed(const std::string& path, const std::string& why) {
   return Status::Corrupt("node key file " + path + " is malformed: " + why);
@@ -73,59 +68,56 @@ Signature NodeIdentity::Sign(ByteSpan message) const {
 
 namespace {
 
-// Reads the key file through one descriptor, so the permissions checked are those of the
+// Reads the key file through one open file, so the permissions checked are those of the
 // file whose bytes are read. The returned text holds the secret: the caller wipes it.
-Result<std::string> ReadKeyFile(const std::string& path, int fd) {
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) return Status::FromErrno(errno, "stat " + path);
-  if (!S_ISREG(st.st_mode)) return Malformed(path, "not a regular file");
-  if ((st.st_mode & 077) != 0) {
+Result<std::string> ReadKeyFile(const std::string& path, File* file) {
+  QUID_ASSIGN_OR_RETURN(FileStat st, file->Stat());
+  if (!st.is_regular) return Malformed(path, "not a regular file");
+  if ((st.mode & 077) != 0) {
     char mode[8];
-    std::snprintf(mode, sizeof(mode), "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    std::snprintf(mode, sizeof(mode), "%04o", static_cast<unsigned>(st.mode));
     return Status(Code::kPermission, "node key file " + path + " has mode " + mode +
                                          ": others may read it; run chmod 600 on it");
   }
-  if (st.st_size > kMaxKeyFileBytes) return Malformed(path, "too large");
-  std::string text(static_cast<size_t>(st.st_size), '\0');
-  Status s = PreadExact(fd, {reinterpret_cast<uint8_t*>(text.data()), text.size()}, 0, path);
+  if (st.size > static_cast<uint64_t>(kMaxKeyFileBytes)) return Malformed(path, "too large");
+  std::string text(static_cast<size_t>(st.size), '\0');
+  Status s = file->ReadExact(0, {reinterpret_cast<uint8_t*>(text.data()), text.size()});
   if (!s.ok()) {
     sodium_memzero(text.data(), text.size());
-    return s;
+    return Status(s.code(), "read " + path + ": " + s.message());
   }
   return text;
 }
 
 }  // namespace
 
-Result<NodeIdentity> NodeIdentity::LoadOrCreate(const std::string& path) {
+Result<NodeIdentity> NodeIdentity::LoadOrCreate(const std::string& path, Env* env) {
   EnsureSodium();
-  // O_NONBLOCK: a FIFO planted at the path must not hang us; fstat then refuses it.
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-  if (fd < 0 && errno != ENOENT) return Status::FromErrno(errno, "open " + path);
-  if (fd < 0) {
+  if (!env) env = Env::Default();
+  auto file = env->Open(path, OpenMode::kRead);
+  if (!file.ok() && file.status().code() != Code::kNotFound) return file.status();
+  if (!file.ok()) {
     NodeIdentity created = Generate();
     std::array<uint8_t, kSeedBytes> seed{};
     crypto_sign_ed25519_sk_to_seed(seed.data(), created.secret_key_.data());
     std::string line =
         std::string(kKeyFileTag) + " " + ToHex(seed) + " " + ToHex(created.public_key_) + "\n";
     sodium_memzero(seed.data(), seed.size());
-    size_t slash = path.find_last_of('/');
-    Status s = Status::Ok();
-    if (slash != std::string::npos && slash > 0) s = MakeDirs(path.substr(0, slash), 0700);
+    Status s = env->CreateDirs(ParentDir(path), 0700);
     // WriteFileAtomic creates "<path>.tmp" with the mode given, but an existing temp file
     // (left by a crash) keeps its old mode: remove it so the secret is never written into
     // a file others can read.
-    if (s.ok()) ::unlink((path + ".tmp").c_str());
-    if (s.ok()) s = WriteFileAtomic(path, AsBytes(line), kKeyFileMode);
+    if (s.ok()) (void)env->Remove(path + ".tmp");
+    if (s.ok()) s = env->WriteFileAtomic(path, AsBytes(line), kKeyFileMode);
     sodium_memzero(line.data(), line.size());
     if (!s.ok()) return s;
     // Read back what is on disk: the permission check then covers the file we just made
     // (a umask never adds bits, but a racing creator may have won the rename).
-    fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0) return Status::FromErrno(errno, "open " + path);
+    file = env->Open(path, OpenMode::kRead);
+    if (!file.ok()) return file.status();
   }
-  Result<std::string> read = ReadKeyFile(path, fd);
-  ::close(fd);
+  Result<std::string> read = ReadKeyFile(path, file->get());
+  file->reset();
   if (!read.ok()) return read.status();
   std::string& text = read.value();
 

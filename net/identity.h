@@ -6,6 +6,7 @@
 #include <string>
 
 #include "storage/base/bytes.h"
+#include "storage/base/env.h"
 #include "storage/base/status.h"
 
 namespace quid::net {
@@ -26,7 +27,8 @@ class NodeIdentity {
   static NodeIdentity Generate();
   // Loads the key file at `path`, or creates it (mode 0600, atomically) if absent.
   // kCorrupt for a malformed file; kPermission if it is readable by others.
-  static Result<NodeIdentity> LoadOrCreate(const std::string& path);
+  // Goes through `env` (default: the real disk).
+  static Result<NodeIdentity> LoadOrCreate(const std::string& path, Env* env = nullptr);
   ~NodeIdentity();  // wipes the secret key
   NodeIdentity(const NodeIdentity&) = default;
   NodeIdentity& operator=(const NodeIdentity&) = default;

@@ -28,6 +28,16 @@
 
 namespace quid {
 
+struct FileStat {
+  bool is_dir = false;
+  bool is_regular = false;
+  uint32_t mode = 0;  // permission bits (07777)
+  uint64_t size = 0;
+  int64_t mtime_ns = 0;
+  uint64_t device = 0;  // with inode: identifies the file (the same folder given twice)
+  uint64_t inode = 0;
+};
+
 // An open file, read and written at explicit offsets.
 class File {
  public:
@@ -46,6 +56,8 @@ class File {
   // disk is unknown: callers must not retry as if the data could still become durable.
   virtual Status Sync() = 0;
   virtual Result<uint64_t> Size() = 0;
+  // What the file is, from the open file itself (no race with a rename of its path).
+  virtual Result<FileStat> Stat() = 0;
 
   // Convenience: exactly out.size() bytes, kCorrupt on a short read.
   Status ReadExact(uint64_t offset, MutableByteSpan out);
@@ -66,14 +78,6 @@ enum class OpenMode {
   kCreate,           // created if missing, kept if present
   kCreateExclusive,  // kExists if present
   kCreateTruncate,   // created if missing, emptied if present
-};
-
-struct FileStat {
-  bool is_dir = false;
-  uint64_t size = 0;
-  int64_t mtime_ns = 0;
-  uint64_t device = 0;  // with inode: identifies the file (the same folder given twice)
-  uint64_t inode = 0;
 };
 
 class Env {

@@ -162,6 +162,12 @@ class MemEnv::MemFile : public File {
     return Status::Ok();
   }
 
+  Result<FileStat> Stat() override {
+    std::lock_guard lock(env_->mu_);
+    QUID_RETURN_IF_ERROR(AliveLocked());
+    return env_->StatOf(*node_);
+  }
+
   Result<uint64_t> Size() override {
     std::lock_guard lock(env_->mu_);
     QUID_RETURN_IF_ERROR(AliveLocked());
@@ -438,12 +444,18 @@ Result<FileStat> MemEnv::Stat(const std::string& path) {
   QUID_RETURN_IF_ERROR(CheckAliveLocked());
   std::shared_ptr<Node> node = LookupLocked(path, nullptr, nullptr);
   if (!node) return Status::NotFound("stat " + path + ": no such file");
+  return StatOf(*node);
+}
+
+FileStat MemEnv::StatOf(const Node& node) const {
   FileStat st;
-  st.is_dir = node->is_dir;
-  st.size = node->data.size();
-  st.mtime_ns = node->mtime_ns;
+  st.is_dir = node.is_dir;
+  st.is_regular = !node.is_dir;
+  st.mode = node.mode & 07777;
+  st.size = node.data.size();
+  st.mtime_ns = node.mtime_ns;
   st.device = 1;
-  st.inode = node->id;
+  st.inode = node.id;
   return st;
 }
 

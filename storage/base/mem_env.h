@@ -104,6 +104,7 @@ class MemEnv : public Env {
   std::shared_ptr<Node> LookupLocked(const std::string& path, std::shared_ptr<Node>* parent,
                                      std::string* leaf) const;
   uint64_t UsedBytesLocked() const;
+  FileStat StatOf(const Node& node) const;
 
   Clock* clock_;
   const uint64_t capacity_bytes_;

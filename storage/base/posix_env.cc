@@ -24,6 +24,18 @@ int OpenRetry(const std::string& path, int flags, unsigned mode) {
   return fd;
 }
 
+FileStat ToFileStat(const struct stat& st) {
+  FileStat out;
+  out.is_dir = S_ISDIR(st.st_mode);
+  out.is_regular = S_ISREG(st.st_mode);
+  out.mode = static_cast<uint32_t>(st.st_mode & 07777);
+  out.size = static_cast<uint64_t>(st.st_size);
+  out.mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
+  out.device = static_cast<uint64_t>(st.st_dev);
+  out.inode = static_cast<uint64_t>(st.st_ino);
+  return out;
+}
+
 class PosixFile : public File {
  public:
   PosixFile(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
@@ -85,6 +97,12 @@ class PosixFile : public File {
     } while (rc != 0 && errno == EINTR);
     if (rc != 0) return Status::FromErrno(errno, "sync " + path_);
     return Status::Ok();
+  }
+
+  Result<FileStat> Stat() override {
+    struct stat st {};
+    if (::fstat(fd_, &st) != 0) return Status::FromErrno(errno, "stat " + path_);
+    return ToFileStat(st);
   }
 
   Result<uint64_t> Size() override {
@@ -191,13 +209,7 @@ class PosixEnv : public Env {
   Result<FileStat> Stat(const std::string& path) override {
     struct stat st {};
     if (::stat(path.c_str(), &st) != 0) return Status::FromErrno(errno, "stat " + path);
-    FileStat out;
-    out.is_dir = S_ISDIR(st.st_mode);
-    out.size = static_cast<uint64_t>(st.st_size);
-    out.mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
-    out.device = static_cast<uint64_t>(st.st_dev);
-    out.inode = static_cast<uint64_t>(st.st_ino);
-    return out;
+    return ToFileStat(st);
   }
 
   Status SetMtime(const std::string& path, int64_t mtime_ns) override {

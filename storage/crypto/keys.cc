@@ -1,4 +1,5 @@
 #include "storage/crypto/keys.h"
+#include "storage/base/env.h"
 #include "storage/crypto/sodium_init.h"
 
 #include <fcntl.h>
@@ -162,40 +163,6 @@ Result<SecretKey> Open(std::string_view wrapped, const SecretKey& wrapping_key,
   return master;
 }
 
-Status WriteAll(int fd, const std::string& data, const std::string& path) {
-  size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Status::FromErrno(errno, "cannot write key file " + path);
-    }
-    done += static_cast<size_t>(n);
-  }
-  if (::fsync(fd) != 0) return Status::FromErrno(errno, "cannot sync key file " + path);
-  return Status::Ok();
-}
-
-// Reads at most out.size() bytes from the start of the file at `path`.
-Result<size_t> ReadPrefix(const std::string& path, std::span<char> out) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Status::FromErrno(errno, "cannot open key file " + path);
-  size_t len = 0;
-  while (len < out.size()) {
-    ssize_t n = ::read(fd, out.data() + len, out.size() - len);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      Status status = Status::FromErrno(errno, "cannot read key file " + path);
-      ::close(fd);
-      return status;
-    }
-    if (n == 0) break;
-    len += static_cast<size_t>(n);
-  }
-  ::close(fd);
-  return len;
-}
-
 }  // namespace
 
 SecretKey::~SecretKey() {
@@ -281,27 +248,39 @@ bool IsKeyFileWrapped(std::string_view wrapped) {
   return h.ok() && h->kind == WrapKind::kKeyFile;
 }
 
-Status CreateKeyFile(const std::string& path) {
-  // O_EXCL: never overwrite a key file, since that would lock the user out of a volume.
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) return Status::FromErrno(errno, "cannot create key file " + path);
+Status CreateKeyFile(const std::string& path, Env* env) {
+  if (!env) env = Env::Default();
+  // Exclusive: never overwrite a key file, since that would lock the user out of a volume.
+  auto file = env->Open(path, OpenMode::kCreateExclusive, 0600);
+  if (!file.ok())
+    return Status(file.status().code(), "cannot create key file: " + file.status().message());
   SecretKey key = SecretKey::Random();
   std::string line = ToHex(key.span()) + "\n";
-  Status status = WriteAll(fd, line, path);
+  Status status = (*file)->WriteAt(0, AsBytes(line));
   sodium_memzero(line.data(), line.size());
-  if (::close(fd) != 0 && status.ok()) {
-    status = Status::FromErrno(errno, "cannot close key file " + path);
-  }
+  if (status.ok()) status = (*file)->Sync();
+  file->reset();
+  // The volume's key will be wrapped with this file's key: its entry must survive a power
+  // loss as surely as its bytes, or the volume is locked for good.
+  if (status.ok()) status = env->SyncDir(ParentDir(path));
   // A half-written key file would later read as malformed; better that it not exist.
-  if (!status.ok()) ::unlink(path.c_str());
+  if (!status.ok()) {
+    (void)env->Remove(path);
+    return Status(status.code(), "cannot write key file: " + status.message());
+  }
   return status;
 }
 
-Result<SecretKey> ReadKeyFile(const std::string& path) {
+Result<SecretKey> ReadKeyFile(const std::string& path, Env* env) {
+  if (!env) env = Env::Default();
+  auto file = env->Open(path, OpenMode::kRead);
+  if (!file.ok())
+    return Status(file.status().code(), "cannot open key file: " + file.status().message());
   // One byte more than the longest valid content ("hex\r\n") tells a longer file apart.
   std::array<char, kKeyFileHexChars + 3> buf{};
-  Result<size_t> len = ReadPrefix(path, {buf.data(), buf.size()});
-  if (!len.ok()) return len.status();
+  auto len = (*file)->ReadAt(0, {reinterpret_cast<uint8_t*>(buf.data()), buf.size()});
+  if (!len.ok())
+    return Status(len.status().code(), "cannot read key file: " + len.status().message());
   std::string_view text(buf.data(), *len);
   while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.remove_suffix(1);
   SecretKey key;

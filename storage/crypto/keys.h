@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "storage/base/bytes.h"
+#include "storage/base/env.h"
 #include "storage/base/status.h"
 
 namespace quid {
@@ -65,8 +66,9 @@ Result<SecretKey> UnwrapWithKeyFile(std::string_view wrapped, const SecretKey& f
 // True if `wrapped` was made by WrapWithKeyFile (so the caller knows what to ask for).
 bool IsKeyFileWrapped(std::string_view wrapped);
 
-// Key files: 32 random bytes in hex, one line, created with mode 0600.
-Status CreateKeyFile(const std::string& path);
-Result<SecretKey> ReadKeyFile(const std::string& path);
+// Key files: 32 random bytes in hex, one line, created with mode 0600 and made durable
+// (contents and directory entry) before CreateKeyFile returns. `env` defaults to the disk.
+Status CreateKeyFile(const std::string& path, Env* env = nullptr);
+Result<SecretKey> ReadKeyFile(const std::string& path, Env* env = nullptr);
 
 }  // namespace quid

@@ -92,9 +92,17 @@ Status ListFanouts(Env* env, const std::string& dir, std::vector<std::string>* o
   });
 }
 
+// The reason an Env call failed ("No such file or directory"), without the path it names:
+// errors of a host's store reach tenants, who have no business learning the host's layout.
+std::string Because(const Status& s) {
+  const std::string& m = s.message();
+  const size_t colon = m.rfind(": ");
+  return colon == std::string::npos ? m : m.substr(colon + 2);
+}
+
 // Prefixes a store's name to an Env error, keeping its code.
 Status In(const std::string& store, const Status& s) {
-  return s.ok() ? s : Status(s.code(), store + ": " + s.message());
+  return s.ok() ? s : Status(s.code(), store + ": " + Because(s));
 }
 
 }  // namespace
@@ -241,7 +249,7 @@ Status FolderStore::Put(const ShardId& id, ByteSpan data) {
                                 "." + std::to_string(temp_counter_.fetch_add(1));
   auto fail = [&](const std::string& what, const Status& s) {
     (void)env_->Remove(temp_path);
-    return Status(s.code(), Describe(what, id) + ": " + s.message());
+    return Status(s.code(), Describe(what, id) + ": " + Because(s));
   };
   {
     auto file = env_->Open(temp_path, OpenMode::kCreateExclusive, 0600);
@@ -275,7 +283,7 @@ Status FolderStore::Put(const ShardId& id, ByteSpan data) {
   }
   Status synced = env_->SyncDir(FanoutDir(id));
   if (!synced.ok())
-    return Status(synced.code(), Describe("fsync folder of", id) + ": " + synced.message());
+    return Status(synced.code(), Describe("fsync folder of", id) + ": " + Because(synced));
   return Status::Ok();
 }
 
@@ -283,10 +291,10 @@ Result<FolderStore::ShardHeader> FolderStore::OpenShard(const ShardId& id, const
                                                         std::unique_ptr<File>* out) const {
   auto file = env_->Open(ShardPath(id), OpenMode::kRead);
   if (!file.ok())
-    return Status(file.status().code(), Describe(what, id) + ": " + file.status().message());
+    return Status(file.status().code(), Describe(what, id) + ": " + Because(file.status()));
   auto size = (*file)->Size();
   if (!size.ok())
-    return Status(size.status().code(), Describe("stat", id) + ": " + size.status().message());
+    return Status(size.status().code(), Describe("stat", id) + ": " + Because(size.status()));
   const uint64_t file_size = *size;
   if (file_size < kHeaderBytes) {
     return Status::Corrupt(Describe(what, id) + ": truncated header (" + std::to_string(file_size) +
@@ -294,7 +302,7 @@ Result<FolderStore::ShardHeader> FolderStore::OpenShard(const ShardId& id, const
   }
   std::array<uint8_t, kHeaderBytes> header;
   auto n = (*file)->ReadAt(0, header);
-  if (!n.ok()) return Status(n.status().code(), Describe("read", id) + ": " + n.status().message());
+  if (!n.ok()) return Status(n.status().code(), Describe("read", id) + ": " + Because(n.status()));
   if (*n != header.size()) return Status::Corrupt(Describe(what, id) + ": truncated header");
   Header h;
   std::string bad = DecodeHeader(header.data(), file_size, &h);
@@ -308,7 +316,7 @@ Result<Bytes> FolderStore::Get(const ShardId& id) {
   QUID_ASSIGN_OR_RETURN(Header h, OpenShard(id, "get", &file));
   Bytes payload(h.payload_length);
   auto n = file->ReadAt(kHeaderBytes, payload);
-  if (!n.ok()) return Status(n.status().code(), Describe("read", id) + ": " + n.status().message());
+  if (!n.ok()) return Status(n.status().code(), Describe("read", id) + ": " + Because(n.status()));
   if (*n != h.payload_length) {
     return Status::Corrupt(Describe("get", id) + ": file shrank while reading");
   }
@@ -327,7 +335,7 @@ Status FolderStore::ReadRange(const ShardId& id, uint64_t offset, MutableByteSpa
                            std::to_string(h.payload_length) + " bytes)");
   }
   auto n = file->ReadAt(kHeaderBytes + offset, out);
-  if (!n.ok()) return Status(n.status().code(), Describe("read", id) + ": " + n.status().message());
+  if (!n.ok()) return Status(n.status().code(), Describe("read", id) + ": " + Because(n.status()));
   if (*n != out.size()) {
     return Status::Corrupt(Describe("read", id) + ": file shrank while reading");
   }
@@ -341,32 +349,32 @@ Status FolderStore::Remove(const ShardId& id) {
     auto st = env_->Stat(path);
     if (!st.ok()) {
       if (st.status().code() == Code::kNotFound) return Status::Ok();
-      return Status(st.status().code(), Describe("remove", id) + ": " + st.status().message());
+      return Status(st.status().code(), Describe("remove", id) + ": " + Because(st.status()));
     }
     Status removed = env_->Remove(path);
     if (removed.code() == Code::kNotFound) return Status::Ok();
     if (!removed.ok())
-      return Status(removed.code(), Describe("remove", id) + ": " + removed.message());
+      return Status(removed.code(), Describe("remove", id) + ": " + Because(removed));
     used_bytes_.fetch_sub(PayloadBytes(st->size));
     shard_count_.fetch_sub(1);
   }
   Status synced = env_->SyncDir(FanoutDir(id));
   if (!synced.ok())
-    return Status(synced.code(), Describe("fsync folder of", id) + ": " + synced.message());
+    return Status(synced.code(), Describe("fsync folder of", id) + ": " + Because(synced));
   return Status::Ok();
 }
 
 Result<ShardInfo> FolderStore::Stat(const ShardId& id) {
   auto st = env_->Stat(ShardPath(id));
   if (!st.ok())
-    return Status(st.status().code(), Describe("stat", id) + ": " + st.status().message());
+    return Status(st.status().code(), Describe("stat", id) + ": " + Because(st.status()));
   return ShardInfo{PayloadBytes(st->size), st->mtime_ns};
 }
 
 Status FolderStore::List(const std::function<bool(const ShardId&, const ShardInfo&)>& fn) {
   std::vector<std::string> fanouts;
   Status listed = ListFanouts(env_, dir_, &fanouts);
-  if (!listed.ok()) return Status(listed.code(), name() + ": list: " + listed.message());
+  if (!listed.ok()) return Status(listed.code(), name() + ": list: " + Because(listed));
   bool stopped = false;
   for (const std::string& fanout : fanouts) {
     const std::string fanout_path = dir_ + "/" + fanout;
@@ -382,7 +390,7 @@ Status FolderStore::List(const std::function<bool(const ShardId&, const ShardInf
       }
       return true;
     });
-    if (!s.ok()) return Status(s.code(), name() + ": list: " + s.message());
+    if (!s.ok()) return Status(s.code(), name() + ": list: " + Because(s));
     if (stopped) break;
   }
   return Status::Ok();

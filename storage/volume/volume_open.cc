@@ -4,7 +4,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "storage/base/posix_io.h"
+#include "storage/base/env.h"
 #include "storage/meta/metadata_keys.h"
 #include "storage/stores/folder_store.h"
 #include "storage/volume/volume_impl.h"
@@ -75,7 +75,7 @@ Status Volume::Init(const VolumeInitOptions& options) {
   struct stat st {};
   if (::stat(MetaDir(options.home).c_str(), &st) == 0)
     return Status::Exists("a volume already exists in " + options.home);
-  QUID_RETURN_IF_ERROR(MakeDirs(options.home, 0700));
+  QUID_RETURN_IF_ERROR(Env::Default()->CreateDirs(options.home, 0700));
 
   SecretKey master = SecretKey::Random();
   std::string wrapped;
