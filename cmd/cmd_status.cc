@@ -57,6 +57,7 @@ void PrintTable(const DaemonStatus& status) {
   if (v.swept_shards > 0) {
     fmt::print("swept     {} unreferenced shards removed by the last cleanup\n", v.swept_shards);
   }
+  for (const std::string& damage : v.journal_damage) fmt::print("DAMAGED   {}\n", damage);
   PrintStores(v.stores);
 }
 

@@ -29,6 +29,8 @@ std::string StatusToJson(const DaemonStatus& status) {
                     {"pending_deletes", v.pending_deletes},
                     {"degraded_reads", v.degraded_reads},
                     {"swept_shards", v.swept_shards},
+                    {"cleanup_passes", v.cleanup_passes},
+                    {"journal_damage", v.journal_damage},
                     {"stores", stores}};
   // Invalid UTF-8 in a store name must not turn a status request into an exception.
   return out.dump(-1, ' ', false, json::error_handler_t::replace);
@@ -56,6 +58,8 @@ Result<DaemonStatus> StatusFromJson(std::string_view text) {
     v.pending_deletes = in.at("pending_deletes").get<uint64_t>();
     v.degraded_reads = in.at("degraded_reads").get<uint64_t>();
     v.swept_shards = in.at("swept_shards").get<uint64_t>();
+    v.cleanup_passes = in.value("cleanup_passes", uint64_t{0});
+    v.journal_damage = in.value("journal_damage", std::vector<std::string>{});
     for (const json& s : in.at("stores")) {
       VolumeStatus::Store store;
       store.name = s.at("name").get<std::string>();

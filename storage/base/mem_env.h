@@ -7,11 +7,13 @@
 // reachable only through unsynced entries is gone. Nothing is "lucky" durable, so a test
 // that passes here does not depend on what a particular disk happens to keep.
 //
-// Fault injection: a hook sees every call before it runs and may fail it, or stop the
-// world at that instant (Crash()): from then on every call on this Env and on every File
-// opened from it fails with kIoError, until Restart() reboots the machine, so to speak,
-// with only the durable state. The power-loss tests count sync points through the hook
-// and crash at each one in turn.
+// Fault injection: a hook sees every call before it runs and may fail it, or cut the
+// power at that instant (Crash()). From then on the durable state is frozen: calls keep
+// working on the volatile state (the process that was running never learns of the cut,
+// so no error path of RocksDB or of ours runs that a real power loss would not run), but
+// nothing syncs any more. Restart() then reboots the machine, so to speak, with only the
+// durable state, and every File opened before it is dead. The power-loss tests count sync
+// points through the hook and cut the power at each one in turn.
 //
 // Thread-safe. The hook runs on the calling thread without the Env's lock held; it may
 // call Crash().
@@ -73,11 +75,11 @@ class MemEnv : public Env {
   using Hook = std::function<Status(EnvOp op, const std::string& path)>;
   void SetHook(Hook hook);
 
-  // The power goes out now: every later call fails with kIoError, on this Env and on
-  // every File opened from it.
+  // The power goes out now: nothing that happens after this becomes durable, whatever
+  // syncs the still-running code performs.
   void Crash();
-  // Power comes back: only durable state survives; Files opened before are dead for good;
-  // locks are released; calls work again.
+  // Power comes back: only durable state survives; Files opened before are dead for good
+  // (kIoError); locks are released.
   void Restart();
   // Crash() then Restart().
   void PowerLoss() {
@@ -111,8 +113,8 @@ class MemEnv : public Env {
   mutable std::mutex mu_;
   std::shared_ptr<Node> root_;
   std::set<std::string> locks_;
-  uint64_t epoch_ = 1;  // bumped by Restart(); Files and locks of older epochs are dead
-  bool crashed_ = false;
+  uint64_t epoch_ = 1;    // bumped by Restart(); Files and locks of older epochs are dead
+  bool crashed_ = false;  // durable state frozen until Restart()
   uint64_t next_node_id_ = 2;
   std::mutex hook_mu_;
   Hook hook_;

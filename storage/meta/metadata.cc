@@ -3,6 +3,8 @@
 #include <rocksdb/options.h>
 #include <rocksdb/table.h>
 
+#include "storage/meta/env_file_system.h"
+
 namespace quid {
 namespace {
 
@@ -20,8 +22,13 @@ Status FromRocks(const rocksdb::Status& s, const std::string& what) {
 
 }  // namespace
 
-Result<std::unique_ptr<MetaDb>> MetaDb::Open(const std::string& path, bool create) {
+Result<std::unique_ptr<MetaDb>> MetaDb::Open(const std::string& path, bool create, Env* env) {
+  std::unique_ptr<MetaDb> db(new MetaDb());
   rocksdb::Options options;
+  if (env && env != Env::Default()) {
+    db->rocks_env_ = NewRocksEnv(env);
+    options.env = db->rocks_env_.get();
+  }
   options.create_if_missing = create;
   options.create_missing_column_families = create;
   options.error_if_exists = false;
@@ -53,7 +60,6 @@ Result<std::unique_ptr<MetaDb>> MetaDb::Open(const std::string& path, bool creat
     }
     return FromRocks(s, "open metadata at " + path);
   }
-  std::unique_ptr<MetaDb> db(new MetaDb());
   db->db_.reset(raw);
   // handles[0] is the default family, unused; keep ours in Cf order.
   db->handles_.assign(handles.begin() + 1, handles.end());
@@ -67,8 +73,19 @@ MetaDb::~MetaDb() {
   db_->Close().PermitUncheckedError();
 }
 
-Status MetaDb::Get(Cf cf, const std::string& key, std::string* value) const {
-  return FromRocks(db_->Get(rocksdb::ReadOptions(), handle(cf), key, value), "metadata get");
+MetaSnapshot::~MetaSnapshot() {
+  db_->ReleaseSnapshot(snapshot_);
+}
+
+std::unique_ptr<MetaSnapshot> MetaDb::Snapshot() const {
+  return std::unique_ptr<MetaSnapshot>(new MetaSnapshot(db_.get(), db_->GetSnapshot()));
+}
+
+Status MetaDb::Get(Cf cf, const std::string& key, std::string* value,
+                   const MetaSnapshot* at) const {
+  rocksdb::ReadOptions options;
+  if (at) options.snapshot = at->get();
+  return FromRocks(db_->Get(options, handle(cf), key, value), "metadata get");
 }
 
 Status MetaDb::Write(rocksdb::WriteBatch* batch, bool sync) {
@@ -81,8 +98,10 @@ Status MetaDb::SyncWal() {
   return FromRocks(db_->SyncWAL(), "metadata sync");
 }
 
-std::unique_ptr<rocksdb::Iterator> MetaDb::NewIterator(Cf cf) const {
-  return std::unique_ptr<rocksdb::Iterator>(db_->NewIterator(rocksdb::ReadOptions(), handle(cf)));
+std::unique_ptr<rocksdb::Iterator> MetaDb::NewIterator(Cf cf, const MetaSnapshot* at) const {
+  rocksdb::ReadOptions options;
+  if (at) options.snapshot = at->get();
+  return std::unique_ptr<rocksdb::Iterator>(db_->NewIterator(options, handle(cf)));
 }
 
 }  // namespace quid

@@ -426,10 +426,9 @@ bool VolumeImpl::FlushRound(const std::vector<Ino>& inodes) {
 }
 
 void VolumeImpl::ProcessPendingDeletes() {
-  std::vector<std::pair<std::string, StoredChunk>> doomed;
-  {
+  if (doomed_.empty()) {
     auto it = db_->NewIterator(Cf::kDeletes);
-    for (it->SeekToFirst(); it->Valid() && doomed.size() < 256; it->Next()) {
+    for (it->SeekToFirst(); it->Valid() && doomed_.size() < 256; it->Next()) {
       meta::PendingDelete pd;
       if (!pd.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) continue;
       StoredChunk chunk;
@@ -438,17 +437,29 @@ void VolumeImpl::ProcessPendingDeletes() {
       chunk.k = static_cast<uint8_t>(pd.chunk().k());
       chunk.m = static_cast<uint8_t>(pd.chunk().m());
       chunk.stores.assign(pd.chunk().stores().begin(), pd.chunk().stores().end());
-      doomed.emplace_back(it->key().ToString(), chunk);
+      doomed_.emplace_back(it->key().ToString(), chunk);
     }
+    if (doomed_.empty()) {
+      pending_delete_count_ = 0;
+      return;
+    }
+    // Collected first, gate closed second: a read that enters after this cannot see them.
+    doomed_gate_ = read_gate_.Close();
   }
-  if (doomed.empty()) {
-    pending_delete_count_ = 0;
+  if (!read_gate_.Drained(doomed_gate_)) return;  // a read may still need these chunks
+  // The batch that dropped each chunk's last reference may not be synced yet (namespace
+  // operations commit without sync). Once a shard is gone, a power loss must not bring
+  // that reference back: make every earlier commit durable first.
+  Status synced = db_->SyncWal();
+  if (!synced.ok()) {
+    spdlog::warn("pending deletes wait: {}", synced.message());
     return;
   }
   rocksdb::WriteBatch batch;
-  for (const auto& [key, chunk] : doomed) {
+  for (const auto& [key, chunk] : doomed_) {
     if (chunks_->Remove(chunk).ok()) batch.Delete(db_->handle(Cf::kDeletes), key);
   }
+  doomed_.clear();
   if (batch.Count() > 0 && db_->Write(&batch, false).ok()) {
     uint64_t n = static_cast<uint64_t>(batch.Count());
     uint64_t cur = pending_delete_count_.load();
@@ -520,6 +531,7 @@ Status VolumeImpl::CleanupUnreferencedShards() {
   }
   if (removed) spdlog::info("removed {} shards no metadata references", removed);
   last_sweep_removed_ = removed;
+  cleanup_passes_++;
   return Status::Ok();
 }
 

@@ -23,6 +23,7 @@
 
 #include "storage/base/bytes.h"
 #include "storage/base/clock.h"
+#include "storage/base/env.h"
 #include "storage/base/status.h"
 #include "storage/crypto/keys.h"
 #include "storage/stores/shard_store.h"
@@ -92,7 +93,11 @@ struct VolumeStatus {
   uint64_t pending_bytes = 0;    // acknowledged, not yet stored on the stores
   uint64_t pending_deletes = 0;  // chunks whose shards await removal
   uint64_t degraded_reads = 0;
-  uint64_t swept_shards = 0;  // unreferenced shards removed by the last sweep
+  uint64_t swept_shards = 0;    // unreferenced shards removed by the last sweep
+  uint64_t cleanup_passes = 0;  // unreferenced-shard sweeps completed since mount
+  // Journal records found unreadable at mount (damage, not a torn tail), one line each:
+  // which segment, which bytes, which seqs, whether they had been synced.
+  std::vector<std::string> journal_damage;
 };
 
 struct StatFs {
@@ -121,6 +126,7 @@ struct VolumeOpenOptions {
   uint64_t cache_bytes = 256ull << 20;    // plaintext read cache; 0 disables it
   uint64_t writeback_bytes = 1ull << 30;  // journal capacity before writers wait
   Clock* clock = nullptr;                 // default RealClock
+  Env* env = nullptr;                     // the local disk; default Env::Default()
   // Shards younger than this are never swept as unreferenced (uploads may be in flight).
   int64_t cleanup_grace_ns = 600'000'000'000;
   // Opens stores of kinds other than "folder". A store it cannot open (or a kind with no
@@ -141,6 +147,7 @@ struct VolumeInitOptions {
   std::string passphrase;        // or key_file
   std::string key_file;
   KdfStrength kdf = KdfStrength::kInteractive;
+  Env* env = nullptr;  // the local disk; default Env::Default()
 };
 
 class Volume {

@@ -27,6 +27,7 @@
 #include "storage/journal/journal.h"
 #include "storage/meta/meta.pb.h"
 #include "storage/meta/metadata.h"
+#include "storage/volume/read_gate.h"
 #include "storage/volume/volume.h"
 
 namespace quid {
@@ -97,7 +98,8 @@ class VolumeImpl : public Volume {
   int64_t Now() const { return clock_->now_ns(); }
 
   // --- data path ---
-  Result<StoredChunk> LoadChunk(const ChunkId& id) const;
+  // The chunk's record, as of `at` (default: now).
+  Result<StoredChunk> LoadChunk(const ChunkId& id, const MetaSnapshot* at = nullptr) const;
   // Reads plaintext [offset, offset+out.size()) of a stored chunk, through the cache.
   Status ReadChunk(const StoredChunk& chunk, uint64_t offset, MutableByteSpan out);
   // The whole plaintext of a chunk from the cache, or fetched once however many readers
@@ -107,7 +109,7 @@ class VolumeImpl : public Volume {
   // into the cache, so a streaming reader rarely waits on the stores.
   void Prefetch(Ino ino, uint64_t end, uint64_t file_size);
   Status ReadCommitted(Ino ino, const meta::Inode& inode, uint64_t offset, uint64_t limit,
-                       MutableByteSpan out);
+                       MutableByteSpan out, const MetaSnapshot* at);
   Status Truncate(Ino ino, uint64_t size);
   // Feeds one journal record into the dirty map (replay); takes a reference if kept.
   Status ApplyRecordLocked(const JournalRecord& record, Journal* journal);
@@ -131,6 +133,7 @@ class VolumeImpl : public Volume {
 
   VolumeOpenOptions options_;
   Clock* clock_ = nullptr;
+  Env* env_ = nullptr;
   meta::VolumeConfig config_;
   std::unique_ptr<MetaDb> db_;
   std::unique_ptr<Journal> journal_;
@@ -153,6 +156,11 @@ class VolumeImpl : public Volume {
   std::unordered_map<Ino, uint64_t> lookups_;
   std::unordered_map<Ino, uint64_t> opens_;
   std::atomic<uint64_t> pending_delete_count_{0};
+  ReadGate read_gate_;
+  // Pending deletes collected behind a closed read gate, removed once it drains (flusher
+  // thread only).
+  std::vector<std::pair<std::string, StoredChunk>> doomed_;
+  uint64_t doomed_gate_ = 0;
 
   std::thread flusher_;
   std::mutex flusher_mu_;
@@ -163,6 +171,7 @@ class VolumeImpl : public Volume {
   std::atomic<uint64_t> flush_failures_{0};
   bool closed_ = false;
   std::atomic<uint64_t> last_sweep_removed_{0};
+  std::atomic<uint64_t> cleanup_passes_{0};
   std::string redundancy_cursor_;  // chunk key to resume RestoreRedundancy from
 };
 

@@ -11,9 +11,9 @@
 
 namespace quid {
 
-Result<StoredChunk> VolumeImpl::LoadChunk(const ChunkId& id) const {
+Result<StoredChunk> VolumeImpl::LoadChunk(const ChunkId& id, const MetaSnapshot* at) const {
   meta::Chunk record;
-  Status s = db_->GetProto(Cf::kChunks, ChunkKey(id), &record);
+  Status s = db_->GetProto(Cf::kChunks, ChunkKey(id), &record, at);
   if (!s.ok()) return Status::Corrupt("extent points at unknown chunk " + ChunkIdHex(id));
   StoredChunk chunk;
   chunk.id = id;
@@ -91,7 +91,7 @@ void VolumeImpl::Prefetch(Ino ino, uint64_t end, uint64_t file_size) {
 // Reads committed bytes of [offset, offset + out.size()) below `limit` into `out` (which
 // the caller zeroed). Holes stay zero.
 Status VolumeImpl::ReadCommitted(Ino ino, const meta::Inode& inode, uint64_t offset, uint64_t limit,
-                                 MutableByteSpan out) {
+                                 MutableByteSpan out, const MetaSnapshot* at) {
   const uint64_t end = std::min<uint64_t>(offset + out.size(), limit);
   if (offset >= end) return Status::Ok();
   if (inode.is_inline()) {
@@ -108,7 +108,7 @@ Status VolumeImpl::ReadCommitted(Ino ino, const meta::Inode& inode, uint64_t off
   };
   std::vector<Piece> pieces;
   {
-    auto it = db_->NewIterator(Cf::kExtents);
+    auto it = db_->NewIterator(Cf::kExtents, at);
     const std::string prefix = ExtentPrefix(ino);
     const uint64_t first = chunker_->ChunkStart(offset);
     for (it->Seek(ExtentKey(ino, first)); it->Valid() && it->key().starts_with(prefix);
@@ -128,7 +128,7 @@ Status VolumeImpl::ReadCommitted(Ino ino, const meta::Inode& inode, uint64_t off
     }
   }
   for (const Piece& p : pieces) {
-    QUID_ASSIGN_OR_RETURN(StoredChunk chunk, LoadChunk(p.id));
+    QUID_ASSIGN_OR_RETURN(StoredChunk chunk, LoadChunk(p.id, at));
     if (p.chunk_offset + p.length > chunk.plain_size)
       return Status::Corrupt("extent runs past its chunk");
     QUID_RETURN_IF_ERROR(
@@ -141,10 +141,17 @@ Result<size_t> VolumeImpl::Read(Ino ino, uint64_t offset, MutableByteSpan out) {
   meta::Inode inode;
   uint64_t size = 0, limit = 0;
   std::vector<std::pair<uint64_t, DirtyPiece>> pieces;
+  // One version of the file for the whole read: the inode, its dirty pieces and a snapshot
+  // of its extents and chunks, all taken under mu_ (which orders every commit). The ticket
+  // keeps the shards of chunks this version uses from being deleted until the read ends.
+  std::unique_ptr<MetaSnapshot> snapshot;
+  ReadGate::Ticket ticket;
   {
     std::lock_guard lock(mu_);
     QUID_RETURN_IF_ERROR(LoadInode(ino, &inode));
     if (S_ISDIR(inode.mode())) return Status(Code::kIsDir, "is a directory");
+    ticket = read_gate_.Enter();
+    snapshot = db_->Snapshot();
     size = inode.size();
     limit = size;
     auto it = dirty_.find(ino);
@@ -173,7 +180,7 @@ Result<size_t> VolumeImpl::Read(Ino ino, uint64_t offset, MutableByteSpan out) {
   }
   MutableByteSpan dest = out.first(n);
   std::memset(dest.data(), 0, n);
-  Status s = ReadCommitted(ino, inode, offset, limit, dest);
+  Status s = ReadCommitted(ino, inode, offset, limit, dest, snapshot.get());
   for (const auto& [at, piece] : pieces) {
     if (s.ok()) {
       s = journal_->ReadData(piece.segment, piece.data_offset,

@@ -48,12 +48,12 @@ class OfflineStore : public ShardStore {
 };
 
 Result<SecretKey> UnwrapMasterKey(const meta::VolumeConfig& config, const std::string& passphrase,
-                                  const std::string& key_file) {
+                                  const std::string& key_file, Env* env) {
   const std::string& wrapped = config.wrapped_master_key();
   if (IsKeyFileWrapped(wrapped)) {
     if (key_file.empty())
       return Status::BadKey("this volume is opened with its key file (--key-file)");
-    QUID_ASSIGN_OR_RETURN(SecretKey file_key, ReadKeyFile(key_file));
+    QUID_ASSIGN_OR_RETURN(SecretKey file_key, ReadKeyFile(key_file, env));
     return UnwrapWithKeyFile(wrapped, file_key);
   }
   if (passphrase.empty()) return Status::BadKey("a passphrase is needed to open this volume");
@@ -72,15 +72,15 @@ Status Volume::Init(const VolumeInitOptions& options) {
     return Status::Invalid("a volume needs at least one store (--store DIR or --peer HOST:PORT)");
   if (options.chunk_size < 64 * 1024 || options.chunk_size > (64u << 20))
     return Status::Invalid("chunk size must be between 64K and 64M");
-  struct stat st {};
-  if (::stat(MetaDir(options.home).c_str(), &st) == 0)
+  Env* env = options.env ? options.env : Env::Default();
+  if (env->Exists(MetaDir(options.home)))
     return Status::Exists("a volume already exists in " + options.home);
-  QUID_RETURN_IF_ERROR(Env::Default()->CreateDirs(options.home, 0700));
+  QUID_RETURN_IF_ERROR(env->CreateDirs(options.home, 0700));
 
   SecretKey master = SecretKey::Random();
   std::string wrapped;
   if (!options.key_file.empty()) {
-    QUID_ASSIGN_OR_RETURN(SecretKey file_key, ReadKeyFile(options.key_file));
+    QUID_ASSIGN_OR_RETURN(SecretKey file_key, ReadKeyFile(options.key_file, env));
     QUID_ASSIGN_OR_RETURN(wrapped, WrapWithKeyFile(master, file_key));
   } else {
     if (options.passphrase.empty()) return Status::Invalid("a passphrase is needed");
@@ -99,12 +99,14 @@ Status Volume::Init(const VolumeInitOptions& options) {
   config.set_volume_id(std::string(reinterpret_cast<const char*>(volume_id.data()), 16));
   config.set_created_ns(RealClock::Get()->now_ns());
   for (const std::string& folder : options.store_folders) {
-    QUID_ASSIGN_OR_RETURN(auto store, FolderStore::Open(folder, 0));
+    QUID_ASSIGN_OR_RETURN(auto store, FolderStore::Open(folder, 0, env));
     (void)store;
     auto* entry = config.add_stores();
     entry->set_kind("folder");
     char resolved[PATH_MAX];
-    entry->set_location(::realpath(folder.c_str(), resolved) ? resolved : folder);
+    // Only the real disk has a current directory to resolve against.
+    const bool real = env == Env::Default() && ::realpath(folder.c_str(), resolved);
+    entry->set_location(real ? resolved : folder);
   }
   for (const StoreSpec& host : options.hosts) {
     if (host.public_key.empty())
@@ -115,7 +117,7 @@ Status Volume::Init(const VolumeInitOptions& options) {
     entry->set_public_key(std::string(host.public_key.begin(), host.public_key.end()));
   }
 
-  QUID_ASSIGN_OR_RETURN(auto db, MetaDb::Open(MetaDir(options.home), /*create=*/true));
+  QUID_ASSIGN_OR_RETURN(auto db, MetaDb::Open(MetaDir(options.home), /*create=*/true, env));
   rocksdb::WriteBatch batch;
   db->PutProto(&batch, Cf::kConfig, std::string(kVolumeConfigKey), config);
   meta::Counters counters;
@@ -144,16 +146,16 @@ Result<std::unique_ptr<Volume>> Volume::Open(const VolumeOpenOptions& options) {
 Status VolumeImpl::Start(const VolumeOpenOptions& options) {
   options_ = options;
   clock_ = options.clock ? options.clock : RealClock::Get();
-  struct stat st {};
-  if (::stat(MetaDir(options.home).c_str(), &st) != 0)
+  env_ = options.env ? options.env : Env::Default();
+  if (!env_->Exists(MetaDir(options.home)))
     return Status::NotFound("no volume in " + options.home + " (run quid init first)");
-  QUID_ASSIGN_OR_RETURN(db_, MetaDb::Open(MetaDir(options.home), /*create=*/false));
+  QUID_ASSIGN_OR_RETURN(db_, MetaDb::Open(MetaDir(options.home), /*create=*/false, env_));
   QUID_RETURN_IF_ERROR(db_->GetProto(Cf::kConfig, std::string(kVolumeConfigKey), &config_));
   if (config_.format_version() != kFormatVersion)
     return Status::Corrupt("unknown volume format " + std::to_string(config_.format_version()));
 
   QUID_ASSIGN_OR_RETURN(SecretKey master,
-                        UnwrapMasterKey(config_, options.passphrase, options.key_file));
+                        UnwrapMasterKey(config_, options.passphrase, options.key_file, env_));
   keys_ = VolumeKeys::Derive(master);
   std::memcpy(name_hash_key_, config_.volume_id().data(),
               std::min<size_t>(sizeof(name_hash_key_), config_.volume_id().size()));
@@ -166,7 +168,7 @@ Status VolumeImpl::Start(const VolumeOpenOptions& options) {
                      Bytes(entry.public_key().begin(), entry.public_key().end())};
       Result<std::shared_ptr<ShardStore>> opened = Status(Code::kNotSupported, "");
       if (spec.kind == "folder") {
-        auto folder = FolderStore::Open(spec.location, 0);
+        auto folder = FolderStore::Open(spec.location, 0, env_);
         opened = folder.ok() ? Result<std::shared_ptr<ShardStore>>(folder.value())
                              : Result<std::shared_ptr<ShardStore>>(folder.status());
       } else if (options.store_factory) {
@@ -204,6 +206,7 @@ Status VolumeImpl::Start(const VolumeOpenOptions& options) {
   journal_options.dir = JournalDir(options.home);
   journal_options.capacity_bytes = options.writeback_bytes;
   journal_options.clock = clock_;
+  journal_options.env = env_;
   journal_options.min_seq = counters.journal_seq();
   Status replayed;
   {

@@ -93,6 +93,9 @@ VolumeStatus VolumeImpl::GetStatus() {
   for (const auto& [ino, dirty] : dirty_) status.pending_bytes += dirty->dirty_bytes();
   status.pending_deletes = pending_delete_count_.load();
   status.swept_shards = last_sweep_removed_.load();
+  status.cleanup_passes = cleanup_passes_.load();
+  for (const JournalDamage& damage : journal_->damage())
+    status.journal_damage.push_back(damage.ToString());
   return status;
 }
 

@@ -27,6 +27,38 @@ Status FaultyStore::Enter() {
   return Status::Ok();
 }
 
+void FaultyStore::CloseReadGate() {
+  std::lock_guard lock(gate_mu_);
+  gate_closed_ = true;
+}
+
+void FaultyStore::OpenReadGate() {
+  {
+    std::lock_guard lock(gate_mu_);
+    gate_closed_ = false;
+  }
+  gate_cv_.notify_all();
+}
+
+bool FaultyStore::WaitForReaders(int n, std::chrono::milliseconds timeout) {
+  std::unique_lock lock(gate_mu_);
+  return gate_cv_.wait_for(lock, timeout, [&] { return readers_waiting_ >= n; });
+}
+
+int FaultyStore::readers_waiting() {
+  std::lock_guard lock(gate_mu_);
+  return readers_waiting_;
+}
+
+void FaultyStore::PassReadGate() {
+  std::unique_lock lock(gate_mu_);
+  if (!gate_closed_) return;
+  ++readers_waiting_;
+  gate_cv_.notify_all();
+  gate_cv_.wait(lock, [&] { return !gate_closed_; });
+  --readers_waiting_;
+}
+
 bool FaultyStore::TakeFailedPut() {
   int pending = fail_next_puts_.load();
   while (pending > 0) {
@@ -49,6 +81,7 @@ Status FaultyStore::Put(const ShardId& id, ByteSpan data) {
 
 Result<Bytes> FaultyStore::Get(const ShardId& id) {
   gets_.fetch_add(1);
+  PassReadGate();
   QUID_RETURN_IF_ERROR(Enter());
   Result<Bytes> result = inner_->Get(id);
   if (result.ok() && corrupt_reads_.load()) FlipOneBit(*result);
@@ -57,6 +90,7 @@ Result<Bytes> FaultyStore::Get(const ShardId& id) {
 
 Status FaultyStore::ReadRange(const ShardId& id, uint64_t offset, MutableByteSpan out) {
   reads_.fetch_add(1);
+  PassReadGate();
   QUID_RETURN_IF_ERROR(Enter());
   Status status = inner_->ReadRange(id, offset, out);
   if (status.ok() && corrupt_reads_.load()) FlipOneBit(out);

@@ -3,6 +3,8 @@
 // switch instead of writing a fake.
 //
 // Faults, checked in this order on each call:
+//   read gate      while closed, Get and ReadRange wait at it (a read held in flight at
+//                  a moment the test chooses; readers_waiting() says how many);
 //   delay          every call first sleeps for the set time (a slow host);
 //   down           every call returns kUnavailable "store down" (an unreachable host);
 //   refuse writes  Put returns kNoSpace (a full host);
@@ -18,8 +20,10 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "storage/stores/shard_store.h"
@@ -46,6 +50,12 @@ class FaultyStore : public ShardStore {
   void SetRefuseWrites(bool refuse) { refuse_writes_.store(refuse); }
   void SetDelay(std::chrono::milliseconds delay) { delay_ms_.store(delay.count()); }
   void SetCorruptReads(bool corrupt) { corrupt_reads_.store(corrupt); }
+  // Reads wait while the gate is closed. WaitForReaders blocks until `n` reads wait at it
+  // (false after `timeout`).
+  void CloseReadGate();
+  void OpenReadGate();
+  bool WaitForReaders(int n, std::chrono::milliseconds timeout);
+  int readers_waiting();
   // The next `n` Puts fail with kIoError (replaces any count still pending).
   void FailNextPuts(int n) { fail_next_puts_.store(n); }
 
@@ -61,6 +71,7 @@ class FaultyStore : public ShardStore {
   // Sleeps for the delay, then returns kUnavailable if the store is down.
   Status Enter();
   bool TakeFailedPut();
+  void PassReadGate();
 
   const std::shared_ptr<ShardStore> inner_;
   std::atomic<bool> down_{false};
@@ -72,6 +83,10 @@ class FaultyStore : public ShardStore {
   std::atomic<uint64_t> gets_{0};
   std::atomic<uint64_t> reads_{0};
   std::atomic<uint64_t> removes_{0};
+  std::mutex gate_mu_;
+  std::condition_variable gate_cv_;
+  bool gate_closed_ = false;
+  int readers_waiting_ = 0;
 };
 
 }  // namespace quid

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <random>
 #include <set>
+#include <thread>
 
 #include "storage/stores/memory_store.h"
 #include "tests/support/faulty_store.h"
@@ -452,6 +453,70 @@ TEST_F(VolumeTest, RedundancyIsRestoredWhenStoresReturn) {
   faulty[2]->SetDown(true);
   faulty[3]->SetDown(true);
   EXPECT_EQ(ReadAll(a, 0, data.size()), data);
+}
+
+// A read holds one version of a file while a flush commit replaces every chunk it is
+// reading and the old chunks come up for deletion: it returns the old bytes, whole, and
+// the old shards are removed only after it ends.
+TEST_F(VolumeTest, ReadSeesOneVersionAcrossAFlushCommitAndDeferredDeletes) {
+  ASSERT_TRUE(volume_->Close().ok());
+  volume_.reset();
+  std::vector<std::shared_ptr<FaultyStore>> faulty;
+  VolumeOpenOptions open;
+  open.home = home_;
+  open.passphrase = "correct horse";
+  open.cache_bytes = 0;  // every read goes to the stores
+  for (auto& m : memory_) {
+    faulty.push_back(std::make_shared<FaultyStore>(m));
+    open.stores_override.push_back(faulty.back());
+  }
+  auto v = Volume::Open(open);
+  ASSERT_TRUE(v.ok()) << v.status().ToString();
+  volume_ = std::move(v).value();
+
+  Ino a = CreateFile("a");
+  const Bytes v1 = RandomBytes(700'000, 21);  // three chunks of 256 KiB
+  const Bytes v2 = RandomBytes(700'000, 22);
+  WriteAll(a, 0, v1);
+  Drain();
+  const size_t v1_shards = TotalShards();
+  ASSERT_GT(v1_shards, 0u);
+
+  // The read starts, takes its version, and waits inside the stores.
+  for (auto& f : faulty) f->CloseReadGate();
+  Bytes got;
+  std::thread reader([&] { got = ReadAll(a, 0, v1.size()); });
+  auto waiting = [&] {
+    int n = 0;
+    for (auto& f : faulty) n += f->readers_waiting();
+    return n;
+  };
+  for (int i = 0; i < 500 && waiting() == 0; ++i) usleep(10'000);
+  ASSERT_GT(waiting(), 0) << "the read never reached the stores";
+
+  // Meanwhile the whole file is rewritten and flushed: every chunk of v1 loses its last
+  // reference and goes on the to-delete list.
+  WriteAll(a, 0, v2);
+  Drain();
+  for (int i = 0; i < 10; ++i) {  // many flusher passes: none may delete v1's shards yet
+    ASSERT_TRUE(volume_->Drain(kDrainTimeout, nullptr).ok());
+    usleep(50'000);
+  }
+  EXPECT_GT(volume_->GetStatus().pending_deletes, 0u);
+  EXPECT_GT(TotalShards(), v1_shards);  // v1's and v2's shards side by side
+
+  for (auto& f : faulty) f->OpenReadGate();
+  reader.join();
+  EXPECT_EQ(got, v1);  // one version, whole: not v2's bytes, not zeros, not EIO
+  EXPECT_EQ(ReadAll(a, 0, v2.size()), v2);
+
+  // With the read gone, v1's shards are removed.
+  for (int i = 0; i < 100 && volume_->GetStatus().pending_deletes > 0; ++i) {
+    Drain();
+    usleep(50'000);
+  }
+  EXPECT_EQ(volume_->GetStatus().pending_deletes, 0u);
+  EXPECT_EQ(TotalShards(), v1_shards);  // v2 has as many shards as v1 had
 }
 
 }  // namespace
