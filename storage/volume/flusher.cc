@@ -15,6 +15,7 @@
 #include <unordered_set>
 
 #include "storage/meta/metadata_keys.h"
+#include "storage/volume/chunk_record.h"
 #include "storage/volume/volume_impl.h"
 
 namespace quid {
@@ -28,26 +29,6 @@ constexpr size_t kRoundFiles = 512;
 constexpr size_t kChunksInFlight = 4;
 constexpr int64_t kSweepIntervalNs = 600'000'000'000;   // unreferenced-shard sweep period
 constexpr int64_t kRestoreIntervalNs = 10'000'000'000;  // redundancy check period when idle
-
-ChunkId ChunkIdOf(const std::string& bytes) {
-  ChunkId id{};
-  std::memcpy(id.data(), bytes.data(), std::min(id.size(), bytes.size()));
-  return id;
-}
-
-meta::Chunk ToRecord(const StoredChunk& chunk) {
-  meta::Chunk record;
-  record.set_generation(chunk.generation);
-  record.set_header(
-      std::string(reinterpret_cast<const char*>(chunk.header.data()), chunk.header.size()));
-  record.set_plain_size(chunk.plain_size);
-  record.set_blob_size(chunk.blob_size);
-  record.set_shard_size(chunk.shard_size);
-  record.set_k(chunk.k);
-  record.set_m(chunk.m);
-  for (uint32_t s : chunk.stores) record.add_stores(s);
-  return record;
-}
 
 bool AllZero(const Bytes& b) {
   static const uint8_t kZeros[4096] = {};
@@ -252,8 +233,8 @@ bool VolumeImpl::FlushRound(const std::vector<Ino>& inodes) {
           meta::Extent e;
           e.ParseFromString(value);
           const uint64_t m = std::min<uint64_t>(n, e.length());
-          QUID_ASSIGN_OR_RETURN(StoredChunk old, LoadChunk(ChunkIdOf(e.chunk_id())));
-          QUID_RETURN_IF_ERROR(ReadChunk(old, 0, MutableByteSpan(content).first(m)));
+          QUID_ASSIGN_OR_RETURN(StoredChunk old, reader_->LoadChunk(ChunkIdOf(e.chunk_id())));
+          QUID_RETURN_IF_ERROR(reader_->ReadChunk(old, 0, MutableByteSpan(content).first(m)));
         }
       }
     }

@@ -20,13 +20,13 @@
 #include <thread>
 #include <unordered_map>
 
-#include "storage/chunks/chunk_cache.h"
 #include "storage/chunks/chunk_store.h"
 #include "storage/chunks/chunker.h"
 #include "storage/journal/dirty_file.h"
 #include "storage/journal/journal.h"
 #include "storage/meta/meta.pb.h"
 #include "storage/meta/metadata.h"
+#include "storage/volume/chunk_reader.h"
 #include "storage/volume/read_gate.h"
 #include "storage/volume/volume.h"
 
@@ -97,19 +97,7 @@ class VolumeImpl : public Volume {
   DirtyFile* DirtyFor(Ino ino, uint64_t committed_size);
   int64_t Now() const { return clock_->now_ns(); }
 
-  // --- data path ---
-  // The chunk's record, as of `at` (default: now).
-  Result<StoredChunk> LoadChunk(const ChunkId& id, const MetaSnapshot* at = nullptr) const;
-  // Reads plaintext [offset, offset+out.size()) of a stored chunk, through the cache.
-  Status ReadChunk(const StoredChunk& chunk, uint64_t offset, MutableByteSpan out);
-  // The whole plaintext of a chunk from the cache, or fetched once however many readers
-  // (and the prefetcher) ask at the same time. REQUIRES: cache enabled.
-  Result<std::shared_ptr<const Bytes>> FetchWholeChunk(const StoredChunk& chunk);
-  // After a sequential read ending at `end`, starts fetching the next chunks of `ino`
-  // into the cache, so a streaming reader rarely waits on the stores.
-  void Prefetch(Ino ino, uint64_t end, uint64_t file_size);
-  Status ReadCommitted(Ino ino, const meta::Inode& inode, uint64_t offset, uint64_t limit,
-                       MutableByteSpan out, const MetaSnapshot* at);
+  // --- data path (volume_io.cc; committed bytes come from reader_) ---
   Status Truncate(Ino ino, uint64_t size);
   // Feeds one journal record into the dirty map (replay); takes a reference if kept.
   Status ApplyRecordLocked(const JournalRecord& record, Journal* journal);
@@ -140,11 +128,7 @@ class VolumeImpl : public Volume {
   std::unique_ptr<ThreadPool> io_pool_;
   std::unique_ptr<ThreadPool> cpu_pool_;
   std::unique_ptr<ChunkStore> chunks_;
-  std::unique_ptr<ChunkCache> cache_;
-  std::unique_ptr<ThreadPool> prefetch_pool_;
-  std::mutex fetch_mu_;
-  std::map<ChunkId, std::shared_future<Result<std::shared_ptr<const Bytes>>>> fetching_;
-  std::unordered_map<Ino, uint64_t> last_read_end_;  // guarded by mu_; sequential detection
+  std::unique_ptr<ChunkReader> reader_;
   VolumeKeys keys_;
   std::unique_ptr<Chunker> chunker_;
   uint64_t name_hash_key_[2] = {0, 0};

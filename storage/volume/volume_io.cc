@@ -11,132 +11,6 @@
 
 namespace quid {
 
-Result<StoredChunk> VolumeImpl::LoadChunk(const ChunkId& id, const MetaSnapshot* at) const {
-  meta::Chunk record;
-  Status s = db_->GetProto(Cf::kChunks, ChunkKey(id), &record, at);
-  if (!s.ok()) return Status::Corrupt("extent points at unknown chunk " + ChunkIdHex(id));
-  StoredChunk chunk;
-  chunk.id = id;
-  chunk.generation = record.generation();
-  if (record.header().size() != chunk.header.size()) return Status::Corrupt("bad chunk header");
-  std::memcpy(chunk.header.data(), record.header().data(), chunk.header.size());
-  chunk.plain_size = record.plain_size();
-  chunk.blob_size = record.blob_size();
-  chunk.shard_size = record.shard_size();
-  chunk.k = static_cast<uint8_t>(record.k());
-  chunk.m = static_cast<uint8_t>(record.m());
-  chunk.stores.assign(record.stores().begin(), record.stores().end());
-  return chunk;
-}
-
-Result<std::shared_ptr<const Bytes>> VolumeImpl::FetchWholeChunk(const StoredChunk& chunk) {
-  if (auto cached = cache_->Get(chunk.id)) return cached;
-  using Fetched = Result<std::shared_ptr<const Bytes>>;
-  std::promise<Fetched> promise;
-  std::shared_future<Fetched> pending;
-  {
-    std::lock_guard lock(fetch_mu_);
-    auto it = fetching_.find(chunk.id);
-    if (it != fetching_.end())
-      pending = it->second;
-    else
-      fetching_.emplace(chunk.id, promise.get_future().share());
-  }
-  if (pending.valid()) return pending.get();  // someone else is fetching it
-  auto whole = std::make_shared<Bytes>(chunk.plain_size);
-  Status s = chunks_->Read(chunk, 0, *whole);
-  Fetched result = s.ok() ? Fetched(std::shared_ptr<const Bytes>(whole)) : Fetched(s);
-  if (s.ok()) cache_->Put(chunk.id, whole);
-  promise.set_value(result);
-  std::lock_guard lock(fetch_mu_);
-  fetching_.erase(chunk.id);
-  return result;
-}
-
-Status VolumeImpl::ReadChunk(const StoredChunk& chunk, uint64_t offset, MutableByteSpan out) {
-  if (out.empty()) return Status::Ok();
-  if (!cache_->enabled()) return chunks_->Read(chunk, offset, out);
-  QUID_ASSIGN_OR_RETURN(auto whole, FetchWholeChunk(chunk));
-  std::memcpy(out.data(), whole->data() + offset, out.size());
-  return Status::Ok();
-}
-
-void VolumeImpl::Prefetch(Ino ino, uint64_t end, uint64_t file_size) {
-  constexpr int kChunksAhead = 4;
-  uint64_t start = chunker_->ChunkStart(end);
-  if (start < end) start += chunker_->ChunkLength(start, file_size);  // the one after
-  for (int i = 0; i < kChunksAhead && start < file_size; ++i) {
-    std::string value;
-    meta::Extent extent;
-    if (db_->Get(Cf::kExtents, ExtentKey(ino, start), &value).ok() &&
-        extent.ParseFromString(value)) {
-      ChunkId id{};
-      std::memcpy(id.data(), extent.chunk_id().data(),
-                  std::min(id.size(), extent.chunk_id().size()));
-      bool busy = cache_->Get(id) != nullptr;
-      {
-        std::lock_guard lock(fetch_mu_);
-        busy = busy || fetching_.count(id) > 0;
-      }
-      auto chunk = busy ? Result<StoredChunk>(Status::Exists("")) : LoadChunk(id);
-      if (chunk.ok()) {
-        (void)prefetch_pool_->Submit(
-            [this, c = std::move(chunk).value()] { (void)FetchWholeChunk(c); });
-      }
-    }
-    start += chunker_->ChunkLength(start, file_size);
-  }
-}
-
-// Reads committed bytes of [offset, offset + out.size()) below `limit` into `out` (which
-// the caller zeroed). Holes stay zero.
-Status VolumeImpl::ReadCommitted(Ino ino, const meta::Inode& inode, uint64_t offset, uint64_t limit,
-                                 MutableByteSpan out, const MetaSnapshot* at) {
-  const uint64_t end = std::min<uint64_t>(offset + out.size(), limit);
-  if (offset >= end) return Status::Ok();
-  if (inode.is_inline()) {
-    const std::string& data = inode.inline_data();
-    const uint64_t stop = std::min<uint64_t>(end, data.size());
-    if (offset < stop) std::memcpy(out.data(), data.data() + offset, stop - offset);
-    return Status::Ok();
-  }
-  struct Piece {
-    uint64_t file_offset;
-    uint64_t length;
-    uint64_t chunk_offset;
-    ChunkId id;
-  };
-  std::vector<Piece> pieces;
-  {
-    auto it = db_->NewIterator(Cf::kExtents, at);
-    const std::string prefix = ExtentPrefix(ino);
-    const uint64_t first = chunker_->ChunkStart(offset);
-    for (it->Seek(ExtentKey(ino, first)); it->Valid() && it->key().starts_with(prefix);
-         it->Next()) {
-      const uint64_t start = ExtentOffsetFromKey({it->key().data(), it->key().size()});
-      if (start >= end) break;
-      meta::Extent extent;
-      if (!extent.ParseFromArray(it->value().data(), static_cast<int>(it->value().size())))
-        return Status::Corrupt("unparsable extent");
-      const uint64_t from = std::max(start, offset);
-      const uint64_t to = std::min(start + extent.length(), end);
-      if (from >= to) continue;
-      Piece p{from, to - from, from - start, {}};
-      std::memcpy(p.id.data(), extent.chunk_id().data(),
-                  std::min(p.id.size(), extent.chunk_id().size()));
-      pieces.push_back(p);
-    }
-  }
-  for (const Piece& p : pieces) {
-    QUID_ASSIGN_OR_RETURN(StoredChunk chunk, LoadChunk(p.id, at));
-    if (p.chunk_offset + p.length > chunk.plain_size)
-      return Status::Corrupt("extent runs past its chunk");
-    QUID_RETURN_IF_ERROR(
-        ReadChunk(chunk, p.chunk_offset, out.subspan(p.file_offset - offset, p.length)));
-  }
-  return Status::Ok();
-}
-
 Result<size_t> VolumeImpl::Read(Ino ino, uint64_t offset, MutableByteSpan out) {
   meta::Inode inode;
   uint64_t size = 0, limit = 0;
@@ -166,21 +40,10 @@ Result<size_t> VolumeImpl::Read(Ino ino, uint64_t offset, MutableByteSpan out) {
   }
   if (offset >= size) return size_t{0};
   const size_t n = static_cast<size_t>(std::min<uint64_t>(out.size(), size - offset));
-  if (cache_->enabled()) {
-    bool sequential;
-    {
-      std::lock_guard lock(mu_);
-      if (last_read_end_.size() > 4096) last_read_end_.clear();  // bounded; a hint only
-      auto [it, fresh] = last_read_end_.try_emplace(ino, 0);
-      sequential = !fresh && it->second == offset;
-      it->second = offset + n;
-    }
-    // Streaming: keep the next chunks coming in the background.
-    if (sequential) Prefetch(ino, offset + n, std::min(limit, size));
-  }
+  reader_->NoteRead(ino, offset, n, std::min(limit, size));
   MutableByteSpan dest = out.first(n);
   std::memset(dest.data(), 0, n);
-  Status s = ReadCommitted(ino, inode, offset, limit, dest, snapshot.get());
+  Status s = reader_->ReadCommitted(ino, inode, offset, limit, dest, snapshot.get());
   for (const auto& [at, piece] : pieces) {
     if (s.ok()) {
       s = journal_->ReadData(piece.segment, piece.data_offset,

@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "storage/meta/metadata_keys.h"
+#include "storage/volume/chunk_record.h"
 #include "storage/volume/volume_impl.h"
 
 namespace quid {
@@ -140,9 +141,7 @@ Status VolumeImpl::DestroyInodeLocked(Ino ino) {
     meta::Extent extent;
     if (!extent.ParseFromArray(it->value().data(), static_cast<int>(it->value().size())))
       return Status::Corrupt("unparsable extent");
-    ChunkId id{};
-    std::memcpy(id.data(), extent.chunk_id().data(), std::min(id.size(), extent.chunk_id().size()));
-    QUID_RETURN_IF_ERROR(AdjustChunkRef(&batch, id, -1, &pending));
+    QUID_RETURN_IF_ERROR(AdjustChunkRef(&batch, ChunkIdOf(extent.chunk_id()), -1, &pending));
     batch.Delete(db_->handle(Cf::kExtents), it->key());
   }
   auto xit = db_->NewIterator(Cf::kXattrs);

@@ -15,7 +15,6 @@ namespace {
 constexpr uint32_t kFormatVersion = 1;
 constexpr size_t kIoThreads = 16;
 constexpr size_t kCpuThreads = 2;
-constexpr size_t kPrefetchThreads = 2;
 
 std::string MetaDir(const std::string& home) {
   return home + "/meta";
@@ -195,8 +194,8 @@ Status VolumeImpl::Start(const VolumeOpenOptions& options) {
   QUID_ASSIGN_OR_RETURN(
       chunks_, ChunkStore::Create(keys_, chunk_options, std::move(stores),
                                   std::make_shared<RendezvousPlacement>(), io_pool_.get()));
-  cache_ = std::make_unique<ChunkCache>(options.cache_bytes);
-  if (cache_->enabled()) prefetch_pool_ = std::make_unique<ThreadPool>(kPrefetchThreads);
+  reader_ =
+      std::make_unique<ChunkReader>(db_.get(), chunks_.get(), chunker_.get(), options.cache_bytes);
 
   meta::Counters counters;
   QUID_RETURN_IF_ERROR(db_->GetProto(Cf::kConfig, std::string(kCountersKey), &counters));
@@ -247,8 +246,8 @@ Status VolumeImpl::Close() {
     if (synced.ok()) synced = s;
   }
   std::lock_guard lock(mu_);
-  dirty_.clear();          // journal references die with the journal; the files stay on disk
-  prefetch_pool_.reset();  // finishes queued prefetches while the stores still exist
+  dirty_.clear();   // journal references die with the journal; the files stay on disk
+  reader_.reset();  // finishes queued prefetches while the stores still exist
   chunks_.reset();
   io_pool_.reset();
   cpu_pool_.reset();
