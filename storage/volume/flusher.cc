@@ -11,8 +11,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 #include <set>
-#include <unordered_set>
 
 #include "storage/meta/metadata_keys.h"
 #include "storage/volume/chunk_record.h"
@@ -39,31 +39,6 @@ bool AllZero(const Bytes& b) {
 }
 
 }  // namespace
-
-// One chunk-sized piece of a file that this round rewrites.
-struct ChunkJob {
-  uint64_t start = 0;
-  uint64_t length = 0;  // bytes of the file in this chunk after the flush
-  bool had_extent = false;
-  meta::Extent old_extent;
-  // Results
-  Status status;
-  bool hole = false;
-  bool uploaded = false;
-  ChunkId id{};
-  StoredChunk stored;
-  Bytes inline_content;  // for a file that ends up inline
-};
-
-struct FileJob {
-  Ino ino = 0;
-  meta::Inode inode;
-  DirtySnapshot snap;
-  bool make_inline = false;
-  std::vector<ChunkJob> chunks;
-  std::vector<std::pair<uint64_t, meta::Extent>> dropped;  // extents beyond the new end
-  bool ok = true;
-};
 
 void VolumeImpl::WakeFlusher() {
   flusher_cv_.notify_all();
@@ -113,7 +88,7 @@ void VolumeImpl::FlusherLoop() {
         flusher_cv_.wait_for(lock, std::chrono::seconds(1), [this] { return stopping_; });
       }
     }
-    ProcessPendingDeletes();
+    gc_->ProcessPendingDeletes();
     if (candidates.empty() && clock_->monotonic_ns() >= next_restore) {
       // Idle: spread chunks that were written while stores were away. Keep going while
       // there is work; otherwise look again later.
@@ -121,7 +96,7 @@ void VolumeImpl::FlusherLoop() {
       next_restore = clock_->monotonic_ns() + (moved ? 0 : kRestoreIntervalNs);
     }
     if (clock_->monotonic_ns() >= next_sweep) {
-      Status s = CleanupUnreferencedShards();
+      Status s = gc_->Sweep();
       if (!s.ok()) spdlog::warn("unreferenced-shard sweep: {}", s.message());
       next_sweep = clock_->monotonic_ns() + kSweepIntervalNs;
     }
@@ -131,6 +106,15 @@ void VolumeImpl::FlusherLoop() {
 }
 
 bool VolumeImpl::FlushRound(const std::vector<Ino>& inodes) {
+  std::vector<FileJob> files = PlanRound(inodes);
+  if (files.empty()) return false;
+  BuildRound(files);
+  return CommitRound(files);
+}
+
+// (1) Under mu_: snapshot each file's dirty pieces (holding journal references on them)
+// and list the chunk-sized ranges that change, with the extents they replace.
+std::vector<FileJob> VolumeImpl::PlanRound(const std::vector<Ino>& inodes) {
   const uint64_t inline_max = config_.inline_max();
   std::vector<FileJob> files;
 
@@ -198,83 +182,90 @@ bool VolumeImpl::FlushRound(const std::vector<Ino>& inodes) {
       files.push_back(std::move(job));
     }
   }
-  if (files.empty()) return false;
+  return files;
+}
 
-  // (2) Build and upload, a bounded number of chunks at a time.
-  auto build = [&](FileJob& file, ChunkJob& chunk) -> Status {
-    Bytes content(chunk.length);
-    const uint64_t limit = std::min(file.snap.base_limit, file.inode.size());
-    const uint64_t base_end = std::min<uint64_t>(chunk.start + chunk.length, limit);
-    // Committed bytes of this chunk still valid, unless the pieces cover them all.
-    uint64_t covered = 0;
-    auto pit = file.snap.pieces.upper_bound(chunk.start);
-    if (pit != file.snap.pieces.begin()) --pit;
-    std::vector<std::pair<uint64_t, DirtyPiece>> overlay;
-    for (; pit != file.snap.pieces.end() && pit->first < chunk.start + chunk.length; ++pit) {
-      uint64_t from = std::max(pit->first, chunk.start);
-      uint64_t to = std::min(pit->first + pit->second.length, chunk.start + chunk.length);
-      if (from >= to) continue;
-      DirtyPiece p = pit->second;
-      p.data_offset += from - pit->first;
-      p.length = to - from;
-      overlay.emplace_back(from, p);
-      covered += to - from;
-    }
-    if (base_end > chunk.start && covered < chunk.length) {
-      const uint64_t n = base_end - chunk.start;
-      if (file.inode.is_inline()) {
-        const std::string& data = file.inode.inline_data();
-        const uint64_t stop =
-            std::min<uint64_t>(n, data.size() > chunk.start ? data.size() - chunk.start : 0);
-        if (stop) std::memcpy(content.data(), data.data() + chunk.start, stop);
-      } else {
-        std::string value;
-        if (db_->Get(Cf::kExtents, ExtentKey(file.ino, chunk.start), &value).ok()) {
-          meta::Extent e;
-          e.ParseFromString(value);
-          const uint64_t m = std::min<uint64_t>(n, e.length());
-          QUID_ASSIGN_OR_RETURN(StoredChunk old, reader_->LoadChunk(ChunkIdOf(e.chunk_id())));
-          QUID_RETURN_IF_ERROR(reader_->ReadChunk(old, 0, MutableByteSpan(content).first(m)));
-        }
+// (2) Without locks, on the CPU pool: one chunk's new plaintext (the old chunk from the
+// stores only where the pieces do not cover it, overlaid with journal bytes), named,
+// deduplicated or uploaded. An all-zero chunk becomes a hole.
+Status VolumeImpl::BuildChunk(FileJob& file, ChunkJob& chunk) {
+  Bytes content(chunk.length);
+  const uint64_t limit = std::min(file.snap.base_limit, file.inode.size());
+  const uint64_t base_end = std::min<uint64_t>(chunk.start + chunk.length, limit);
+  // Committed bytes of this chunk still valid, unless the pieces cover them all.
+  uint64_t covered = 0;
+  auto pit = file.snap.pieces.upper_bound(chunk.start);
+  if (pit != file.snap.pieces.begin()) --pit;
+  std::vector<std::pair<uint64_t, DirtyPiece>> overlay;
+  for (; pit != file.snap.pieces.end() && pit->first < chunk.start + chunk.length; ++pit) {
+    uint64_t from = std::max(pit->first, chunk.start);
+    uint64_t to = std::min(pit->first + pit->second.length, chunk.start + chunk.length);
+    if (from >= to) continue;
+    DirtyPiece p = pit->second;
+    p.data_offset += from - pit->first;
+    p.length = to - from;
+    overlay.emplace_back(from, p);
+    covered += to - from;
+  }
+  if (base_end > chunk.start && covered < chunk.length) {
+    const uint64_t n = base_end - chunk.start;
+    if (file.inode.is_inline()) {
+      const std::string& data = file.inode.inline_data();
+      const uint64_t stop =
+          std::min<uint64_t>(n, data.size() > chunk.start ? data.size() - chunk.start : 0);
+      if (stop) std::memcpy(content.data(), data.data() + chunk.start, stop);
+    } else {
+      std::string value;
+      if (db_->Get(Cf::kExtents, ExtentKey(file.ino, chunk.start), &value).ok()) {
+        meta::Extent e;
+        e.ParseFromString(value);
+        const uint64_t m = std::min<uint64_t>(n, e.length());
+        QUID_ASSIGN_OR_RETURN(StoredChunk old, reader_->LoadChunk(ChunkIdOf(e.chunk_id())));
+        QUID_RETURN_IF_ERROR(reader_->ReadChunk(old, 0, MutableByteSpan(content).first(m)));
       }
     }
-    for (const auto& [at, piece] : overlay) {
-      QUID_RETURN_IF_ERROR(
-          journal_->ReadData(piece.segment, piece.data_offset,
-                             MutableByteSpan(content).subspan(at - chunk.start, piece.length)));
-    }
-    if (file.make_inline) {
-      chunk.inline_content = std::move(content);
-      return Status::Ok();
-    }
-    if (AllZero(content)) {
-      chunk.hole = true;
-      return Status::Ok();
-    }
-    chunk.id = ComputeChunkId(keys_.chunk_id, content);
-    std::string existing;
-    if (db_->Get(Cf::kChunks, ChunkKey(chunk.id), &existing).ok()) return Status::Ok();  // dedup
-    QUID_ASSIGN_OR_RETURN(chunk.stored, chunks_->Put(chunk.id, content));
-    chunk.uploaded = true;
+  }
+  for (const auto& [at, piece] : overlay) {
+    QUID_RETURN_IF_ERROR(
+        journal_->ReadData(piece.segment, piece.data_offset,
+                           MutableByteSpan(content).subspan(at - chunk.start, piece.length)));
+  }
+  if (file.make_inline) {
+    chunk.inline_content = std::move(content);
     return Status::Ok();
-  };
+  }
+  if (AllZero(content)) {
+    chunk.hole = true;
+    return Status::Ok();
+  }
+  chunk.id = ComputeChunkId(keys_.chunk_id, content);
+  std::string existing;
+  if (db_->Get(Cf::kChunks, ChunkKey(chunk.id), &existing).ok()) return Status::Ok();  // dedup
+  QUID_ASSIGN_OR_RETURN(chunk.stored, chunks_->Put(chunk.id, content));
+  chunk.uploaded = true;
+  return Status::Ok();
+}
 
+// Builds every chunk of the round, a bounded number at a time. A file with a failed chunk
+// is not committed (its dirty data stays in the journal for the next round).
+void VolumeImpl::BuildRound(std::vector<FileJob>& files) {
   std::vector<std::pair<FileJob*, ChunkJob*>> work;
   for (auto& file : files)
     for (auto& chunk : file.chunks) work.emplace_back(&file, &chunk);
   for (size_t i = 0; i < work.size(); i += kChunksInFlight) {
-    std::vector<std::future<Status>> batch;
-    for (size_t j = i; j < std::min(work.size(), i + kChunksInFlight); ++j) {
+    const size_t end = std::min(work.size(), i + kChunksInFlight);
+    // One slot per job, so a result always lands on the job that produced it.
+    std::vector<std::optional<std::future<Status>>> building(end - i);
+    for (size_t j = i; j < end; ++j) {
       auto [file, chunk] = work[j];
-      if (!file->ok) continue;
-      batch.push_back(cpu_pool_->Submit([&build, file, chunk] { return build(*file, *chunk); }));
+      if (!file->ok) continue;  // an earlier chunk of this file failed: no point
+      building[j - i] =
+          cpu_pool_->Submit([this, file, chunk] { return BuildChunk(*file, *chunk); });
     }
-    size_t k = 0;
-    for (size_t j = i; j < std::min(work.size(), i + kChunksInFlight); ++j) {
+    for (size_t j = i; j < end; ++j) {
+      if (!building[j - i]) continue;
       auto [file, chunk] = work[j];
-      if (!file->ok && k >= batch.size()) continue;
-      if (k >= batch.size()) break;
-      Status s = batch[k++].get();
+      Status s = building[j - i]->get();
       if (!s.ok()) {
         if (file->ok) spdlog::warn("flush of inode {} failed: {}", file->ino, s.message());
         chunk->status = s;
@@ -282,8 +273,11 @@ bool VolumeImpl::FlushRound(const std::vector<Ino>& inodes) {
       }
     }
   }
+}
 
-  // (3) Commit.
+// (3) Under mu_: one synced batch for every file of the round (extents, chunk records and
+// refcounts, size, flushed seq); only then are the journal bytes released.
+bool VolumeImpl::CommitRound(std::vector<FileJob>& files) {
   bool any_committed = false;
   {
     std::lock_guard lock(mu_);
@@ -379,7 +373,7 @@ bool VolumeImpl::FlushRound(const std::vector<Ino>& inodes) {
       meta::PendingDelete pd;
       *pd.mutable_chunk() = ToRecord(chunk);
       db_->PutProto(&batch, Cf::kDeletes, DeleteKey(chunk.id, chunk.generation), pd);
-      pending_delete_count_++;
+      gc_->NotePendingDeletes(1);
     }
     FinishChunkRefs(&batch, &refs);
     meta::Counters counters;
@@ -406,48 +400,6 @@ bool VolumeImpl::FlushRound(const std::vector<Ino>& inodes) {
   return any_committed;
 }
 
-void VolumeImpl::ProcessPendingDeletes() {
-  if (doomed_.empty()) {
-    auto it = db_->NewIterator(Cf::kDeletes);
-    for (it->SeekToFirst(); it->Valid() && doomed_.size() < 256; it->Next()) {
-      meta::PendingDelete pd;
-      if (!pd.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) continue;
-      StoredChunk chunk;
-      chunk.id = ChunkIdOf(std::string(it->key().data(), kChunkIdBytes));
-      chunk.generation = pd.chunk().generation();
-      chunk.k = static_cast<uint8_t>(pd.chunk().k());
-      chunk.m = static_cast<uint8_t>(pd.chunk().m());
-      chunk.stores.assign(pd.chunk().stores().begin(), pd.chunk().stores().end());
-      doomed_.emplace_back(it->key().ToString(), chunk);
-    }
-    if (doomed_.empty()) {
-      pending_delete_count_ = 0;
-      return;
-    }
-    // Collected first, gate closed second: a read that enters after this cannot see them.
-    doomed_gate_ = read_gate_.Close();
-  }
-  if (!read_gate_.Drained(doomed_gate_)) return;  // a read may still need these chunks
-  // The batch that dropped each chunk's last reference may not be synced yet (namespace
-  // operations commit without sync). Once a shard is gone, a power loss must not bring
-  // that reference back: make every earlier commit durable first.
-  Status synced = db_->SyncWal();
-  if (!synced.ok()) {
-    spdlog::warn("pending deletes wait: {}", synced.message());
-    return;
-  }
-  rocksdb::WriteBatch batch;
-  for (const auto& [key, chunk] : doomed_) {
-    if (chunks_->Remove(chunk).ok()) batch.Delete(db_->handle(Cf::kDeletes), key);
-  }
-  doomed_.clear();
-  if (batch.Count() > 0 && db_->Write(&batch, false).ok()) {
-    uint64_t n = static_cast<uint64_t>(batch.Count());
-    uint64_t cur = pending_delete_count_.load();
-    pending_delete_count_ = cur > n ? cur - n : 0;
-  }
-}
-
 Status VolumeImpl::RemoveOrphans() {
   std::vector<Ino> orphans;
   auto it = db_->NewIterator(Cf::kConfig);
@@ -466,53 +418,6 @@ Status VolumeImpl::RemoveOrphans() {
     }
     QUID_RETURN_IF_ERROR(DestroyInodeLocked(ino));
   }
-  return Status::Ok();
-}
-
-Status VolumeImpl::CleanupUnreferencedShards() {
-  // Every shard the metadata knows, per store (committed or awaiting deletion): a copy
-  // of a known shard on a store that should not hold it is stray too.
-  const size_t store_count = chunks_->stores().size();
-  std::vector<std::unordered_set<std::string>> known(store_count);
-  auto add = [&](const ChunkId& id, const meta::Chunk& c) {
-    for (int i = 0; i < c.stores_size(); ++i) {
-      if (c.stores(i) >= store_count) continue;
-      known[c.stores(i)].insert(chunks_->ShardIdFor(id, c.generation(), i).hex());
-    }
-  };
-  {
-    auto it = db_->NewIterator(Cf::kChunks);
-    for (it->SeekToFirst(); it->Valid(); it->Next()) {
-      meta::Chunk c;
-      if (!c.ParseFromArray(it->value().data(), static_cast<int>(it->value().size())))
-        return Status::Corrupt("unparsable chunk record");
-      add(ChunkIdOf(it->key().ToString()), c);
-    }
-    auto dit = db_->NewIterator(Cf::kDeletes);
-    for (dit->SeekToFirst(); dit->Valid(); dit->Next()) {
-      meta::PendingDelete pd;
-      if (!pd.ParseFromArray(dit->value().data(), static_cast<int>(dit->value().size())))
-        return Status::Corrupt("unparsable pending delete");
-      add(ChunkIdOf(dit->key().ToString()), pd.chunk());
-    }
-  }
-  // Uploads in flight right now are younger than the grace period.
-  const int64_t cutoff = clock_->now_ns() - options_.cleanup_grace_ns;
-  uint64_t removed = 0;
-  for (size_t s = 0; s < store_count; ++s) {
-    const auto& store = chunks_->stores()[s];
-    std::vector<ShardId> stray;
-    Status listed = store->List([&](const ShardId& id, const ShardInfo& info) {
-      if (info.mtime_ns < cutoff && !known[s].count(id.hex())) stray.push_back(id);
-      return true;
-    });
-    if (!listed.ok()) continue;  // an unreachable store is swept next time
-    for (const ShardId& id : stray)
-      if (store->Remove(id).ok()) ++removed;
-  }
-  if (removed) spdlog::info("removed {} shards no metadata references", removed);
-  last_sweep_removed_ = removed;
-  cleanup_passes_++;
   return Status::Ok();
 }
 

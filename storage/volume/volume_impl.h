@@ -27,6 +27,8 @@
 #include "storage/meta/meta.pb.h"
 #include "storage/meta/metadata.h"
 #include "storage/volume/chunk_reader.h"
+#include "storage/volume/flush_plan.h"
+#include "storage/volume/garbage_collector.h"
 #include "storage/volume/read_gate.h"
 #include "storage/volume/volume.h"
 
@@ -112,11 +114,14 @@ class VolumeImpl : public Volume {
   // --- flusher (flusher.cc) ---
   void FlusherLoop();
   // Flushes the given inodes' dirty data; commits in one batch. True if any committed.
+  // Three steps (flush_plan.h): plan under mu_, build without locks, commit under mu_.
   bool FlushRound(const std::vector<Ino>& inodes);
+  std::vector<FileJob> PlanRound(const std::vector<Ino>& inodes);
+  Status BuildChunk(FileJob& file, ChunkJob& chunk);
+  void BuildRound(std::vector<FileJob>& files);
+  bool CommitRound(std::vector<FileJob>& files);
   std::vector<Ino> PickFlushCandidates(bool everything);
-  void ProcessPendingDeletes();
   Status RemoveOrphans();
-  Status CleanupUnreferencedShards();
   void WakeFlusher();
 
   VolumeOpenOptions options_;
@@ -139,12 +144,8 @@ class VolumeImpl : public Volume {
   std::unordered_map<Ino, std::unique_ptr<DirtyFile>> dirty_;
   std::unordered_map<Ino, uint64_t> lookups_;
   std::unordered_map<Ino, uint64_t> opens_;
-  std::atomic<uint64_t> pending_delete_count_{0};
   ReadGate read_gate_;
-  // Pending deletes collected behind a closed read gate, removed once it drains (flusher
-  // thread only).
-  std::vector<std::pair<std::string, StoredChunk>> doomed_;
-  uint64_t doomed_gate_ = 0;
+  std::unique_ptr<GarbageCollector> gc_;
 
   std::thread flusher_;
   std::mutex flusher_mu_;
@@ -154,8 +155,6 @@ class VolumeImpl : public Volume {
   int drain_requests_ = 0;
   std::atomic<uint64_t> flush_failures_{0};
   bool closed_ = false;
-  std::atomic<uint64_t> last_sweep_removed_{0};
-  std::atomic<uint64_t> cleanup_passes_{0};
   std::string redundancy_cursor_;  // chunk key to resume RestoreRedundancy from
 };
 

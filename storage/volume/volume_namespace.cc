@@ -126,7 +126,7 @@ void VolumeImpl::FinishChunkRefs(rocksdb::WriteBatch* batch,
       meta::PendingDelete pd;
       *pd.mutable_chunk() = chunk;
       db_->PutProto(batch, Cf::kDeletes, DeleteKey(id, chunk.generation()), pd);
-      pending_delete_count_++;
+      gc_->NotePendingDeletes(1);
     }
   }
   pending->clear();

@@ -196,6 +196,8 @@ Status VolumeImpl::Start(const VolumeOpenOptions& options) {
                                   std::make_shared<RendezvousPlacement>(), io_pool_.get()));
   reader_ =
       std::make_unique<ChunkReader>(db_.get(), chunks_.get(), chunker_.get(), options.cache_bytes);
+  gc_ = std::make_unique<GarbageCollector>(db_.get(), chunks_.get(), &read_gate_, clock_,
+                                           options.cleanup_grace_ns);
 
   meta::Counters counters;
   QUID_RETURN_IF_ERROR(db_->GetProto(Cf::kConfig, std::string(kCountersKey), &counters));
@@ -248,6 +250,7 @@ Status VolumeImpl::Close() {
   std::lock_guard lock(mu_);
   dirty_.clear();   // journal references die with the journal; the files stay on disk
   reader_.reset();  // finishes queued prefetches while the stores still exist
+  gc_.reset();
   chunks_.reset();
   io_pool_.reset();
   cpu_pool_.reset();

@@ -91,9 +91,9 @@ VolumeStatus VolumeImpl::GetStatus() {
   auto inodes = db_->NewIterator(Cf::kInodes);
   for (inodes->SeekToFirst(); inodes->Valid(); inodes->Next()) status.files++;
   for (const auto& [ino, dirty] : dirty_) status.pending_bytes += dirty->dirty_bytes();
-  status.pending_deletes = pending_delete_count_.load();
-  status.swept_shards = last_sweep_removed_.load();
-  status.cleanup_passes = cleanup_passes_.load();
+  status.pending_deletes = gc_->pending();
+  status.swept_shards = gc_->last_sweep_removed();
+  status.cleanup_passes = gc_->sweeps();
   for (const JournalDamage& damage : journal_->damage())
     status.journal_damage.push_back(damage.ToString());
   return status;

@@ -1,0 +1,62 @@
+// GarbageCollector: removes shards no file needs any more, in two ways.
+//
+//   Pending deletes: a commit that drops a chunk's last reference moves its record to the
+//   durable to-delete list (`deletes`) in the same batch. ProcessPendingDeletes removes
+//   those chunks' shards, then the rows (idempotent: a crash in between removes again).
+//   Two rules make it safe:
+//     - the WAL is synced before any shard goes, so a power loss cannot bring back the
+//       reference (namespace operations commit without sync);
+//     - the read gate is closed and drained first, so a read that still sees the chunk in
+//       its snapshot finishes before the shards vanish (read_gate.h).
+//   Sweep: shards that no chunk record or pending delete names (a crash between upload
+//   and commit), older than the grace period, are removed; each store is listed against
+//   the metadata, per store, so a copy on a store that should not hold it goes too.
+//
+// Runs on the flusher thread only; the counters may be read from any thread.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "storage/base/clock.h"
+#include "storage/chunks/chunk_store.h"
+#include "storage/meta/metadata.h"
+#include "storage/volume/read_gate.h"
+
+namespace quid {
+
+class GarbageCollector {
+ public:
+  // Shards younger than `grace_ns` are never swept (their upload may still be committing).
+  GarbageCollector(MetaDb* db, ChunkStore* chunks, ReadGate* gate, Clock* clock, int64_t grace_ns);
+
+  // One bounded step of pending-delete processing; returns at once while reads that may
+  // need the collected chunks are in flight, or the WAL cannot be synced.
+  void ProcessPendingDeletes();
+  // Lists every store against the metadata and removes unreferenced shards.
+  Status Sweep();
+
+  // A commit put `n` rows on the to-delete list (for status; any thread).
+  void NotePendingDeletes(uint64_t n) { pending_ += n; }
+  uint64_t pending() const { return pending_.load(); }
+  uint64_t last_sweep_removed() const { return last_sweep_removed_.load(); }
+  uint64_t sweeps() const { return sweeps_.load(); }
+
+ private:
+  MetaDb* const db_;
+  ChunkStore* const chunks_;
+  ReadGate* const gate_;
+  Clock* const clock_;
+  const int64_t grace_ns_;
+  // Rows collected behind a closed gate, removed once it drains.
+  std::vector<std::pair<std::string, StoredChunk>> doomed_;
+  uint64_t doomed_gate_ = 0;
+  std::atomic<uint64_t> pending_{0};
+  std::atomic<uint64_t> last_sweep_removed_{0};
+  std::atomic<uint64_t> sweeps_{0};
+};
+
+}  // namespace quid
