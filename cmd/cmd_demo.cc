@@ -190,6 +190,7 @@ class DemoReport : public StartupReport {
  public:
   DemoReport(std::string mountpoint, int hosts)
       : mountpoint_(std::move(mountpoint)), hosts_(hosts) {}
+  void Warn(const std::string& message) override { spdlog::warn("{}", message); }
   void Mounted() override {
     spdlog::info("mounted a volume over {} loopback hosts at {}; Ctrl-C unmounts and stops them",
                  hosts_, mountpoint_);

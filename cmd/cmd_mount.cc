@@ -46,6 +46,7 @@ struct MountArgs {
 class ForegroundReport : public StartupReport {
  public:
   explicit ForegroundReport(std::string mountpoint) : mountpoint_(std::move(mountpoint)) {}
+  void Warn(const std::string& message) override { spdlog::warn("{}", message); }
   void Mounted() override { spdlog::info("Ctrl-C or `quid umount {}` unmounts", mountpoint_); }
   void Failed(const std::string& message) override { failure_ = message; }
   const std::string& failure() const { return failure_; }
@@ -144,6 +145,8 @@ int RunDaemon(MountDaemonOptions options) {
   }
   if (!forked->is_child) {
     ::close(log_fd);
+    for (const std::string& warning : forked->warnings)
+      fmt::print(stderr, "quid mount: warning: {}\n", warning);
     fmt::print("mounted {} at {} (log: {})\n", options.volume.home, options.mount.mountpoint,
                log_path);
     return 0;

@@ -7,12 +7,15 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cerrno>
 
 namespace quid {
 namespace {
 
-// The child's first byte says how it went; after kFailed comes the message.
+// The child tells the parent in lines, each led by its kind: any number of warnings, then
+// kMounted, or kFailed followed by the message (to the end of the stream).
+constexpr char kWarning = 'W';
 constexpr char kMounted = 'M';
 constexpr char kFailed = 'E';
 
@@ -21,7 +24,13 @@ class PipeReport : public StartupReport {
   explicit PipeReport(int fd) : fd_(fd) {}
   ~PipeReport() override { Close(); }
 
-  void Mounted() override { Tell(std::string(1, kMounted)); }
+  void Warn(const std::string& message) override {
+    spdlog::warn("{}", message);
+    std::string line = message;
+    std::replace(line.begin(), line.end(), '\n', ' ');
+    Write(kWarning + line + "\n");
+  }
+  void Mounted() override { Tell(std::string(1, kMounted) + "\n"); }
   void Failed(const std::string& message) override {
     // The parent prints it at the terminal; the log keeps it for later.
     spdlog::error("cannot mount: {}", message);
@@ -30,6 +39,10 @@ class PipeReport : public StartupReport {
 
  private:
   void Tell(const std::string& text) {
+    Write(text);
+    Close();
+  }
+  void Write(const std::string& text) {
     if (fd_ < 0) return;
     std::string_view rest = text;
     while (!rest.empty()) {
@@ -38,7 +51,6 @@ class PipeReport : public StartupReport {
       if (n <= 0) break;  // the parent is gone; nobody is left to tell
       rest.remove_prefix(static_cast<size_t>(n));
     }
-    Close();
   }
   void Close() {
     if (fd_ >= 0) ::close(fd_);
@@ -61,15 +73,24 @@ void BecomeDaemon(int log_fd) {
   ::dup2(log_fd, STDERR_FILENO);
 }
 
-std::string ReadAll(int fd) {
+// Reads the child's report: warnings into `warnings`; returns the final line (kMounted, or
+// kFailed and its message, or empty if the child died first).
+std::string ReadReport(int fd, std::vector<std::string>* warnings) {
   std::string text;
   char buffer[512];
   while (true) {
+    // Complete lines first: warnings, and kMounted (the daemon keeps its end of the pipe
+    // open, so do not wait for end of file after it).
+    size_t eol;
+    while (!text.empty() && text[0] != kFailed && (eol = text.find('\n')) != std::string::npos) {
+      if (text[0] == kMounted) return text.substr(0, eol);
+      if (text[0] == kWarning) warnings->push_back(text.substr(1, eol - 1));
+      text.erase(0, eol + 1);
+    }
     const ssize_t n = ::read(fd, buffer, sizeof(buffer));
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return text;
     text.append(buffer, static_cast<size_t>(n));
-    if (text[0] == kMounted) return text;  // the daemon keeps its end open; do not wait for EOF
   }
 }
 
@@ -103,9 +124,14 @@ Result<DaemonFork> ForkDaemon(int log_fd, const std::string& log_path) {
   }
 
   ::close(fds[1]);
-  const std::string said = ReadAll(fds[0]);
+  std::vector<std::string> warnings;
+  const std::string said = ReadReport(fds[0], &warnings);
   ::close(fds[0]);
-  if (!said.empty() && said[0] == kMounted) return DaemonFork{};
+  if (!said.empty() && said[0] == kMounted) {
+    DaemonFork parent;
+    parent.warnings = std::move(warnings);
+    return parent;
+  }
   // It failed and exits (or already has): reap it so no zombie outlives this command.
   int wait_status = 0;
   while (::waitpid(pid, &wait_status, 0) < 0 && errno == EINTR) {

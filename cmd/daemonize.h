@@ -5,6 +5,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "storage/base/status.h"
 
@@ -14,6 +15,9 @@ namespace quid {
 class StartupReport {
  public:
   virtual ~StartupReport() = default;
+  // Something the user must know although the mount goes ahead (damaged journal records);
+  // said before Mounted().
+  virtual void Warn(const std::string& message) = 0;
   virtual void Mounted() = 0;
   virtual void Failed(const std::string& message) = 0;
 };
@@ -21,6 +25,7 @@ class StartupReport {
 struct DaemonFork {
   bool is_child = false;
   std::unique_ptr<StartupReport> report;  // set in the child
+  std::vector<std::string> warnings;      // in the parent: what the child warned of
 };
 
 // Forks. The child returns at once with is_child and a report that reaches the parent; it is

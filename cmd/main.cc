@@ -38,12 +38,8 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string("quid ") + QUID_VERSION);
   app.require_subcommand(1);
   const std::vector<quid::Command> commands = {
-      quid::AddInitCommand(app),
-      quid::AddMountCommand(app),
-      quid::AddUmountCommand(app),
-      quid::AddStatusCommand(app),
-      quid::AddServeCommand(app),
-      quid::AddDemoCommand(app),
+      quid::AddInitCommand(app),   quid::AddMountCommand(app), quid::AddUmountCommand(app),
+      quid::AddStatusCommand(app), quid::AddServeCommand(app), quid::AddDemoCommand(app),
       quid::AddIdCommand(app),
   };
   try {

@@ -152,6 +152,7 @@ int RunMountDaemon(MountDaemonOptions options, StartupReport& report) {
     return 1;
   }
   std::unique_ptr<Volume> volume = std::move(opened).value();
+  for (const std::string& warning : volume->OpenWarnings()) report.Warn(warning);
 
   Result<std::unique_ptr<ControlServer>> server =
       ControlServer::Start(ControlSocketPath(home), MakeHandlers(*volume, state, options));

@@ -348,6 +348,13 @@ Status Journal::SyncSegment(const std::shared_ptr<Segment>& seg, uint64_t size) 
     if (!seg->sync_failed)
       spdlog::error("journal: {}; its unsynced writes may be lost", s.message());
     seg->sync_failed = true;  // never retried: the kernel may have dropped those pages
+    if (seg == current_) {
+      // Appends move on now, so that once the failed segment's records are stored and
+      // released it can be collected (the current segment never is).
+      Status started = StartSegmentLocked();
+      if (!started.ok()) spdlog::error("journal: {}", started.message());
+      CollectLocked();
+    }
     return s;
   }
   seg->synced = std::max(seg->synced, size);

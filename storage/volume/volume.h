@@ -206,6 +206,9 @@ class Volume {
   virtual Status RemoveXattr(Ino ino, std::string_view name) = 0;
 
   virtual Result<StatFs> StatFilesystem() = 0;
+  // What Open found that the user must be told although the volume works: journal records
+  // that could not be read (damage, as opposed to a torn tail), one line each.
+  virtual std::vector<std::string> OpenWarnings() const = 0;
   virtual VolumeStatus GetStatus() = 0;
 
   // Stores everything pending (bounded wait); `progress` is called with bytes left.

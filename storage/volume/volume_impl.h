@@ -70,6 +70,7 @@ class VolumeImpl : public Volume {
   Result<std::vector<std::string>> ListXattr(Ino ino) override;
   Status RemoveXattr(Ino ino, std::string_view name) override;
   Result<StatFs> StatFilesystem() override;
+  std::vector<std::string> OpenWarnings() const override;
   VolumeStatus GetStatus() override;
   Status Drain(int64_t timeout_ns, const std::function<void(uint64_t)>& progress) override;
   Status Close() override;

@@ -94,9 +94,15 @@ VolumeStatus VolumeImpl::GetStatus() {
   status.pending_deletes = gc_->pending();
   status.swept_shards = gc_->last_sweep_removed();
   status.cleanup_passes = gc_->sweeps();
-  for (const JournalDamage& damage : journal_->damage())
-    status.journal_damage.push_back(damage.ToString());
+  status.journal_damage = OpenWarnings();
   return status;
+}
+
+std::vector<std::string> VolumeImpl::OpenWarnings() const {
+  std::vector<std::string> warnings;
+  for (const JournalDamage& damage : journal_->damage())
+    warnings.push_back(damage.ToString() + "; the writes they held are lost");
+  return warnings;
 }
 
 }  // namespace quid

@@ -12,6 +12,8 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <atomic>
+#include <cerrno>
 #include <map>
 #include <random>
 #include <set>
@@ -318,6 +320,41 @@ TEST_F(VolumePowerLossTest, EverySyncPointKeepsFsyncedDataAndLeaksNothing) {
     VerifyAfterPowerLoss(&env, durable, touched);
     if (HasFatalFailure()) return;
   }
+}
+
+// A failed fdatasync of the journal is final: every fsync after it fails too, even once
+// the disk would let the same file sync again, until the writes it may have lost are
+// stored on the stores (and their segment is gone). No caller is told "durable" wrongly.
+TEST_F(VolumePowerLossTest, FailedJournalSyncIsEioUntilTheDataIsStored) {
+  MemEnv env;
+  MakeVolume(&env);
+  auto volume = Open(&env, 600'000'000'000);
+  ASSERT_TRUE(volume);
+  auto attr = volume->Mknod(kRootIno, "f", S_IFREG | 0644, 0, Caller{0, 0});
+  ASSERT_TRUE(attr.ok());
+  const Bytes data = RandomBytes(300'000, 9);
+  ASSERT_TRUE(volume->Write(attr->ino, 0, data).ok());
+  std::atomic<bool> failing{true};
+  env.SetHook([&](EnvOp op, const std::string& path) {
+    if (failing && op == EnvOp::kSync && path.find("/journal/") != std::string::npos)
+      return Status::IoError("injected: fdatasync " + path + ": Input/output error");
+    return Status::Ok();
+  });
+  Status first = volume->Fsync(attr->ino, false);
+  EXPECT_EQ(first.code(), Code::kIoError) << first.ToString();
+  EXPECT_EQ(first.to_errno(), EIO);
+  failing = false;  // the disk would now sync that file again, and report success
+  EXPECT_EQ(volume->Fsync(attr->ino, false).code(), Code::kIoError);
+  // New writes are not hostage to the old failure once the old records are stored.
+  const Status drained = volume->Drain(30'000'000'000, nullptr);
+  EXPECT_TRUE(drained.ok()) << drained.ToString();
+  EXPECT_TRUE(volume->Fsync(attr->ino, false).ok());
+  Bytes got(data.size());
+  auto n = volume->Read(attr->ino, 0, got);
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(got, data);
+  env.SetHook(nullptr);
+  ASSERT_TRUE(volume->Close().ok());
 }
 
 }  // namespace

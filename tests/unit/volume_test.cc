@@ -91,6 +91,16 @@ class VolumeTest : public ::testing::Test {
     return n;
   }
 
+  // Opens the volume only to read what its open warned of.
+  std::vector<std::string> OpenWarningsOf(const VolumeOpenOptions& open) {
+    auto v = Volume::Open(open);
+    EXPECT_TRUE(v.ok()) << v.status().ToString();
+    if (!v.ok()) return {"open failed"};
+    std::vector<std::string> warnings = (*v)->OpenWarnings();
+    EXPECT_TRUE((*v)->Close().ok());
+    return warnings;
+  }
+
   std::string home_;
   std::vector<std::shared_ptr<MemoryStore>> memory_;
   std::unique_ptr<Volume> volume_;
@@ -453,6 +463,62 @@ TEST_F(VolumeTest, RedundancyIsRestoredWhenStoresReturn) {
   faulty[2]->SetDown(true);
   faulty[3]->SetDown(true);
   EXPECT_EQ(ReadAll(a, 0, data.size()), data);
+}
+
+// A record in the middle of the journal that fails its checksum is damage, not a torn
+// tail: the mount says which records are lost, and the synced writes after it survive.
+TEST_F(VolumeTest, JournalDamageIsReportedAndLaterSyncedWritesSurvive) {
+  ASSERT_TRUE(volume_->Close().ok());
+  volume_.reset();
+  FakeClock clock;  // no quiet period ever passes: the writes stay in the journal
+  VolumeOpenOptions open;
+  open.home = home_;
+  open.passphrase = "correct horse";
+  open.cache_bytes = 0;
+  open.clock = &clock;
+  for (auto& m : memory_) open.stores_override.push_back(m);
+  auto opened = Volume::Open(open);
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  volume_ = std::move(opened).value();
+
+  Ino a = CreateFile("a");
+  const Bytes w1 = RandomBytes(1000, 31), w2 = RandomBytes(1000, 32), w3 = RandomBytes(1000, 33);
+  WriteAll(a, 0, w1);
+  WriteAll(a, 1000, w2);
+  ASSERT_TRUE(volume_->SyncAll().ok());
+  WriteAll(a, 2000, w3);
+  ASSERT_TRUE(volume_->SyncAll().ok());
+  ASSERT_TRUE(volume_->Close().ok());
+  volume_.reset();
+  EXPECT_TRUE(OpenWarningsOf(open).empty());
+
+  // Rot one payload byte of the second record (records are 48-byte headers + payload).
+  std::string segment;
+  for (const auto& entry : std::filesystem::directory_iterator(home_ + "/journal"))
+    if (std::filesystem::file_size(entry.path()) > 0) segment = entry.path();
+  ASSERT_FALSE(segment.empty());
+  {
+    int fd = ::open(segment.c_str(), O_RDWR);
+    ASSERT_GE(fd, 0);
+    const off_t at = 48 + 1000 + 48 + 10;
+    uint8_t byte = 0;
+    ASSERT_EQ(::pread(fd, &byte, 1, at), 1);
+    byte ^= 0x40;
+    ASSERT_EQ(::pwrite(fd, &byte, 1, at), 1);
+    ::close(fd);
+  }
+  opened = Volume::Open(open);
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  volume_ = std::move(opened).value();
+  const std::vector<std::string> warnings = volume_->OpenWarnings();
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_NE(warnings[0].find("which had been synced"), std::string::npos) << warnings[0];
+  EXPECT_EQ(volume_->GetStatus().journal_damage, warnings);
+  // The first and third writes are there; the second is lost (a hole), not the rest.
+  Bytes want = w1;
+  want.resize(2000, 0);
+  want.insert(want.end(), w3.begin(), w3.end());
+  EXPECT_EQ(ReadAll(a, 0, 3000), want);
 }
 
 // A read holds one version of a file while a flush commit replaces every chunk it is
