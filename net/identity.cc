@@ -74,8 +74,8 @@ Result<std::string> ReadKeyFile(const std::string& path, File* file) {
   QUID_ASSIGN_OR_RETURN(FileStat st, file->Stat());
   if (!st.is_regular) return Malformed(path, "not a regular file");
   if ((st.mode & 077) != 0) {
-    char mode[8];
-    std::snprintf(mode, sizeof(mode), "%04o", static_cast<unsigned>(st.mode));
+    char mode[16];  // room for any unsigned in octal: GCC's -O2 format check cannot see the mask
+    std::snprintf(mode, sizeof(mode), "%04o", static_cast<unsigned>(st.mode & 07777));
     return Status(Code::kPermission, "node key file " + path + " has mode " + mode +
                                          ": others may read it; run chmod 600 on it");
   }
