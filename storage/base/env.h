@@ -56,6 +56,12 @@ class File {
   // disk is unknown: callers must not retry as if the data could still become durable.
   virtual Status Sync() = 0;
   virtual Result<uint64_t> Size() = 0;
+  // A hint: start writing [offset, offset+length) to the disk now, without waiting, so a
+  // later Sync has less to do. Makes nothing durable. Default: nothing.
+  virtual void StartWriteback(uint64_t offset, uint64_t length) {
+    (void)offset;
+    (void)length;
+  }
   // What the file is, from the open file itself (no race with a rename of its path).
   virtual Result<FileStat> Stat() = 0;
 

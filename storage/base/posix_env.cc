@@ -105,6 +105,12 @@ class PosixFile : public File {
     return ToFileStat(st);
   }
 
+  void StartWriteback(uint64_t offset, uint64_t length) override {
+    // Queues the range for writeback and returns; errors surface at the next Sync.
+    (void)::sync_file_range(fd_, static_cast<off_t>(offset), static_cast<off_t>(length),
+                            SYNC_FILE_RANGE_WRITE);
+  }
+
   Result<uint64_t> Size() override {
     struct stat st {};
     if (::fstat(fd_, &st) != 0) return Status::FromErrno(errno, "stat " + path_);

@@ -93,6 +93,9 @@ struct JournalOptions {
   // How long an append waits for room before giving up with kNoSpace.
   int64_t full_wait_ns = 60'000'000'000;
   Clock* clock = nullptr;
+  // Appended bytes are handed to the disk's writeback in runs of this size, so that no
+  // sync has much to write when it comes.
+  uint64_t writeback_chunk_bytes = 4ull << 20;
   // Seqs continue above this even when no segment survives (inodes remember seqs).
   uint64_t min_seq = 0;
 };
