@@ -12,6 +12,12 @@
 namespace quid {
 namespace {
 
+Bytes Pattern(size_t n, uint8_t seed) {
+  Bytes b(n);
+  for (size_t i = 0; i < n; ++i) b[i] = static_cast<uint8_t>(seed + i * 7);
+  return b;
+}
+
 class JournalTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -33,15 +39,25 @@ class JournalTest : public ::testing::Test {
     return std::move(j).value();
   }
 
+  // The file of journal segment `number`.
+  std::filesystem::path SegmentFile(uint64_t number) const {
+    char name[32];
+    std::snprintf(name, sizeof(name), "%020llu.seg", static_cast<unsigned long long>(number));
+    return dir_ / name;
+  }
+  // Two 100-byte records, never synced; returns their segment.
+  uint64_t AppendTwoRecords() {
+    std::vector<JournalRecord> none;
+    auto j = OpenKeeping(&none);
+    auto first = j->AppendWrite(1, 0, Pattern(100, 1), 1);
+    EXPECT_TRUE(first.ok());
+    EXPECT_TRUE(j->AppendWrite(1, 100, Pattern(100, 2), 2).ok());
+    return first.ok() ? first->segment : 0;
+  }
+
   std::filesystem::path dir_;
   JournalOptions options_;
 };
-
-Bytes Pattern(size_t n, uint8_t seed) {
-  Bytes b(n);
-  for (size_t i = 0; i < n; ++i) b[i] = static_cast<uint8_t>(seed + i * 7);
-  return b;
-}
 
 TEST_F(JournalTest, ReplaysEveryRecordWithItsBytes) {
   {
@@ -85,9 +101,8 @@ TEST_F(JournalTest, DamageInTheMiddleIsReportedAndLaterRecordsStillReplay) {
   }
   // Flip a payload byte of the second record: its checksum no longer holds, but the third
   // record after it is intact and was synced.
-  char name[32];
-  std::snprintf(name, sizeof(name), "%020llu.seg", static_cast<unsigned long long>(segment));
-  int fd = ::open((dir_ / name).c_str(), O_RDWR);
+  const std::filesystem::path name = SegmentFile(segment);
+  int fd = ::open(name.c_str(), O_RDWR);
   ASSERT_GE(fd, 0);
   uint8_t byte = 0;
   const off_t at = static_cast<off_t>(kJournalHeaderBytes * 2 + 100 + 10);
@@ -129,9 +144,8 @@ TEST_F(JournalTest, DamageInAnEarlierSegmentIsNeverATornTail) {
   ASSERT_NE(segments[0], segments[1]);
   // Cut the middle segment short: nothing follows the damage inside that file, but it is
   // not the newest segment, so it was synced before the next began.
-  char name[32];
-  std::snprintf(name, sizeof(name), "%020llu.seg", static_cast<unsigned long long>(segments[1]));
-  std::filesystem::resize_file(dir_ / name, kJournalHeaderBytes + 50);
+  const std::filesystem::path name = SegmentFile(segments[1]);
+  std::filesystem::resize_file(name, kJournalHeaderBytes + 50);
   std::vector<JournalRecord> seen;
   auto j = OpenKeeping(&seen);
   ASSERT_EQ(seen.size(), 2u);
@@ -144,19 +158,9 @@ TEST_F(JournalTest, DamageInAnEarlierSegmentIsNeverATornTail) {
 }
 
 TEST_F(JournalTest, TornTailIsCutOffQuietly) {
-  uint64_t segment = 0;
-  {
-    std::vector<JournalRecord> none;
-    auto j = OpenKeeping(&none);
-    auto first = j->AppendWrite(1, 0, Pattern(100, 1), 1);
-    ASSERT_TRUE(first.ok());
-    segment = first->segment;
-    ASSERT_TRUE(j->AppendWrite(1, 100, Pattern(100, 2), 2).ok());
-  }
-  char name[32];
-  std::snprintf(name, sizeof(name), "%020llu.seg", static_cast<unsigned long long>(segment));
+  const std::filesystem::path name = SegmentFile(AppendTwoRecords());
   // Garbage where the unsynced second record was: not a record, nothing intact after it.
-  int fd = ::open((dir_ / name).c_str(), O_RDWR);
+  int fd = ::open(name.c_str(), O_RDWR);
   ASSERT_GE(fd, 0);
   const Bytes junk(80, 0xab);
   ASSERT_EQ(::pwrite(fd, junk.data(), junk.size(), kJournalHeaderBytes + 100), 80);
@@ -166,22 +170,12 @@ TEST_F(JournalTest, TornTailIsCutOffQuietly) {
   EXPECT_EQ(seen.size(), 1u);
   EXPECT_TRUE(j->damage().empty());
   EXPECT_EQ(j->torn_bytes(), kJournalHeaderBytes + 100);
-  EXPECT_EQ(std::filesystem::file_size(dir_ / name), kJournalHeaderBytes + 100);
+  EXPECT_EQ(std::filesystem::file_size(name), kJournalHeaderBytes + 100);
 }
 
 TEST_F(JournalTest, TruncatedFileLosesOnlyThePartialRecord) {
-  uint64_t segment = 0;
-  {
-    std::vector<JournalRecord> none;
-    auto j = OpenKeeping(&none);
-    auto first = j->AppendWrite(1, 0, Pattern(100, 1), 1);
-    ASSERT_TRUE(first.ok());
-    segment = first->segment;
-    ASSERT_TRUE(j->AppendWrite(1, 100, Pattern(100, 2), 2).ok());
-  }
-  char name[32];
-  std::snprintf(name, sizeof(name), "%020llu.seg", static_cast<unsigned long long>(segment));
-  std::filesystem::resize_file(dir_ / name, kJournalHeaderBytes * 2 + 100 + 30);
+  const std::filesystem::path name = SegmentFile(AppendTwoRecords());
+  std::filesystem::resize_file(name, kJournalHeaderBytes * 2 + 100 + 30);
   std::vector<JournalRecord> seen;
   auto j = OpenKeeping(&seen);
   EXPECT_EQ(seen.size(), 1u);

@@ -91,6 +91,28 @@ class VolumeTest : public ::testing::Test {
     return n;
   }
 
+  // Reopens with every memory store behind a FaultyStore (returned, in store order).
+  std::vector<std::shared_ptr<FaultyStore>> ReopenWithFaultyStores(Clock* clock = nullptr) {
+    if (volume_) {
+      EXPECT_TRUE(volume_->Close().ok());
+    }
+    volume_.reset();
+    std::vector<std::shared_ptr<FaultyStore>> faulty;
+    VolumeOpenOptions open;
+    open.home = home_;
+    open.passphrase = "correct horse";
+    open.cache_bytes = 0;
+    open.clock = clock;
+    for (auto& m : memory_) {
+      faulty.push_back(std::make_shared<FaultyStore>(m));
+      open.stores_override.push_back(faulty.back());
+    }
+    auto v = Volume::Open(open);
+    EXPECT_TRUE(v.ok()) << v.status().ToString();
+    if (v.ok()) volume_ = std::move(v).value();
+    return faulty;
+  }
+
   // Opens the volume only to read what its open warned of.
   std::vector<std::string> OpenWarningsOf(const VolumeOpenOptions& open) {
     auto v = Volume::Open(open);
@@ -421,22 +443,9 @@ TEST_F(VolumeTest, SequentialReadsPrefetchTheNextChunks) {
 // Chunks written while two stores were down double up on the others; once the stores are
 // back, their extra shards move, so losing any two stores again loses nothing.
 TEST_F(VolumeTest, RedundancyIsRestoredWhenStoresReturn) {
-  ASSERT_TRUE(volume_->Close().ok());
-  volume_.reset();
   FakeClock clock;
-  std::vector<std::shared_ptr<FaultyStore>> faulty;
-  VolumeOpenOptions open;
-  open.home = home_;
-  open.passphrase = "correct horse";
-  open.cache_bytes = 0;
-  open.clock = &clock;
-  for (auto& m : memory_) {
-    faulty.push_back(std::make_shared<FaultyStore>(m));
-    open.stores_override.push_back(faulty.back());
-  }
-  auto v = Volume::Open(open);
-  ASSERT_TRUE(v.ok()) << v.status().ToString();
-  volume_ = std::move(v).value();
+  std::vector<std::shared_ptr<FaultyStore>> faulty = ReopenWithFaultyStores(&clock);
+  ASSERT_TRUE(volume_);
 
   faulty[0]->SetDown(true);
   faulty[1]->SetDown(true);
@@ -525,20 +534,9 @@ TEST_F(VolumeTest, JournalDamageIsReportedAndLaterSyncedWritesSurvive) {
 // reading and the old chunks come up for deletion: it returns the old bytes, whole, and
 // the old shards are removed only after it ends.
 TEST_F(VolumeTest, ReadSeesOneVersionAcrossAFlushCommitAndDeferredDeletes) {
-  ASSERT_TRUE(volume_->Close().ok());
-  volume_.reset();
-  std::vector<std::shared_ptr<FaultyStore>> faulty;
-  VolumeOpenOptions open;
-  open.home = home_;
-  open.passphrase = "correct horse";
-  open.cache_bytes = 0;  // every read goes to the stores
-  for (auto& m : memory_) {
-    faulty.push_back(std::make_shared<FaultyStore>(m));
-    open.stores_override.push_back(faulty.back());
-  }
-  auto v = Volume::Open(open);
-  ASSERT_TRUE(v.ok()) << v.status().ToString();
-  volume_ = std::move(v).value();
+  // No read cache: every read goes to the stores.
+  std::vector<std::shared_ptr<FaultyStore>> faulty = ReopenWithFaultyStores();
+  ASSERT_TRUE(volume_);
 
   Ino a = CreateFile("a");
   const Bytes v1 = RandomBytes(700'000, 21);  // three chunks of 256 KiB
