@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <filesystem>
 #include <functional>
 #include <string_view>
 #include <system_error>
@@ -221,28 +220,28 @@ Result<std::unique_ptr<HostService>> HostService::Open(const HostServiceOptions&
     service->tenants_.insert(fp);
   }
 
-  namespace fs = std::filesystem;
-  std::string dir = TenantsDir(options.data_dir);
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) return Status::FromErrno(ec.value(), "host: create " + dir);
+  Env* env = options.env ? options.env : Env::Default();
+  service->options_.env = env;
+  const std::string dir = TenantsDir(options.data_dir);
+  QUID_RETURN_IF_ERROR(env->CreateDirs(dir, 0700));
 
   // Every tenant folder present counts against the contribution, admitted or not (a
   // tenant dropped from the list still occupies its bytes), and is scrubbed.
   uint64_t used = 0;
-  fs::directory_iterator it(dir, ec);
-  if (ec) return Status::FromErrno(ec.value(), "host: list " + dir);
-  for (; it != fs::directory_iterator(); it.increment(ec)) {
-    std::string name = it->path().filename().string();
-    std::error_code type_ec;
-    if (!IsFingerprint(name) || !it->is_directory(type_ec)) continue;
+  std::vector<std::string> names;
+  QUID_RETURN_IF_ERROR(env->ListDir(dir, [&](const std::string& name) {
+    names.push_back(name);
+    return true;
+  }));
+  for (const std::string& name : names) {
+    auto st = env->Stat(dir + "/" + name);
+    if (!IsFingerprint(name) || !st.ok() || !st->is_dir) continue;
     QUID_ASSIGN_OR_RETURN(std::shared_ptr<FolderStore> store,
-                          FolderStore::Open(it->path().string(), 0));
+                          FolderStore::Open(dir + "/" + name, 0, env));
     QUID_ASSIGN_OR_RETURN(StoreUsage usage, store->Usage());
     used += usage.used_bytes;
     service->stores_.emplace(name, std::move(store));
   }
-  if (ec) return Status::FromErrno(ec.value(), "host: list " + dir);
   service->used_.store(used);
   if (used > options.contribution_bytes) {
     spdlog::warn(
@@ -267,8 +266,9 @@ Result<std::shared_ptr<FolderStore>> HostService::TenantStore(const std::string&
   if (it != stores_.end()) return it->second;
   // Opened (and created) on the tenant's first request, so an admitted tenant that never
   // connects leaves no folder behind.
-  QUID_ASSIGN_OR_RETURN(std::shared_ptr<FolderStore> store,
-                        FolderStore::Open(TenantsDir(options_.data_dir) + "/" + fingerprint, 0));
+  QUID_ASSIGN_OR_RETURN(
+      std::shared_ptr<FolderStore> store,
+      FolderStore::Open(TenantsDir(options_.data_dir) + "/" + fingerprint, 0, options_.env));
   stores_.emplace(fingerprint, store);
   return store;
 }

@@ -17,6 +17,7 @@
 
 #include "net/identity.h"
 #include "net/wire.pb.h"
+#include "storage/base/env.h"
 #include "storage/base/status.h"
 #include "storage/stores/folder_store.h"
 
@@ -26,6 +27,7 @@ struct HostServiceOptions {
   std::string data_dir;
   uint64_t contribution_bytes = 0;
   std::vector<std::string> tenant_fingerprints;  // admitted tenants
+  Env* env = nullptr;                            // the disk; default Env::Default()
 };
 
 struct ScrubReport {

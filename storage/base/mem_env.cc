@@ -116,7 +116,7 @@ class MemEnv::MemFile : public File {
     const Bytes& data = node_->data;
     if (offset >= data.size()) return size_t{0};
     const size_t n = std::min<uint64_t>(out.size(), data.size() - offset);
-    std::memcpy(out.data(), data.data() + offset, n);
+    if (n > 0) std::memcpy(out.data(), data.data() + offset, n);
     return n;
   }
 
