@@ -125,6 +125,9 @@ class VolumeTest : public ::testing::Test {
 
   std::string home_;
   std::vector<std::shared_ptr<MemoryStore>> memory_;
+  // For tests that drive time; declared before volume_, so it outlives the volume's
+  // threads (a clock local to a test body would die while TearDown still closes it).
+  FakeClock fake_clock_;
   std::unique_ptr<Volume> volume_;
 };
 
@@ -443,8 +446,7 @@ TEST_F(VolumeTest, SequentialReadsPrefetchTheNextChunks) {
 // Chunks written while two stores were down double up on the others; once the stores are
 // back, their extra shards move, so losing any two stores again loses nothing.
 TEST_F(VolumeTest, RedundancyIsRestoredWhenStoresReturn) {
-  FakeClock clock;
-  std::vector<std::shared_ptr<FaultyStore>> faulty = ReopenWithFaultyStores(&clock);
+  std::vector<std::shared_ptr<FaultyStore>> faulty = ReopenWithFaultyStores(&fake_clock_);
   ASSERT_TRUE(volume_);
 
   faulty[0]->SetDown(true);
@@ -458,7 +460,7 @@ TEST_F(VolumeTest, RedundancyIsRestoredWhenStoresReturn) {
 
   faulty[0]->SetDown(false);
   faulty[1]->SetDown(false);
-  clock.advance_ns(60'000'000'000);  // past the idle check's period and any back-off
+  fake_clock_.advance_ns(60'000'000'000);  // past the idle check's period and any back-off
   VolumeStatus status;
   for (int i = 0; i < 100; ++i) {
     status = volume_->GetStatus();
@@ -479,12 +481,12 @@ TEST_F(VolumeTest, RedundancyIsRestoredWhenStoresReturn) {
 TEST_F(VolumeTest, JournalDamageIsReportedAndLaterSyncedWritesSurvive) {
   ASSERT_TRUE(volume_->Close().ok());
   volume_.reset();
-  FakeClock clock;  // no quiet period ever passes: the writes stay in the journal
+  // The fake clock: no quiet period ever passes, so the writes stay in the journal.
   VolumeOpenOptions open;
   open.home = home_;
   open.passphrase = "correct horse";
   open.cache_bytes = 0;
-  open.clock = &clock;
+  open.clock = &fake_clock_;
   for (auto& m : memory_) open.stores_override.push_back(m);
   auto opened = Volume::Open(open);
   ASSERT_TRUE(opened.ok()) << opened.status().ToString();
