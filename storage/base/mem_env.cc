@@ -225,13 +225,8 @@ Status MemEnv::Enter(EnvOp op, const std::string& path) {
     std::lock_guard lock(hook_mu_);
     hook = hook_;
   }
-  if (hook) QUID_RETURN_IF_ERROR(hook(op, path));
-  std::lock_guard lock(mu_);
-  return CheckAliveLocked();
-}
-
-Status MemEnv::CheckAliveLocked() const {
-  return Status::Ok();  // a cut freezes durability, it does not fail calls (see the header)
+  // A power cut freezes durability; it does not fail calls (see the header).
+  return hook ? hook(op, path) : Status::Ok();
 }
 
 void MemEnv::Crash() {
@@ -312,7 +307,6 @@ Result<std::unique_ptr<File>> MemEnv::Open(const std::string& path, OpenMode ope
                                            unsigned mode) {
   QUID_RETURN_IF_ERROR(Enter(EnvOp::kOpen, path));
   std::lock_guard lock(mu_);
-  QUID_RETURN_IF_ERROR(CheckAliveLocked());
   std::shared_ptr<Node> parent;
   std::string leaf;
   std::shared_ptr<Node> node = LookupLocked(path, &parent, &leaf);
@@ -347,7 +341,6 @@ Result<std::unique_ptr<File>> MemEnv::Open(const std::string& path, OpenMode ope
 Status MemEnv::Rename(const std::string& from, const std::string& to) {
   QUID_RETURN_IF_ERROR(Enter(EnvOp::kRename, from));
   std::lock_guard lock(mu_);
-  QUID_RETURN_IF_ERROR(CheckAliveLocked());
   std::shared_ptr<Node> from_parent, to_parent;
   std::string from_leaf, to_leaf;
   std::shared_ptr<Node> node = LookupLocked(from, &from_parent, &from_leaf);
@@ -366,7 +359,6 @@ Status MemEnv::Rename(const std::string& from, const std::string& to) {
 Status MemEnv::Remove(const std::string& path) {
   QUID_RETURN_IF_ERROR(Enter(EnvOp::kRemove, path));
   std::lock_guard lock(mu_);
-  QUID_RETURN_IF_ERROR(CheckAliveLocked());
   std::shared_ptr<Node> parent;
   std::string leaf;
   std::shared_ptr<Node> node = LookupLocked(path, &parent, &leaf);
@@ -379,7 +371,6 @@ Status MemEnv::Remove(const std::string& path) {
 Status MemEnv::CreateDir(const std::string& path, unsigned mode) {
   QUID_RETURN_IF_ERROR(Enter(EnvOp::kCreateDir, path));
   std::lock_guard lock(mu_);
-  QUID_RETURN_IF_ERROR(CheckAliveLocked());
   std::shared_ptr<Node> parent;
   std::string leaf;
   std::shared_ptr<Node> node = LookupLocked(path, &parent, &leaf);
@@ -397,7 +388,6 @@ Status MemEnv::CreateDir(const std::string& path, unsigned mode) {
 Status MemEnv::RemoveDir(const std::string& path) {
   QUID_RETURN_IF_ERROR(Enter(EnvOp::kRemoveDir, path));
   std::lock_guard lock(mu_);
-  QUID_RETURN_IF_ERROR(CheckAliveLocked());
   std::shared_ptr<Node> parent;
   std::string leaf;
   std::shared_ptr<Node> node = LookupLocked(path, &parent, &leaf);
@@ -412,7 +402,6 @@ Status MemEnv::RemoveDir(const std::string& path) {
 Status MemEnv::SyncDir(const std::string& path) {
   QUID_RETURN_IF_ERROR(Enter(EnvOp::kSyncDir, path));
   std::lock_guard lock(mu_);
-  QUID_RETURN_IF_ERROR(CheckAliveLocked());
   std::shared_ptr<Node> node = LookupLocked(path, nullptr, nullptr);
   if (!node) return Status::NotFound("sync folder " + path + ": no such folder");
   if (!node->is_dir) return Status(Code::kNotDir, "sync folder " + path + ": not a folder");
@@ -425,7 +414,6 @@ Status MemEnv::ListDir(const std::string& path, const std::function<bool(const s
   std::vector<std::string> names;
   {
     std::lock_guard lock(mu_);
-    QUID_RETURN_IF_ERROR(CheckAliveLocked());
     std::shared_ptr<Node> node = LookupLocked(path, nullptr, nullptr);
     if (!node) return Status::NotFound("list " + path + ": no such folder");
     if (!node->is_dir) return Status(Code::kNotDir, "list " + path + ": not a folder");
@@ -440,7 +428,6 @@ Status MemEnv::ListDir(const std::string& path, const std::function<bool(const s
 Result<FileStat> MemEnv::Stat(const std::string& path) {
   QUID_RETURN_IF_ERROR(Enter(EnvOp::kStat, path));
   std::lock_guard lock(mu_);
-  QUID_RETURN_IF_ERROR(CheckAliveLocked());
   std::shared_ptr<Node> node = LookupLocked(path, nullptr, nullptr);
   if (!node) return Status::NotFound("stat " + path + ": no such file");
   return StatOf(*node);
@@ -461,7 +448,6 @@ FileStat MemEnv::StatOf(const Node& node) const {
 Status MemEnv::SetMtime(const std::string& path, int64_t mtime_ns) {
   QUID_RETURN_IF_ERROR(Enter(EnvOp::kSetMtime, path));
   std::lock_guard lock(mu_);
-  QUID_RETURN_IF_ERROR(CheckAliveLocked());
   std::shared_ptr<Node> node = LookupLocked(path, nullptr, nullptr);
   if (!node) return Status::NotFound("set mtime of " + path + ": no such file");
   node->mtime_ns = mtime_ns;
@@ -470,11 +456,6 @@ Status MemEnv::SetMtime(const std::string& path, int64_t mtime_ns) {
 
 Result<std::unique_ptr<FileLock>> MemEnv::LockFile(const std::string& path) {
   QUID_RETURN_IF_ERROR(Enter(EnvOp::kLock, path));
-  {
-    std::lock_guard lock(mu_);
-    QUID_RETURN_IF_ERROR(CheckAliveLocked());
-    if (locks_.count(Normalize(path))) return Status(Code::kBusy, path + " is locked");
-  }
   // The lock file exists on disk like a real one (flock needs an open file).
   QUID_ASSIGN_OR_RETURN(auto file, Open(path, OpenMode::kCreate, 0600));
   (void)file;
@@ -486,7 +467,6 @@ Result<std::unique_ptr<FileLock>> MemEnv::LockFile(const std::string& path) {
 Result<uint64_t> MemEnv::FreeBytes(const std::string& path) {
   (void)path;
   std::lock_guard lock(mu_);
-  QUID_RETURN_IF_ERROR(CheckAliveLocked());
   const uint64_t used = UsedBytesLocked();
   return used >= capacity_bytes_ ? 0 : capacity_bytes_ - used;
 }

@@ -100,7 +100,6 @@ class MemEnv : public Env {
   friend class MemLock;
 
   Status Enter(EnvOp op, const std::string& path);
-  Status CheckAliveLocked() const;
   // Resolves a path to a node in the current tree (nullptr if missing); `parent` and
   // `leaf` receive the containing directory and the last component when given.
   std::shared_ptr<Node> LookupLocked(const std::string& path, std::shared_ptr<Node>* parent,

@@ -125,7 +125,6 @@ struct Journal::Segment {
   uint64_t last_seq = 0;        // seq of the last record in it
   uint64_t writeback_from = 0;  // bytes before this have been handed to writeback
   uint64_t refs = 0;
-  bool sealed = false;
   bool sync_failed = false;  // a sync failed: its unsynced records may be gone
 };
 
@@ -180,7 +179,6 @@ Status Journal::ReplaySegment(uint64_t number, bool last, uint64_t* last_seq,
   segment->number = number;
   segment->path = SegmentPath(number);
   QUID_ASSIGN_OR_RETURN(segment->file, options_.env->Open(segment->path, OpenMode::kReadWrite));
-  segment->sealed = true;
   QUID_ASSIGN_OR_RETURN(const uint64_t file_size, segment->file->Size());
   {
     std::lock_guard lock(mu_);
@@ -193,8 +191,8 @@ Status Journal::ReplaySegment(uint64_t number, bool last, uint64_t* last_seq,
   while (pos < file_size) {
     ReadRecord read;
     QUID_ASSIGN_OR_RETURN(bool intact, TryRecord(file, pos, file_size, *last_seq, &payload, &read));
-    uint64_t at = pos;
     if (!intact) {
+      uint64_t at = 0;
       QUID_ASSIGN_OR_RETURN(
           bool found, FindNextRecord(file, pos + 1, file_size, *last_seq, &payload, &read, &at));
       if (!found && last) {
@@ -219,10 +217,9 @@ Status Journal::ReplaySegment(uint64_t number, bool last, uint64_t* last_seq,
       damage_.push_back(damage);
       if (!found) break;
     }
-    if (!damage_.empty() && damage_.back().last_seq == 0 && damage_.back().segment != number) {
-      damage_.back().last_seq = read.record.seq - 1;  // damage that ran to an earlier end
-      if (read.synced_seq >= damage_.back().first_seq) damage_.back().synced = true;
-    }
+    // Damage that ran to the end of an earlier segment ends just before this record.
+    if (!damage_.empty() && damage_.back().last_seq == 0)
+      damage_.back().last_seq = read.record.seq - 1;
     JournalRecord r = read.record;
     r.segment = number;
     *last_seq = r.seq;
@@ -232,7 +229,6 @@ Status Journal::ReplaySegment(uint64_t number, bool last, uint64_t* last_seq,
       segment->last_seq = r.seq;
     }
     replay(this, r);
-    (void)at;
   }
   if (end < file_size) {
     QUID_RETURN_IF_ERROR(file->Truncate(end));
@@ -255,8 +251,7 @@ Status Journal::StartSegmentLocked() {
       current_->synced = current_->size;
       synced_seq_ = std::max(synced_seq_, current_->last_seq);
     } else {
-      current_->sync_failed = true;
-      spdlog::error("journal: {}; its unsynced writes may be lost", synced.message());
+      MarkSyncFailedLocked(*current_, synced);
     }
   }
   auto segment = std::make_shared<Segment>();
@@ -265,7 +260,6 @@ Status Journal::StartSegmentLocked() {
   QUID_ASSIGN_OR_RETURN(segment->file,
                         options_.env->Open(segment->path, OpenMode::kCreateExclusive, 0600));
   QUID_RETURN_IF_ERROR(options_.env->SyncDir(options_.dir));
-  if (current_) current_->sealed = true;
   current_ = segment;
   segments_[number] = segment;
   return Status::Ok();
@@ -356,9 +350,7 @@ Status Journal::SyncSegment(const std::shared_ptr<Segment>& seg, uint64_t size) 
   Status s = seg->file->Sync();
   std::lock_guard lock(mu_);
   if (!s.ok()) {
-    if (!seg->sync_failed)
-      spdlog::error("journal: {}; its unsynced writes may be lost", s.message());
-    seg->sync_failed = true;  // never retried: the kernel may have dropped those pages
+    MarkSyncFailedLocked(*seg, s);
     if (seg == current_) {
       // Appends move on now, so that once the failed segment's records are stored and
       // released it can be collected (the current segment never is).
@@ -370,6 +362,12 @@ Status Journal::SyncSegment(const std::shared_ptr<Segment>& seg, uint64_t size) 
   }
   seg->synced = std::max(seg->synced, size);
   return Status::Ok();
+}
+
+void Journal::MarkSyncFailedLocked(Segment& seg, const Status& failure) {
+  if (!seg.sync_failed)
+    spdlog::error("journal: {}; its unsynced writes may be lost", failure.message());
+  seg.sync_failed = true;  // never retried: the kernel may have dropped those pages
 }
 
 Status Journal::Sync() {

@@ -150,6 +150,8 @@ class Journal : public SegmentRefs {
   // Replays one segment file; `last` says whether it is the newest one.
   Status ReplaySegment(uint64_t number, bool last, uint64_t* last_seq, const ReplayFn& replay);
   Status StartSegmentLocked();
+  // Marks a segment whose sync failed: later Syncs fail while it holds records.
+  void MarkSyncFailedLocked(Segment& seg, const Status& failure);
   // Syncs `seg` (REQUIRES: mu_ not held, seg pinned). Marks it failed on error.
   Status SyncSegment(const std::shared_ptr<Segment>& seg, uint64_t size);
   void CollectLocked();

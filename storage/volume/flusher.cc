@@ -117,8 +117,6 @@ bool VolumeImpl::FlushRound(const std::vector<Ino>& inodes) {
 std::vector<FileJob> VolumeImpl::PlanRound(const std::vector<Ino>& inodes) {
   const uint64_t inline_max = config_.inline_max();
   std::vector<FileJob> files;
-
-  // (1) Snapshot and plan.
   {
     std::lock_guard lock(mu_);
     for (Ino ino : inodes) {

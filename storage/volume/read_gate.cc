@@ -33,13 +33,6 @@ bool ReadGate::Drained(uint64_t gate) const {
   return active_.empty() || active_.begin()->first >= gate;
 }
 
-uint64_t ReadGate::active() const {
-  std::lock_guard lock(mu_);
-  uint64_t n = 0;
-  for (const auto& [epoch, count] : active_) n += count;
-  return n;
-}
-
 void ReadGate::Leave(uint64_t epoch) {
   std::lock_guard lock(mu_);
   auto it = active_.find(epoch);

@@ -52,8 +52,6 @@ class ReadGate {
   uint64_t Close();
   // True once every read that entered before gate `gate` has ended.
   bool Drained(uint64_t gate) const;
-  // Reads in flight (for tests and status).
-  uint64_t active() const;
 
  private:
   void Leave(uint64_t epoch);

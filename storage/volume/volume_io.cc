@@ -18,14 +18,17 @@ Result<size_t> VolumeImpl::Read(Ino ino, uint64_t offset, MutableByteSpan out) {
   // One version of the file for the whole read: the inode, its dirty pieces and a snapshot
   // of its extents and chunks, all taken under mu_ (which orders every commit). The ticket
   // keeps the shards of chunks this version uses from being deleted until the read ends.
+  // An inline file's version is its inode alone: no snapshot, no ticket.
   std::unique_ptr<MetaSnapshot> snapshot;
   ReadGate::Ticket ticket;
   {
     std::lock_guard lock(mu_);
     QUID_RETURN_IF_ERROR(LoadInode(ino, &inode));
     if (S_ISDIR(inode.mode())) return Status(Code::kIsDir, "is a directory");
-    ticket = read_gate_.Enter();
-    snapshot = db_->Snapshot();
+    if (!inode.is_inline()) {
+      ticket = read_gate_.Enter();
+      snapshot = db_->Snapshot();
+    }
     size = inode.size();
     limit = size;
     auto it = dirty_.find(ino);

@@ -40,11 +40,6 @@ void FaultyStore::OpenReadGate() {
   gate_cv_.notify_all();
 }
 
-bool FaultyStore::WaitForReaders(int n, std::chrono::milliseconds timeout) {
-  std::unique_lock lock(gate_mu_);
-  return gate_cv_.wait_for(lock, timeout, [&] { return readers_waiting_ >= n; });
-}
-
 int FaultyStore::readers_waiting() {
   std::lock_guard lock(gate_mu_);
   return readers_waiting_;
@@ -54,7 +49,6 @@ void FaultyStore::PassReadGate() {
   std::unique_lock lock(gate_mu_);
   if (!gate_closed_) return;
   ++readers_waiting_;
-  gate_cv_.notify_all();
   gate_cv_.wait(lock, [&] { return !gate_closed_; });
   --readers_waiting_;
 }

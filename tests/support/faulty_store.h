@@ -50,11 +50,9 @@ class FaultyStore : public ShardStore {
   void SetRefuseWrites(bool refuse) { refuse_writes_.store(refuse); }
   void SetDelay(std::chrono::milliseconds delay) { delay_ms_.store(delay.count()); }
   void SetCorruptReads(bool corrupt) { corrupt_reads_.store(corrupt); }
-  // Reads wait while the gate is closed. WaitForReaders blocks until `n` reads wait at it
-  // (false after `timeout`).
+  // Reads wait while the gate is closed; readers_waiting() says how many do.
   void CloseReadGate();
   void OpenReadGate();
-  bool WaitForReaders(int n, std::chrono::milliseconds timeout);
   int readers_waiting();
   // The next `n` Puts fail with kIoError (replaces any count still pending).
   void FailNextPuts(int n) { fail_next_puts_.store(n); }
