@@ -7,39 +7,59 @@
 namespace quid::net {
 
 CircuitBreaker::CircuitBreaker(std::string where, int failures, int64_t cooldown_ms,
-                               const Clock* clock)
+                               const Clock* clock, bool open_on_timeout)
     : where_(std::move(where)),
       threshold_(std::max(failures, 1)),
       cooldown_ms_(cooldown_ms),
-      clock_(clock ? clock : RealClock::Get()) {}
+      clock_(clock ? clock : RealClock::Get()),
+      open_on_timeout_(open_on_timeout) {}
 
-bool CircuitBreaker::Allow(bool* probe) {
+bool CircuitBreaker::Allow(bool* start_probe) {
   std::lock_guard lock(mu_);
-  *probe = false;
+  *start_probe = false;
   if (!open_) return true;
-  if (NowMs() < open_until_ms_ || probing_) return false;
-  probing_ = true;
-  *probe = true;
-  return true;
+  if (NowMs() >= open_until_ms_ && !probing_) {
+    probing_ = true;
+    *start_probe = true;
+  }
+  return false;
 }
 
-void CircuitBreaker::Record(bool reached_host, bool probe) {
+void CircuitBreaker::Record(bool reached_host, bool timed_out) {
   std::lock_guard lock(mu_);
-  if (probe) probing_ = false;
   if (reached_host) {
     failures_ = 0;
     open_ = false;
     return;
   }
   ++failures_;
-  if (probe || failures_ >= threshold_) {
-    if (!open_) {
-      spdlog::warn("host {} is down after {} failures in a row: failing fast for {} ms", where_,
-                   failures_, cooldown_ms_);
-    }
-    open_ = true;
-    open_until_ms_ = NowMs() + cooldown_ms_;
+  if (timed_out && open_on_timeout_) {
+    OpenLocked("no answer within the request timeout");
+  } else if (failures_ >= threshold_) {
+    OpenLocked("failures in a row");
   }
+}
+
+void CircuitBreaker::RecordProbe(bool reached_host) {
+  std::lock_guard lock(mu_);
+  probing_ = false;
+  if (reached_host) {
+    if (open_) spdlog::info("host {} answers again", where_);
+    failures_ = 0;
+    open_ = false;
+    return;
+  }
+  ++failures_;
+  OpenLocked("probe failed");
+}
+
+void CircuitBreaker::OpenLocked(const char* why) {
+  if (!open_) {
+    spdlog::warn("host {} is down ({}, {} failure(s)): failing fast, probing every {} ms", where_,
+                 why, failures_, cooldown_ms_);
+  }
+  open_ = true;
+  open_until_ms_ = NowMs() + cooldown_ms_;
 }
 
 bool CircuitBreaker::open() const {

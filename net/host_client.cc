@@ -55,10 +55,10 @@ void Core::Release(uint64_t bytes) {
   budget_cv.notify_all();
 }
 
-Result<Reply> Core::CallOnce(wire::Request* request, ByteSpan payload) {
+Result<Reply> Core::CallOnce(wire::Request* request, ByteSpan payload,
+                             SteadyClock::time_point deadline, bool* timed_out) {
   // A fresh id per attempt: a late answer to an earlier attempt matches nothing.
   request->set_id(next_id.fetch_add(1));
-  auto deadline = SteadyClock::now() + std::chrono::milliseconds(options.request_timeout_ms);
   auto frame = std::make_shared<OutFrame>();
   uint64_t bytes =
       kFrameLengthBytes + 4 + request->ByteSizeLong() + payload.size() + kFrameTagBytes;
@@ -76,17 +76,18 @@ Result<Reply> Core::CallOnce(wire::Request* request, ByteSpan payload) {
   std::shared_ptr<Core> self = shared_from_this();
   loop->Post([self, pending, frame]() mutable { self->Send(pending, std::move(frame)); });
   frame.reset();  // the loop owns it now (or dropped it, if the loop is stopping)
-  return Wait(pending, deadline);
+  return Wait(pending, deadline, timed_out);
 }
 
-Result<Reply> Core::Wait(const std::shared_ptr<Pending>& pending,
-                         SteadyClock::time_point deadline) {
+Result<Reply> Core::Wait(const std::shared_ptr<Pending>& pending, SteadyClock::time_point deadline,
+                         bool* timed_out) {
   {
     std::unique_lock lock(pending->mu);
     pending->cv.wait_until(lock, deadline, [&] { return pending->done; });
   }
   if (pending->Complete(Status::Unavailable("host " + where + " did not answer within " +
                                             std::to_string(options.request_timeout_ms) + " ms"))) {
+    if (timed_out != nullptr) *timed_out = true;
     // The loop forgets the request, so a late answer is dropped by its id.
     std::shared_ptr<Core> self = shared_from_this();
     loop->Post([self, pending] { self->TimedOut(pending); });
@@ -97,20 +98,85 @@ Result<Reply> Core::Wait(const std::shared_ptr<Pending>& pending,
 }
 
 Result<Reply> Core::Call(wire::Request request, ByteSpan payload) {
+  // Retries share the call's deadline: a caller waits request_timeout_ms at most, and a
+  // request that already waited that long is not sent again.
+  const auto deadline = SteadyClock::now() + std::chrono::milliseconds(options.request_timeout_ms);
   for (int attempt = 0;; ++attempt) {
-    bool probe = false;
-    if (!breaker->Allow(&probe)) {
+    bool start_probe = false;
+    if (!breaker->Allow(&start_probe)) {
+      if (start_probe) StartProbe();
       return Status::Unavailable("host " + where + " is down (circuit open)");
     }
-    Result<Reply> reply = CallOnce(&request, payload);
+    bool timed_out = false;
+    Result<Reply> reply = CallOnce(&request, payload, deadline, &timed_out);
     // Only a failure to reach the host counts against it; its answers (even errors)
     // and a refused key say it is up.
     bool transport_failure = !reply.ok() && reply.status().code() == Code::kUnavailable;
-    breaker->Record(!transport_failure, probe);
-    if (!transport_failure || attempt >= options.retries) return reply;
-    int64_t pause = kBackoffMs[std::min<size_t>(attempt, kBackoffMs.size() - 1)];
-    std::this_thread::sleep_for(std::chrono::milliseconds(pause));
+    breaker->Record(!transport_failure, timed_out);
+    if (!transport_failure || timed_out || attempt >= options.retries) return reply;
+    auto pause =
+        std::chrono::milliseconds(kBackoffMs[std::min<size_t>(attempt, kBackoffMs.size() - 1)]);
+    if (SteadyClock::now() + pause >= deadline) return reply;
+    std::this_thread::sleep_for(pause);
   }
+}
+
+void Core::StartProbe() {
+  std::shared_ptr<Core> self = shared_from_this();
+  // A loop that is stopping drops this; its store is closing, so no probe is wanted.
+  loop->Post([self] { self->ProbeOnLoop(); });
+}
+
+namespace {
+// One probe in flight: its deadline timer, freed when the timer's handle has closed.
+struct Probe {
+  uv_timer_t timer{};
+  std::shared_ptr<Core> core;
+  std::shared_ptr<Pending> pending;
+};
+}  // namespace
+
+void Core::ProbeOnLoop() {
+  wire::Request request;
+  request.mutable_ping();
+  request.set_id(next_id.fetch_add(1));
+  auto frame = std::make_shared<OutFrame>();  // a few bytes: outside the in-flight budget
+  Result<Bytes> encoded = EncodeMessage(request, {}, kFrameTagBytes);
+  if (!encoded.ok()) {
+    breaker->RecordProbe(false);
+    return;
+  }
+  frame->data = std::move(encoded).value();
+
+  auto* probe = new Probe;
+  probe->core = shared_from_this();
+  probe->pending = std::make_shared<Pending>();
+  probe->pending->id = request.id();
+  probe->timer.data = probe;
+  uv_timer_init(loop->loop(), &probe->timer);
+  // However the ping ends (answer, connection failure, deadline, store closing), the
+  // outcome goes to the breaker and the timer is closed; the Probe dies with it.
+  probe->pending->on_complete = [probe](const Status& status) {
+    probe->core->breaker->RecordProbe(status.ok() || status.code() != Code::kUnavailable);
+    uv_timer_stop(&probe->timer);
+    uv_close(reinterpret_cast<uv_handle_t*>(&probe->timer),
+             [](uv_handle_t* h) { delete static_cast<Probe*>(h->data); });
+  };
+  // A probe must be answered within the connect timeout: a reachable host answers a ping
+  // at once, and a short probe lets a host that is back be used again soon.
+  uv_timer_start(
+      &probe->timer,
+      [](uv_timer_t* timer) {
+        auto* p = static_cast<Probe*>(timer->data);
+        std::shared_ptr<Pending> pending = p->pending;
+        std::shared_ptr<Core> core = p->core;
+        if (pending->Complete(Status::Unavailable("host " + core->where + ": probe unanswered"))) {
+          core->TimedOut(pending);  // closes a connection that heard nothing since
+        }
+      },
+      static_cast<uint64_t>(std::max<int64_t>(options.connect_timeout_ms, 1)), 0);
+  std::shared_ptr<Pending> pending = probe->pending;
+  Send(pending, std::move(frame));
 }
 
 void Core::Send(const std::shared_ptr<Pending>& pending, std::shared_ptr<OutFrame> frame) {
@@ -421,7 +487,8 @@ Result<std::shared_ptr<Core>> MakeCore(RemoteStoreOptions options, std::optional
   core->loop = loop;
   core->where = core->options.host + ":" + std::to_string(core->options.port);
   core->breaker = std::make_unique<CircuitBreaker>(core->where, core->options.breaker_failures,
-                                                   core->options.breaker_cooldown_ms, nullptr);
+                                                   core->options.breaker_cooldown_ms, nullptr,
+                                                   core->options.breaker_opens_on_timeout);
   core->conns.resize(core->options.connections);
   QUID_RETURN_IF_ERROR(core->Resolve());
   return core;

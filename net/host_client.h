@@ -18,6 +18,7 @@
 #include <condition_variable>
 #include <cstring>
 #include <deque>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -65,15 +66,24 @@ struct Pending {
   bool done = false;
   Status status;  // non-OK: the request did not get an answer (transport)
   Reply reply;
+  // For a request no thread waits on (a breaker probe): called once it completes, by
+  // whichever thread completed it (for a probe, always the loop's), outside `mu`.
+  std::function<void(const Status&)> on_complete;
 
   // True if this call completed it.
   bool Complete(Status s, Reply r = {}) {
-    std::lock_guard lock(mu);
-    if (done) return false;
-    done = true;
-    status = std::move(s);
-    reply = std::move(r);
-    cv.notify_all();
+    std::function<void(const Status&)> notify;
+    {
+      std::lock_guard lock(mu);
+      if (done) return false;
+      done = true;
+      status = std::move(s);
+      reply = std::move(r);
+      notify = std::move(on_complete);
+      cv.notify_all();
+    }
+    // `status` is never written again once `done` is set.
+    if (notify) notify(status);
     return true;
   }
 };
@@ -152,10 +162,15 @@ struct Core : std::enable_shared_from_this<Core> {
   bool Reserve(uint64_t bytes, SteadyClock::time_point deadline);
   void Release(uint64_t bytes);
 
-  // Caller threads.
-  Result<Reply> CallOnce(wire::Request* request, ByteSpan payload);
+  // Caller threads. A call has one deadline (request_timeout_ms from its start) that
+  // its retries share. `*timed_out` is set when the wait for the answer hit it.
+  Result<Reply> CallOnce(wire::Request* request, ByteSpan payload, SteadyClock::time_point deadline,
+                         bool* timed_out);
   Result<Reply> Call(wire::Request request, ByteSpan payload);
-  Result<Reply> Wait(const std::shared_ptr<Pending>& pending, SteadyClock::time_point deadline);
+  Result<Reply> Wait(const std::shared_ptr<Pending>& pending, SteadyClock::time_point deadline,
+                     bool* timed_out = nullptr);
+  // Starts the breaker's half-open probe (a ping) on the loop; nobody waits for it.
+  void StartProbe();
 
   // Loop thread.
   void Send(const std::shared_ptr<Pending>& pending, std::shared_ptr<OutFrame> frame);
@@ -169,6 +184,7 @@ struct Core : std::enable_shared_from_this<Core> {
   void Write(ClientConn* conn, Bytes raw, std::shared_ptr<OutFrame> frame);
   void Fail(ClientConn* conn, const Status& status);
   void TimedOut(const std::shared_ptr<Pending>& pending);
+  void ProbeOnLoop();
   void CloseAll();
 };
 

@@ -3,9 +3,11 @@
 // - A small pool of connections to the host, each multiplexing many requests (ids).
 // - Every call posts its request to the EventLoop and waits on its own future with a
 //   timeout: callers (FUSE and flusher threads) never run on, or block, the loop.
-// - Retries with backoff on transport errors; a circuit breaker: after consecutive
-//   failures the host is treated as down (kUnavailable at once) for a cooling period,
-//   then probed again, so a dead host costs nothing per request.
+// - Retries with backoff on quick transport errors, within the call's one deadline
+//   (request_timeout_ms); a circuit breaker: after consecutive failures, or one call that
+//   waited its whole timeout, the host is treated as down (kUnavailable at once) and a
+//   background ping probes it every cooling period, so neither a dead host nor the
+//   probing of it costs a caller anything.
 // - Bounded memory: bytes in flight per host are capped; callers wait (up to their
 //   timeout) for room instead of buffering without limit behind a slow host. A request
 //   that times out on a connection that has heard nothing since it was sent closes that
@@ -42,6 +44,9 @@ struct RemoteStoreOptions {
   uint64_t max_bytes_in_flight = 64ull << 20;
   int breaker_failures = 3;            // consecutive failures that open the breaker
   int64_t breaker_cooldown_ms = 2000;  // how long it stays open before a probe
+  // A call that got no answer within its whole timeout opens the breaker at once; false
+  // counts it like any other failure (tests that need every call to reach the socket).
+  bool breaker_opens_on_timeout = true;
 };
 
 struct RemoteStoreStats {

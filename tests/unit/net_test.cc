@@ -494,12 +494,54 @@ TEST_F(NetTest, StoppedHostOpensTheBreakerAndARestartedOneIsUsedAgain) {
   host_.server = StartHost("", 0, {}, port, host_.service.get()).server;
   ASSERT_NE(host_.server, nullptr);
   EXPECT_EQ(host_.server->port(), port);
-  // After the cooldown, one probe goes through and closes the breaker.
-  std::this_thread::sleep_for(milliseconds(400));
-  Result<Bytes> got = store_->Get(Id(1));
+  // After the cooldown (300 ms), the next call starts a background probe and still fails
+  // fast; once the probe has its answer the breaker closes. No call waits on the probe.
+  start = SteadyClock::now();
+  int64_t slowest_ms = 0;
+  Result<Bytes> got = Status::Unavailable("not tried");
+  while (MsSince(start) < 5000) {
+    auto call = SteadyClock::now();
+    got = store_->Get(Id(1));
+    slowest_ms = std::max<int64_t>(slowest_ms, MsSince(call));
+    if (got.ok()) break;
+    std::this_thread::sleep_for(milliseconds(20));
+  }
   ASSERT_TRUE(got.ok()) << got.status().ToString();
   EXPECT_EQ(*got, Pattern(1000, 1));
+  EXPECT_LT(MsSince(start), 2000) << "a restarted host is used again within a cooldown or two";
+  EXPECT_LT(slowest_ms, 200) << "a call waited on the probe";
   EXPECT_TRUE(store_->Ping().ok());
+}
+
+TEST_F(NetTest, VanishedHostCostsOneTimeoutThenFailsFastWhileProbedInTheBackground) {
+  StuckHost stuck(&host_identity_);  // handshakes, then never reads or answers
+  RemoteStoreOptions options = StoreOptions(tenant_, host_identity_.public_key(), stuck.port());
+  options.connect_timeout_ms = 400;
+  options.request_timeout_ms = 600;
+  options.breaker_cooldown_ms = 100;
+  auto store = MakeStore(std::move(options));
+
+  auto start = SteadyClock::now();
+  Status s = store->Ping();
+  EXPECT_EQ(s.code(), Code::kUnavailable) << s.ToString();
+  // One deadline for the call: the timed-out request is not retried.
+  EXPECT_GE(MsSince(start), 550);
+  EXPECT_LT(MsSince(start), 1100);
+  // From then on every call fails at once, though probes keep going out (each waits its
+  // 400 ms in the background and fails).
+  const int connections_before = stuck.connections();
+  start = SteadyClock::now();
+  int64_t slowest_ms = 0;
+  while (MsSince(start) < 1500) {
+    auto call = SteadyClock::now();
+    s = store->Ping();
+    slowest_ms = std::max<int64_t>(slowest_ms, MsSince(call));
+    EXPECT_EQ(s.code(), Code::kUnavailable);
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  EXPECT_LT(slowest_ms, 100);
+  EXPECT_GE(stuck.connections(), connections_before + 1) << "no probe reached the host";
+  store.reset();
 }
 
 TEST_F(NetTest, MisbehavingClientsAreDisconnectedWhileOthersAreServed) {
@@ -633,6 +675,7 @@ TEST_F(NetTest, StuckHostCannotMakeTheTenantBufferWithoutLimit) {
   options.retries = 0;
   options.connections = 1;
   options.breaker_failures = 1000;  // keep every call going to the socket
+  options.breaker_opens_on_timeout = false;
   options.max_bytes_in_flight = 4 * kMiB;
   auto store = MakeStore(std::move(options));
 
