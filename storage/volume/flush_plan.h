@@ -1,7 +1,7 @@
 // The work list of one flush round: per file, the snapshot of its dirty pieces and the
 // chunk-sized ranges the round rewrites. PlanRound fills it under the namespace lock,
 // BuildRound fills in each chunk's result without locks, CommitRound applies it in one
-// batch (flusher.cc).
+// batch (flush_round.cc).
 #pragma once
 
 #include <cstdint>

@@ -16,7 +16,8 @@
 #include <set>
 
 #include "storage/meta/metadata_keys.h"
-#include "storage/volume/volume_impl.h"
+#include "storage/volume/flusher.h"
+#include "storage/volume/store_probe.h"
 
 namespace quid {
 namespace {
@@ -24,14 +25,14 @@ constexpr size_t kChunksPerPass = 256;
 constexpr size_t kMovesPerPass = 32;
 }  // namespace
 
-bool VolumeImpl::RestoreRedundancy() {
-  const auto& stores = chunks_->stores();
+bool Flusher::RestoreRedundancy() {
+  const auto& stores = p_.chunks->stores();
   // Asking every store costs a round trip (and up to a timeout for a silent one): only
   // when some chunk actually doubles up on a store.
   std::vector<bool> reachable;
   auto ensure_reachability = [&] {
     if (!reachable.empty()) return;
-    for (const auto& usage : ProbeStores()) reachable.push_back(usage.ok());
+    for (const auto& usage : ProbeStores(*p_.chunks, *p_.io_pool)) reachable.push_back(usage.ok());
   };
 
   struct Move {
@@ -45,7 +46,7 @@ bool VolumeImpl::RestoreRedundancy() {
   std::vector<Move> moves;
   size_t scanned = 0;
   {
-    auto it = db_->NewIterator(Cf::kChunks);
+    auto it = p_.db->NewIterator(Cf::kChunks);
     it->Seek(redundancy_cursor_);
     if (!it->Valid()) it->SeekToFirst();
     for (; it->Valid() && scanned < kChunksPerPass && moves.size() < kMovesPerPass; it->Next()) {
@@ -75,21 +76,21 @@ bool VolumeImpl::RestoreRedundancy() {
 
   size_t moved = 0;
   for (const Move& m : moves) {
-    const ShardId shard = chunks_->ShardIdFor(m.id, m.generation, m.index);
+    const ShardId shard = p_.chunks->ShardIdFor(m.id, m.generation, m.index);
     Result<Bytes> data = stores[m.from]->Get(shard);
     if (!data.ok()) continue;
     if (!stores[m.to]->Put(shard, *data).ok()) continue;
     bool committed = false;
     {
-      std::lock_guard lock(mu_);
+      auto lock = p_.ns->Lock();
       meta::Chunk chunk;
       // The chunk may have been dropped or re-uploaded meanwhile: then leave it be.
-      if (db_->GetProto(Cf::kChunks, m.key, &chunk).ok() && chunk.generation() == m.generation &&
+      if (p_.db->GetProto(Cf::kChunks, m.key, &chunk).ok() && chunk.generation() == m.generation &&
           chunk.stores(m.index) == m.from) {
         chunk.set_stores(m.index, m.to);
         rocksdb::WriteBatch batch;
-        db_->PutProto(&batch, Cf::kChunks, m.key, chunk);
-        committed = db_->Write(&batch, /*sync=*/true).ok();
+        p_.db->PutProto(&batch, Cf::kChunks, m.key, chunk);
+        committed = p_.db->Write(&batch, /*sync=*/true).ok();
       }
     }
     // Whether it was committed or not, exactly one of the two copies is surplus.

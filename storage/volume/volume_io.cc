@@ -1,6 +1,5 @@
 // File contents: writes go to the journal and the dirty map; reads overlay dirty pieces
 // on committed chunks.
-#include <fcntl.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -16,14 +15,15 @@ Result<size_t> VolumeImpl::Read(Ino ino, uint64_t offset, MutableByteSpan out) {
   uint64_t size = 0, limit = 0;
   std::vector<std::pair<uint64_t, DirtyPiece>> pieces;
   // One version of the file for the whole read: the inode, its dirty pieces and a snapshot
-  // of its extents and chunks, all taken under mu_ (which orders every commit). The ticket
+  // of its extents and chunks, all taken under the namespace lock (which orders every
+  // commit). The ticket
   // keeps the shards of chunks this version uses from being deleted until the read ends.
   // An inline file's version is its inode alone: no snapshot, no ticket.
   std::unique_ptr<MetaSnapshot> snapshot;
   ReadGate::Ticket ticket;
   {
-    std::lock_guard lock(mu_);
-    QUID_RETURN_IF_ERROR(LoadInode(ino, &inode));
+    auto lock = ns_->Lock();
+    QUID_RETURN_IF_ERROR(ns_->LoadInode(ino, &inode));
     if (S_ISDIR(inode.mode())) return Status(Code::kIsDir, "is a directory");
     if (!inode.is_inline()) {
       ticket = read_gate_.Enter();
@@ -31,13 +31,12 @@ Result<size_t> VolumeImpl::Read(Ino ino, uint64_t offset, MutableByteSpan out) {
     }
     size = inode.size();
     limit = size;
-    auto it = dirty_.find(ino);
-    if (it != dirty_.end()) {
-      size = it->second->size();
-      limit = std::min(it->second->base_limit(), inode.size());
+    if (const DirtyFile* dirty = ns_->FindDirty(ino)) {
+      size = dirty->size();
+      limit = std::min(dirty->base_limit(), inode.size());
       if (offset < size) {
-        pieces = it->second->PiecesIn(offset, std::min<uint64_t>(out.size(), size - offset),
-                                      journal_.get());
+        pieces =
+            dirty->PiecesIn(offset, std::min<uint64_t>(out.size(), size - offset), journal_.get());
       }
     }
   }
@@ -61,9 +60,9 @@ Result<size_t> VolumeImpl::Read(Ino ino, uint64_t offset, MutableByteSpan out) {
 Result<size_t> VolumeImpl::Write(Ino ino, uint64_t offset, ByteSpan data) {
   if (data.empty()) return size_t{0};
   {
-    std::lock_guard lock(mu_);
+    auto lock = ns_->Lock();
     meta::Inode inode;
-    QUID_RETURN_IF_ERROR(LoadInode(ino, &inode));
+    QUID_RETURN_IF_ERROR(ns_->LoadInode(ino, &inode));
     if (!S_ISREG(inode.mode())) return Status::Invalid("not a regular file");
   }
   std::lock_guard order(write_order_mu_);
@@ -72,15 +71,15 @@ Result<size_t> VolumeImpl::Write(Ino ino, uint64_t offset, ByteSpan data) {
     const size_t n = std::min<size_t>(data.size() - done, kMaxJournalPayload);
     QUID_ASSIGN_OR_RETURN(JournalRecord record,
                           journal_->AppendWrite(ino, offset + done, data.subspan(done, n), Now()));
-    std::lock_guard lock(mu_);
+    auto lock = ns_->Lock();
     meta::Inode inode;
-    Status s = LoadInode(ino, &inode);
+    Status s = ns_->LoadInode(ino, &inode);
     if (!s.ok()) {
       // Destroyed while we appended; the record is dead.
       journal_->Release(record.segment, 1);
       return s;
     }
-    DirtyFile* dirty = DirtyFor(ino, inode.size());
+    DirtyFile* dirty = ns_->DirtyFor(ino, inode.size());
     dirty->ApplyWrite(record, journal_.get());
     dirty->set_last_write_mono_ns(clock_->monotonic_ns());
     done += n;
@@ -92,57 +91,18 @@ Result<size_t> VolumeImpl::Write(Ino ino, uint64_t offset, ByteSpan data) {
 Status VolumeImpl::Truncate(Ino ino, uint64_t size) {
   std::lock_guard order(write_order_mu_);
   QUID_ASSIGN_OR_RETURN(JournalRecord record, journal_->AppendTruncate(ino, size, Now()));
-  std::lock_guard lock(mu_);
+  auto lock = ns_->Lock();
   meta::Inode inode;
-  Status s = LoadInode(ino, &inode);
+  Status s = ns_->LoadInode(ino, &inode);
   if (!s.ok()) {
     journal_->Release(record.segment, 1);
     return s;
   }
-  DirtyFile* dirty = DirtyFor(ino, inode.size());
+  DirtyFile* dirty = ns_->DirtyFor(ino, inode.size());
   dirty->ApplyTruncate(record, journal_.get());
   dirty->set_last_write_mono_ns(clock_->monotonic_ns());
   WakeFlusher();
   return Status::Ok();
-}
-
-Status VolumeImpl::ApplyRecordLocked(const JournalRecord& record, Journal* journal) {
-  meta::Inode inode;
-  Status s = LoadInode(record.ino, &inode);
-  if (s.code() == Code::kNotFound) return Status::Ok();  // the file is gone
-  QUID_RETURN_IF_ERROR(s);
-  if (record.seq <= inode.flushed_seq()) return Status::Ok();  // already committed
-  if (!S_ISREG(inode.mode())) return Status::Ok();
-  journal->AddRef(record.segment, 1);
-  DirtyFile* dirty = DirtyFor(record.ino, inode.size());
-  if (record.type == JournalRecordType::kWrite)
-    dirty->ApplyWrite(record, journal);
-  else
-    dirty->ApplyTruncate(record, journal);
-  return Status::Ok();
-}
-
-Status VolumeImpl::Open(Ino ino, int flags) {
-  {
-    std::lock_guard lock(mu_);
-    meta::Inode inode;
-    QUID_RETURN_IF_ERROR(LoadInode(ino, &inode));
-    opens_[ino]++;
-    if (!(flags & O_TRUNC) || !S_ISREG(inode.mode())) return Status::Ok();
-  }
-  Status s = Truncate(ino, 0);
-  if (!s.ok()) Release(ino);
-  return s;
-}
-
-void VolumeImpl::Release(Ino ino) {
-  std::lock_guard lock(mu_);
-  auto it = opens_.find(ino);
-  if (it == opens_.end()) return;
-  if (--it->second == 0) {
-    opens_.erase(it);
-    MaybeDestroyLocked(ino);
-  }
 }
 
 Status VolumeImpl::Fsync(Ino ino, bool datasync) {
@@ -158,41 +118,9 @@ Status VolumeImpl::SyncAll() {
 }
 
 Status VolumeImpl::Drain(int64_t timeout_ns, const std::function<void(uint64_t)>& progress) {
-  const int64_t deadline = clock_->monotonic_ns() + timeout_ns;
-  {
-    std::lock_guard lock(flusher_mu_);
-    drain_requests_++;
-  }
-  auto pending = [this] {
-    std::lock_guard lock(mu_);
-    uint64_t bytes = 0;
-    bool any = false;
-    for (const auto& [ino, dirty] : dirty_) {
-      bytes += dirty->dirty_bytes();
-      any = any || !dirty->clean();
-    }
-    return std::make_pair(any, bytes);
-  };
-  Status result = Status::Ok();
-  for (;;) {
-    WakeFlusher();
-    auto [any, bytes] = pending();
-    if (progress) progress(bytes);
-    if (!any) break;
-    if (clock_->monotonic_ns() >= deadline) {
-      result = Status::Unavailable(std::to_string(bytes) +
-                                   " bytes are not stored yet; they stay in the journal");
-      break;
-    }
-    std::unique_lock lock(flusher_mu_);
-    flushed_cv_.wait_for(lock, std::chrono::milliseconds(500));
-  }
-  {
-    std::lock_guard lock(flusher_mu_);
-    drain_requests_--;
-  }
+  Status drained = flusher_->Drain(timeout_ns, progress);
   QUID_RETURN_IF_ERROR(Fsync(kRootIno, false));
-  return result;
+  return drained;
 }
 
 }  // namespace quid

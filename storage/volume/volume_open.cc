@@ -156,8 +156,6 @@ Status VolumeImpl::Start(const VolumeOpenOptions& options) {
   QUID_ASSIGN_OR_RETURN(SecretKey master,
                         UnwrapMasterKey(config_, options.passphrase, options.key_file, env_));
   keys_ = VolumeKeys::Derive(master);
-  std::memcpy(name_hash_key_, config_.volume_id().data(),
-              std::min<size_t>(sizeof(name_hash_key_), config_.volume_id().size()));
   chunker_ = std::make_unique<FixedSizeChunker>(config_.chunk_size());
 
   std::vector<std::shared_ptr<ShardStore>> stores = options.stores_override;
@@ -201,7 +199,8 @@ Status VolumeImpl::Start(const VolumeOpenOptions& options) {
 
   meta::Counters counters;
   QUID_RETURN_IF_ERROR(db_->GetProto(Cf::kConfig, std::string(kCountersKey), &counters));
-  next_ino_ = counters.next_ino();
+  ns_ = std::make_unique<Namespace>(db_.get(), gc_.get(), clock_, config_.volume_id(),
+                                    counters.next_ino(), [this] { WakeFlusher(); });
 
   JournalOptions journal_options;
   journal_options.dir = JournalDir(options.home);
@@ -211,20 +210,34 @@ Status VolumeImpl::Start(const VolumeOpenOptions& options) {
   journal_options.min_seq = counters.journal_seq();
   Status replayed;
   {
-    std::lock_guard lock(mu_);
+    auto lock = ns_->Lock();
     auto journal = Journal::Open(journal_options, [&](Journal* j, const JournalRecord& record) {
-      Status s = ApplyRecordLocked(record, j);
+      Status s = ns_->ApplyRecord(record, j);
       if (!s.ok() && replayed.ok()) replayed = s;
     });
     if (!journal.ok()) return journal.status();
     journal_ = std::move(journal).value();
+    ns_->AttachJournal(journal_.get());
   }
   QUID_RETURN_IF_ERROR(replayed);
   {
-    std::lock_guard lock(mu_);
-    QUID_RETURN_IF_ERROR(RemoveOrphans());
+    auto lock = ns_->Lock();
+    QUID_RETURN_IF_ERROR(ns_->RemoveOrphans());
   }
-  flusher_ = std::thread([this] { FlusherLoop(); });
+  FlusherParts parts;
+  parts.ns = ns_.get();
+  parts.db = db_.get();
+  parts.journal = journal_.get();
+  parts.chunks = chunks_.get();
+  parts.reader = reader_.get();
+  parts.gc = gc_.get();
+  parts.cpu_pool = cpu_pool_.get();
+  parts.io_pool = io_pool_.get();
+  parts.chunker = chunker_.get();
+  parts.keys = &keys_;
+  parts.inline_max = config_.inline_max();
+  parts.clock = clock_;
+  flusher_ = std::make_unique<Flusher>(parts);
   return Status::Ok();
 }
 
@@ -234,21 +247,19 @@ VolumeImpl::~VolumeImpl() {
 
 Status VolumeImpl::Close() {
   {
-    std::lock_guard lock(flusher_mu_);
+    std::lock_guard lock(close_mu_);
     if (closed_) return Status::Ok();
     closed_ = true;
-    stopping_ = true;
   }
-  flusher_cv_.notify_all();
-  if (flusher_.joinable()) flusher_.join();
+  if (flusher_) flusher_->Stop();
   Status synced = Status::Ok();
   if (journal_) synced = journal_->Sync();
   if (db_) {
     Status s = db_->SyncWal();
     if (synced.ok()) synced = s;
   }
-  std::lock_guard lock(mu_);
-  dirty_.clear();   // journal references die with the journal; the files stay on disk
+  // Journal references in the dirty map die with the journal; the files stay on disk.
+  ns_.reset();
   reader_.reset();  // finishes queued prefetches while the stores still exist
   gc_.reset();
   chunks_.reset();

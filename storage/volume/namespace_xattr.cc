@@ -1,10 +1,10 @@
 // Extended attributes: one RocksDB key per (inode, name); a change also bumps ctime.
 #include "storage/meta/metadata_keys.h"
-#include "storage/volume/volume_impl.h"
+#include "storage/volume/namespace.h"
 
 namespace quid {
 
-Status VolumeImpl::SetXattr(Ino ino, std::string_view name, ByteSpan value, XattrMode mode) {
+Status Namespace::SetXattr(Ino ino, std::string_view name, ByteSpan value, XattrMode mode) {
   std::lock_guard lock(mu_);
   if (name.empty() || name.size() > 255) return Status(Code::kRange, "bad attribute name");
   // POSIX ACLs are not enforced by this volume; storing them as plain bytes would let
@@ -28,7 +28,7 @@ Status VolumeImpl::SetXattr(Ino ino, std::string_view name, ByteSpan value, Xatt
   return db_->Write(&batch, false);
 }
 
-Result<Bytes> VolumeImpl::GetXattr(Ino ino, std::string_view name) {
+Result<Bytes> Namespace::GetXattr(Ino ino, std::string_view name) {
   std::lock_guard lock(mu_);
   std::string value;
   Status s = db_->Get(Cf::kXattrs, XattrKey(ino, name), &value);
@@ -41,7 +41,7 @@ Result<Bytes> VolumeImpl::GetXattr(Ino ino, std::string_view name) {
   return Bytes(value.begin(), value.end());
 }
 
-Result<std::vector<std::string>> VolumeImpl::ListXattr(Ino ino) {
+Result<std::vector<std::string>> Namespace::ListXattr(Ino ino) {
   std::lock_guard lock(mu_);
   meta::Inode inode;
   QUID_RETURN_IF_ERROR(LoadInode(ino, &inode));
@@ -53,7 +53,7 @@ Result<std::vector<std::string>> VolumeImpl::ListXattr(Ino ino) {
   return names;
 }
 
-Status VolumeImpl::RemoveXattr(Ino ino, std::string_view name) {
+Status Namespace::RemoveXattr(Ino ino, std::string_view name) {
   std::lock_guard lock(mu_);
   meta::Inode inode;
   QUID_RETURN_IF_ERROR(LoadInode(ino, &inode));

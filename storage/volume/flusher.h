@@ -1,0 +1,94 @@
+// Flusher: the volume's one background thread. It turns dirty journal data into stored
+// chunks, removes the shards of unreferenced chunks, spreads chunks written while stores
+// were away, and sweeps shards no metadata references.
+//
+// A flush round has three steps (flush_plan.h): PlanRound snapshots the chosen files'
+// dirty pieces under the namespace lock; BuildRound builds, names and uploads each
+// changed chunk without locks, on the CPU pool; CommitRound applies every file's new
+// extents, refcounts, size and flushed seq in one synced batch under the namespace lock,
+// and only then releases the journal bytes.
+//
+// Locking: mu_ guards the thread's control state (stop, drain requests) and is a leaf:
+// never held while taking the namespace lock or doing I/O.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "storage/base/clock.h"
+#include "storage/base/thread_pool.h"
+#include "storage/chunks/chunk_store.h"
+#include "storage/chunks/chunker.h"
+#include "storage/crypto/keys.h"
+#include "storage/journal/journal.h"
+#include "storage/meta/metadata.h"
+#include "storage/volume/chunk_reader.h"
+#include "storage/volume/flush_plan.h"
+#include "storage/volume/garbage_collector.h"
+#include "storage/volume/namespace.h"
+
+namespace quid {
+
+// What the flusher works on; every pointer outlives it.
+struct FlusherParts {
+  Namespace* ns = nullptr;
+  MetaDb* db = nullptr;
+  Journal* journal = nullptr;
+  ChunkStore* chunks = nullptr;
+  ChunkReader* reader = nullptr;
+  GarbageCollector* gc = nullptr;
+  ThreadPool* cpu_pool = nullptr;  // builds chunks
+  ThreadPool* io_pool = nullptr;   // asks stores for their usage
+  const Chunker* chunker = nullptr;
+  const VolumeKeys* keys = nullptr;
+  uint64_t inline_max = 0;  // files up to this size are kept in their inode
+  Clock* clock = nullptr;
+};
+
+class Flusher {
+ public:
+  // Starts the thread.
+  explicit Flusher(FlusherParts parts);
+  // Stops the thread (see Stop).
+  ~Flusher();
+
+  // There is new work (a write, a delete): look now rather than at the next poll.
+  void Wake();
+  // Flushes everything dirty, whatever its age, until nothing is dirty or `timeout_ns`
+  // passes (kUnavailable: bytes stay in the journal). `progress` gets the bytes still
+  // pending, about twice a second. Any thread.
+  Status Drain(int64_t timeout_ns, const std::function<void(uint64_t)>& progress);
+  // Ends the thread after its current step; idempotent.
+  void Stop();
+
+ private:
+  void Loop();
+  std::vector<Ino> PickCandidates(bool everything);
+  // True if any file committed.
+  bool FlushRound(const std::vector<Ino>& inodes);
+  std::vector<FileJob> PlanRound(const std::vector<Ino>& inodes);
+  void BuildRound(std::vector<FileJob>& files);
+  Status BuildChunk(FileJob& file, ChunkJob& chunk);
+  bool CommitRound(std::vector<FileJob>& files);
+  // Moves the extra shards of chunks placed twice on one store (written while stores were
+  // away) to reachable stores the chunk does not use yet, a bounded amount per call.
+  // True if it moved anything (redundancy.cc).
+  bool RestoreRedundancy();
+
+  const FlusherParts p_;
+  std::string redundancy_cursor_;  // chunk key to resume RestoreRedundancy from
+
+  std::mutex mu_;
+  std::condition_variable wake_cv_;
+  std::condition_variable flushed_cv_;  // signalled after every pass of the loop
+  bool stopping_ = false;               // guarded by mu_
+  int drain_requests_ = 0;              // guarded by mu_
+  std::thread thread_;                  // last: starts once the rest is set up
+};
+
+}  // namespace quid
