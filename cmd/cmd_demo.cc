@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "cmd/commands.h"
+#include "cmd/duration_parse.h"
 #include "cmd/home.h"
 #include "cmd/logging.h"
 #include "cmd/mount_daemon.h"
@@ -44,6 +45,8 @@ struct DemoArgs {
   int hosts = 6;
   std::string workdir;
   std::string cache_size;
+  std::string journal_size;
+  std::string journal_wait;
   std::string contribute = "4G";
   std::string mountpoint;
   std::vector<std::string> fuse_options;
@@ -248,6 +251,16 @@ int RunDemo(const DemoArgs& args) {
     if (!cache.ok()) return Fail(kName, "--cache-size: " + cache.status().message());
     options.volume.cache_bytes = *cache;
   }
+  if (!args.journal_size.empty()) {
+    Result<uint64_t> journal = ParseSize(args.journal_size);
+    if (!journal.ok()) return Fail(kName, "--journal-size: " + journal.status().message());
+    options.volume.journal_bytes = *journal;
+  }
+  if (!args.journal_wait.empty()) {
+    Result<int64_t> wait = ParseDuration(args.journal_wait);
+    if (!wait.ok()) return Fail(kName, "--journal-wait: " + wait.status().message());
+    options.volume.journal_wait_ns = *wait;
+  }
   Result<uint64_t> contribution = ParseSize(args.contribute);
   if (!contribution.ok()) return Fail(kName, "--contribute: " + contribution.status().message());
   Result<std::string> passphrase = DemoPassphrase(workdir);
@@ -296,6 +309,12 @@ Command AddDemoCommand(CLI::App& quid) {
   app->add_option("--cache-size", args->cache_size,
                   "Read cache; 0 sends every read to the hosts (default 256M)")
       ->option_text("SIZE");
+  app->add_option("--journal-size", args->journal_size,
+                  "Journal capacity: acknowledged writes not yet on the hosts (default 1G)")
+      ->option_text("SIZE");
+  app->add_option("--journal-wait", args->journal_wait,
+                  "How long a write waits for a full journal before ENOSPC (default 30s)")
+      ->option_text("D");
   app->add_option("--contribute", args->contribute, "Space each host gives (default 4G)")
       ->option_text("SIZE");
   app->add_option("-o", args->fuse_options,

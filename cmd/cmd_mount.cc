@@ -15,6 +15,7 @@
 #include "cmd/commands.h"
 #include "cmd/control_socket.h"
 #include "cmd/daemonize.h"
+#include "cmd/duration_parse.h"
 #include "cmd/home.h"
 #include "cmd/logging.h"
 #include "cmd/mount_daemon.h"
@@ -36,7 +37,8 @@ struct MountArgs {
   std::string mountpoint;
   bool foreground = false;
   std::string cache_size;
-  std::string writeback_size;
+  std::string journal_size;
+  std::string journal_wait;
   std::vector<std::string> fuse_options;
   std::string key_file;
   std::string passphrase_file;
@@ -112,7 +114,12 @@ Result<MountDaemonOptions> Prepare(const MountArgs& args) {
   QUID_RETURN_IF_ERROR(
       ParseSizeOption(args.cache_size, "--cache-size", options.volume.cache_bytes));
   QUID_RETURN_IF_ERROR(
-      ParseSizeOption(args.writeback_size, "--writeback-size", options.volume.writeback_bytes));
+      ParseSizeOption(args.journal_size, "--journal-size", options.volume.journal_bytes));
+  if (!args.journal_wait.empty()) {
+    Result<int64_t> wait = ParseDuration(args.journal_wait);
+    if (!wait.ok()) return Status::Invalid("--journal-wait: " + wait.status().message());
+    options.volume.journal_wait_ns = *wait;
+  }
   options.mount.fuse_options = SplitFuseOptions(args.fuse_options);
 
   if (!args.key_file.empty()) {
@@ -181,9 +188,14 @@ Command AddMountCommand(CLI::App& quid) {
   app->add_option("--cache-size", args->cache_size,
                   "Read cache, e.g. 256M; 0 sends every read to the stores (default 256M)")
       ->option_text("SIZE");
-  app->add_option("--writeback-size", args->writeback_size,
-                  "Write-back journal capacity before writers wait (default 1G)")
+  // --writeback-size: the flag's name before the journal had one of its own.
+  app->add_option("--journal-size,--writeback-size", args->journal_size,
+                  "Journal capacity: acknowledged writes not yet on the stores (default 1G)")
       ->option_text("SIZE");
+  app->add_option("--journal-wait", args->journal_wait,
+                  "How long a write waits for a full journal before ENOSPC, e.g. 30s (default "
+                  "30s); nothing else ever waits for it")
+      ->option_text("D");
   app->add_option("-o", args->fuse_options,
                   "FUSE mount options as mount(8) takes them: allow_other, ro, ... (repeatable)")
       ->option_text("OPT[,OPT]...")

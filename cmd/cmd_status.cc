@@ -50,6 +50,23 @@ void PrintTable(const DaemonStatus& status) {
   fmt::print("stored    {} of file data in chunks\n", FormatSize(v.logical_bytes));
   fmt::print("pending   {} acknowledged, not yet on the stores{}\n", FormatSize(v.pending_bytes),
              v.pending_bytes == 0 ? "" : " (safe in the local journal)");
+  fmt::print("journal   {} of {} used\n", FormatSize(v.journal_used_bytes),
+             FormatSize(v.journal_capacity_bytes));
+  if (v.journal_full || v.writers_waiting > 0) {
+    size_t down = 0;
+    for (const auto& store : v.stores) down += store.reachable ? 0 : 1;
+    const std::string why =
+        down > 0 ? fmt::format("{} of {} stores are unreachable", down, v.stores.size())
+                 : std::string("the stores take data more slowly than it is written");
+    if (v.journal_full) {
+      fmt::print(
+          "FULL      the journal is full and {}: writes fail with ENOSPC until the "
+          "stores take some of it; nothing acknowledged is lost\n",
+          why);
+    } else {
+      fmt::print("WAITING   {} writes wait for journal room ({})\n", v.writers_waiting, why);
+    }
+  }
   if (v.pending_deletes > 0) fmt::print("deleting  {} chunks\n", v.pending_deletes);
   if (v.degraded_reads > 0) {
     fmt::print("degraded  {} reads rebuilt from parity since mounting\n", v.degraded_reads);

@@ -31,6 +31,10 @@ std::string StatusToJson(const DaemonStatus& status) {
                     {"swept_shards", v.swept_shards},
                     {"cleanup_passes", v.cleanup_passes},
                     {"journal_damage", v.journal_damage},
+                    {"journal_used_bytes", v.journal_used_bytes},
+                    {"journal_capacity_bytes", v.journal_capacity_bytes},
+                    {"journal_full", v.journal_full},
+                    {"writers_waiting", v.writers_waiting},
                     {"stores", stores}};
   // Invalid UTF-8 in a store name must not turn a status request into an exception.
   return out.dump(-1, ' ', false, json::error_handler_t::replace);
@@ -60,6 +64,10 @@ Result<DaemonStatus> StatusFromJson(std::string_view text) {
     v.swept_shards = in.at("swept_shards").get<uint64_t>();
     v.cleanup_passes = in.value("cleanup_passes", uint64_t{0});
     v.journal_damage = in.value("journal_damage", std::vector<std::string>{});
+    v.journal_used_bytes = in.value("journal_used_bytes", uint64_t{0});
+    v.journal_capacity_bytes = in.value("journal_capacity_bytes", uint64_t{0});
+    v.journal_full = in.value("journal_full", false);
+    v.writers_waiting = in.value("writers_waiting", 0);
     for (const json& s : in.at("stores")) {
       VolumeStatus::Store store;
       store.name = s.at("name").get<std::string>();

@@ -19,7 +19,9 @@ struct MountOptions {
   // Entry and attribute timeouts the kernel may cache replies for (seconds).
   double attr_timeout_s = 1.0;
   double entry_timeout_s = 1.0;
-  unsigned max_threads = 8;
+  // Workers serving requests. More than the kernel's background requests (8, fuse_ops.cc),
+  // so that writes waiting for journal room never take every worker.
+  unsigned max_threads = 16;
 };
 
 // Serves `volume` until the file system is unmounted (fusermount3 -u, umount),

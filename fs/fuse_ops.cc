@@ -29,6 +29,11 @@ constexpr unsigned kMaxWriteBytes = 1u << 20;
 // Asked for, but the kernel grants at most what it offered in INIT (the bdi's read-ahead,
 // 128 KiB by default; raise it with /sys/class/bdi/<major:minor>/read_ahead_kb).
 constexpr unsigned kMaxReadaheadBytes = 1u << 20;
+// Requests the kernel keeps in flight without a caller waiting (writeback of cached pages,
+// read-ahead). Fewer than the mount's worker threads (MountOptions::max_threads), so that
+// when the journal is full and every background write waits for room, workers remain for
+// the lookups, stats and reads that a user is waiting on.
+constexpr unsigned kMaxBackgroundRequests = 8;
 // st_blksize: the I/O size we prefer callers to use.
 constexpr blksize_t kPreferredIoBytes = 4096;
 // d_ino for "..": the Volume does not track parents, and libfuse's own high-level layer uses
@@ -141,6 +146,8 @@ void OnInit(void* /*userdata*/, fuse_conn_info* conn) {
   conn->want &= ~(FUSE_CAP_EXPORT_SUPPORT | FUSE_CAP_HANDLE_KILLPRIV);
   conn->max_write = kMaxWriteBytes;
   conn->max_readahead = kMaxReadaheadBytes;
+  conn->max_background = kMaxBackgroundRequests;
+  conn->congestion_threshold = kMaxBackgroundRequests * 3 / 4;
 }
 
 void OnDestroy(void* userdata) {

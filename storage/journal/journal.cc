@@ -281,13 +281,29 @@ Result<JournalRecord> Journal::Append(JournalRecordType type, uint64_t ino, uint
   std::unique_lock lock(mu_);
   const int64_t deadline = options_.clock->monotonic_ns() + options_.full_wait_ns;
   // Wait for room, but never refuse a record into an otherwise empty journal.
-  while (used_bytes_ + record_bytes > options_.capacity_bytes && used_bytes_ > current_->size) {
+  const auto full = [&] {
+    return used_bytes_ + record_bytes > options_.capacity_bytes && used_bytes_ > current_->size;
+  };
+  const auto no_space = [&] {
+    return Status::NoSpace("the journal is full (" + std::to_string(used_bytes_ >> 20) +
+                           " MiB of acknowledged writes wait for the stores)");
+  };
+  if (full() && out_of_space_) return no_space();
+  while (full()) {
     int64_t left = deadline - options_.clock->monotonic_ns();
     if (left <= 0) {
-      return Status::NoSpace("write-back area full (" + std::to_string(used_bytes_ >> 20) +
-                             " MiB waiting for the stores)");
+      if (!out_of_space_) {
+        spdlog::warn("journal full for {} s: writes fail with ENOSPC until the stores take some",
+                     options_.full_wait_ns / 1'000'000'000);
+      }
+      out_of_space_ = true;
+      room_cv_.notify_all();  // the other waiters give up too
+      return no_space();
     }
+    ++waiting_;
     room_cv_.wait_for(lock, std::chrono::nanoseconds(std::min<int64_t>(left, 100'000'000)));
+    --waiting_;
+    if (full() && out_of_space_) return no_space();
   }
   if ((current_->size + record_bytes > options_.segment_bytes && current_->size > 0) ||
       current_->sync_failed) {
@@ -426,7 +442,20 @@ void Journal::CollectLocked() {
     segments_.erase(it);  // readers holding the shared_ptr keep the file until done
     freed = true;
   }
-  if (freed) room_cv_.notify_all();
+  if (freed) {
+    out_of_space_ = false;
+    room_cv_.notify_all();
+  }
+}
+
+int Journal::waiting_appends() const {
+  std::lock_guard lock(mu_);
+  return waiting_;
+}
+
+bool Journal::out_of_space() const {
+  std::lock_guard lock(mu_);
+  return out_of_space_;
 }
 
 uint64_t Journal::used_bytes() const {

@@ -90,8 +90,11 @@ struct JournalOptions {
   uint64_t segment_bytes = 64ull << 20;
   // Appends wait while live segments hold this many bytes (back-pressure on writers).
   uint64_t capacity_bytes = 1ull << 30;
-  // How long an append waits for room before giving up with kNoSpace.
-  int64_t full_wait_ns = 60'000'000'000;
+  // How long an append waits for room before giving up with kNoSpace. Once one append
+  // has given up, the journal is out of space: later appends that do not fit fail at
+  // once, as on a full disk, until the flusher frees room. Otherwise every writer (and
+  // each of the kernel's writeback requests) would wait the whole time anew.
+  int64_t full_wait_ns = 30'000'000'000;
   Clock* clock = nullptr;
   // Appended bytes are handed to the disk's writeback in runs of this size, so that no
   // sync has much to write when it comes.
@@ -116,7 +119,8 @@ class Journal : public SegmentRefs {
   Journal& operator=(const Journal&) = delete;
 
   // Appends a record; the returned record holds one reference on its segment.
-  // Blocks while the journal is full (kNoSpace after options.full_wait_ns).
+  // Blocks while the journal is full (kNoSpace after options.full_wait_ns, or at once
+  // while the journal is out of space; see JournalOptions).
   Result<JournalRecord> AppendWrite(uint64_t ino, uint64_t offset, ByteSpan data, int64_t mtime_ns);
   Result<JournalRecord> AppendTruncate(uint64_t ino, uint64_t size, int64_t mtime_ns);
 
@@ -136,6 +140,10 @@ class Journal : public SegmentRefs {
   uint64_t capacity_bytes() const { return options_.capacity_bytes; }
   uint64_t last_seq() const;
   size_t segment_count() const;
+  // Appends waiting for room now, and whether the journal is out of space (an append
+  // gave up and no room has been freed since).
+  int waiting_appends() const;
+  bool out_of_space() const;
   // Damage found at replay (empty for a healthy journal). Fixed after Open.
   const std::vector<JournalDamage>& damage() const { return damage_; }
   // Bytes cut off as the torn tail at replay.
@@ -165,6 +173,8 @@ class Journal : public SegmentRefs {
   uint64_t next_seq_ = 1;
   uint64_t used_bytes_ = 0;
   uint64_t synced_seq_ = 0;  // every record with seq <= this is durable
+  int waiting_ = 0;          // appends waiting for room
+  bool out_of_space_ = false;
   std::vector<JournalDamage> damage_;
   uint64_t torn_bytes_ = 0;
 };

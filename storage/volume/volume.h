@@ -95,6 +95,12 @@ struct VolumeStatus {
   uint64_t degraded_reads = 0;
   uint64_t swept_shards = 0;    // unreferenced shards removed by the last sweep
   uint64_t cleanup_passes = 0;  // unreferenced-shard sweeps completed since mount
+  uint64_t journal_used_bytes = 0;
+  uint64_t journal_capacity_bytes = 0;
+  // The journal is full and a writer waited in vain: writes fail with ENOSPC until the
+  // stores take some of it (why: see the stores' reachability).
+  bool journal_full = false;
+  int writers_waiting = 0;  // writes waiting for journal room now
   // Journal records found unreadable at mount (damage, not a torn tail), one line each:
   // which segment, which bytes, which seqs, whether they had been synced.
   std::vector<std::string> journal_damage;
@@ -123,10 +129,14 @@ struct VolumeOpenOptions {
   std::string home;        // the node's home folder (metadata, journal)
   std::string passphrase;  // or key_file
   std::string key_file;
-  uint64_t cache_bytes = 256ull << 20;    // plaintext read cache; 0 disables it
-  uint64_t writeback_bytes = 1ull << 30;  // journal capacity before writers wait
-  Clock* clock = nullptr;                 // default RealClock
-  Env* env = nullptr;                     // the local disk; default Env::Default()
+  uint64_t cache_bytes = 256ull << 20;  // plaintext read cache; 0 disables it
+  uint64_t journal_bytes = 1ull << 30;  // journal capacity before writers wait
+  // How long a writer waits for journal room before ENOSPC; once one has given up, later
+  // writes that do not fit fail at once until the flusher frees room. Nothing but writes
+  // (and truncates) ever waits for the journal.
+  int64_t journal_wait_ns = 30'000'000'000;
+  Clock* clock = nullptr;  // default RealClock
+  Env* env = nullptr;      // the local disk; default Env::Default()
   // Shards younger than this are never swept as unreferenced (uploads may be in flight).
   int64_t cleanup_grace_ns = 600'000'000'000;
   // Opens stores of kinds other than "folder". A store it cannot open (or a kind with no

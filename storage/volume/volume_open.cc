@@ -1,8 +1,9 @@
 // Volume creation, opening (key unwrap, journal replay, background start) and closing.
+#include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <spdlog/spdlog.h>
+#include <algorithm>
 
 #include "storage/base/env.h"
 #include "storage/meta/metadata_keys.h"
@@ -204,7 +205,12 @@ Status VolumeImpl::Start(const VolumeOpenOptions& options) {
 
   JournalOptions journal_options;
   journal_options.dir = JournalDir(options.home);
-  journal_options.capacity_bytes = options.writeback_bytes;
+  journal_options.capacity_bytes = options.journal_bytes;
+  // At least eight segments: room comes back a segment at a time, so a small journal
+  // must not be one segment that only frees when everything in it is stored.
+  journal_options.segment_bytes =
+      std::clamp<uint64_t>(options.journal_bytes / 8, 1ull << 20, 64ull << 20);
+  journal_options.full_wait_ns = options.journal_wait_ns;
   journal_options.clock = clock_;
   journal_options.env = env_;
   journal_options.min_seq = counters.journal_seq();

@@ -76,6 +76,10 @@ VolumeStatus VolumeImpl::GetStatus() {
   status.pending_deletes = gc_->pending();
   status.swept_shards = gc_->last_sweep_removed();
   status.cleanup_passes = gc_->sweeps();
+  status.journal_used_bytes = journal_->used_bytes();
+  status.journal_capacity_bytes = journal_->capacity_bytes();
+  status.journal_full = journal_->out_of_space();
+  status.writers_waiting = journal_->waiting_appends();
   status.journal_damage = OpenWarnings();
   return status;
 }

@@ -21,42 +21,6 @@ snapshot_quid
 W=$S/demo       # the demo's workdir: host1..host6, tenant, ports
 H=$W/tenant     # the volume's home (status, wait_settled)
 
-port_of() { sed -n "${1}p" "$W/ports"; }
-addr_of() { echo "127.0.0.1:$(port_of "$1")"; }
-host_pid() { pgrep -f "quid serve --home $W/host$1 " | head -1 || true; }
-
-# kill_host I: SIGKILL host I, after keeping its exact command line for restart_host.
-kill_host() {
-  local i=$1 pid n state
-  pid=$(host_pid "$i")
-  [ -n "$pid" ] || fail "host $i (quid serve --home $W/host$i) is not running"
-  cp "/proc/$pid/cmdline" "$S/cmdline.$i"
-  kill -9 "$pid"
-  { wait "$pid"; } 2>/dev/null || true # reaps it if this shell started it (a restarted host), quietly
-  for n in $(seq 50); do # gone, or a zombie its parent has not reaped yet
-    state=$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null || true)
-    if [ -z "$state" ] || [ "$state" = Z ]; then return 0; fi
-    sleep 0.1
-  done
-  fail "host $i ($pid) still runs 5 s after SIGKILL"
-}
-
-# restart_host I: start host I again with the command line it had (argv[0] -> this binary),
-# then wait (15 s) until it listens on its port.
-restart_host() {
-  local i=$1 args n
-  mapfile -d '' -t args <"$S/cmdline.$i"
-  args[0]=$QUID
-  [ "${args[1]}" = serve ] || fail "host $i's command line is not quid serve: ${args[*]}"
-  start_bg "${args[@]}" >>"$W/host$i/restart.log" 2>&1
-  for n in $(seq 60); do
-    ss -Hltn "sport = :$(port_of "$i")" | grep -q . && return 0
-    kill -0 "$BG_PID" 2>/dev/null || fail "restarted host $i exited: $(tail -1 "$W/host$i/restart.log")"
-    sleep 0.25
-  done
-  fail "restarted host $i does not listen on port $(port_of "$i") after 15 s"
-}
-
 # all_sums LABEL: every tree written so far verifies through the mount, caches dropped first.
 all_sums() {
   local label=$1 t
@@ -67,14 +31,7 @@ all_sums() {
 shards_line() { store_states | awk '{printf "%s%s=%s%s", (NR > 1 ? " " : ""), NR, $3, ($2 == "true" ? "" : "(down)")}'; }
 
 check "quid demo --hosts 6 --cache-size 0 mounts a volume over 6 hosts"
-start_bg "$QUID" demo --hosts 6 --workdir "$W" --cache-size 0 "$M" >"$S/demo.log" 2>&1
-DEMO_PID=$BG_PID
-wait_mounted_or_fail() {
-  local n
-  for n in $(seq 120); do mountpoint -q "$M" && return 0; kill -0 "$DEMO_PID" 2>/dev/null || break; sleep 0.5; done
-  fail "quid demo did not mount $M: $(tail -1 "$S/demo.log")"
-}
-wait_mounted_or_fail
+start_demo --cache-size 0
 [ "$(wc -l <"$W/ports")" = 6 ] || fail "the demo's workdir has no list of 6 host ports"
 for i in 1 2 3 4 5 6; do [ -n "$(host_pid "$i")" ] || fail "host $i of the demo is not running"; done
 [ "$(store_states | grep -c ' true ')" = 6 ] || fail "status does not show 6 reachable stores: $(store_states | tr '\n' ';')"

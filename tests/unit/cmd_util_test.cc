@@ -13,6 +13,7 @@
 #include <string>
 
 #include "cmd/control_socket.h"
+#include "cmd/duration_parse.h"
 #include "cmd/home.h"
 #include "cmd/mount_record.h"
 #include "cmd/mount_table.h"
@@ -94,6 +95,25 @@ TEST(ParseSizeTest, RejectsValuesBeyond64Bits) {
   EXPECT_FALSE(ParseSize("18446744073709551616").ok());
   EXPECT_FALSE(ParseSize("16777216T").ok());  // 2^24 TiB = 2^64 bytes
   EXPECT_EQ(*ParseSize("16777215T"), 16777215ull << 40);
+}
+
+TEST(ParseDurationTest, TakesTheSuffixesDesignSpells) {
+  EXPECT_EQ(*ParseDuration("500ms"), 500'000'000);
+  EXPECT_EQ(*ParseDuration("30s"), 30'000'000'000);
+  EXPECT_EQ(*ParseDuration("2m"), 120'000'000'000);
+  EXPECT_EQ(*ParseDuration("1h"), 3'600'000'000'000);
+  EXPECT_EQ(*ParseDuration("30d"), 30 * 86'400'000'000'000);
+  EXPECT_EQ(*ParseDuration("0s"), 0);
+}
+
+TEST(ParseDurationTest, RefusesBareNumbersOtherUnitsAndOverflow) {
+  for (const char* bad : {"30", "", "s", "10 s", "1.5s", "-3s", "10sec", "5w", "200000d"}) {
+    Result<int64_t> d = ParseDuration(bad);
+    EXPECT_FALSE(d.ok()) << bad;
+    if (!d.ok()) {
+      EXPECT_EQ(d.status().code(), Code::kInvalid) << bad;
+    }
+  }
 }
 
 TEST(FormatSizeTest, PicksReadableUnits) {

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <vector>
 
@@ -211,6 +212,33 @@ TEST_F(JournalTest, FullJournalRefusesAfterWaiting) {
   for (int i = 0; i < 10 && last.ok(); ++i)
     last = j->AppendWrite(1, 0, Pattern(3000, 1), 1).status();
   EXPECT_EQ(last.code(), Code::kNoSpace);
+}
+
+TEST_F(JournalTest, OnceFullAndOutOfTimeLaterWritesFailAtOnceUntilRoomIsFreed) {
+  options_.capacity_bytes = 8192;
+  options_.segment_bytes = 4096;
+  options_.full_wait_ns = 300'000'000;
+  std::vector<JournalRecord> none;
+  auto j = OpenKeeping(&none);
+  std::vector<JournalRecord> held;
+  for (int i = 0; i < 10; ++i) {
+    auto r = j->AppendWrite(1, 0, Pattern(3000, 1), 1);
+    if (!r.ok()) break;
+    held.push_back(*r);
+  }
+  ASSERT_GE(held.size(), 2u);
+  EXPECT_TRUE(j->out_of_space());
+
+  // A second writer that arrives now does not wait the whole time again.
+  auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(j->AppendWrite(2, 0, Pattern(3000, 2), 1).status().code(), Code::kNoSpace);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(100));
+  EXPECT_EQ(j->waiting_appends(), 0);
+
+  // The flusher stores what the oldest segment held: room again, and writes succeed.
+  for (const JournalRecord& r : held) j->Release(r.segment, 1);
+  EXPECT_FALSE(j->out_of_space());
+  EXPECT_TRUE(j->AppendWrite(3, 0, Pattern(3000, 3), 1).ok());
 }
 
 TEST_F(JournalTest, SequenceContinuesAboveTheFloorWhenEmpty) {
