@@ -232,23 +232,43 @@ Result<StoredChunk> ChunkStore::Put(const ChunkId& id, ByteSpan plain) {
 }
 
 Status ChunkStore::Remove(const StoredChunk& chunk) {
+  uint64_t removed = 0;
+  return RemoveShards(chunk, &removed);
+}
+
+Status ChunkStore::RemoveShards(const StoredChunk& chunk, uint64_t* removed_mask) {
   Impl& d = *impl_;
-  std::vector<Status> results(chunk.stores.size());
-  RunAll(d.pool, chunk.stores.size(), [&](size_t i) {
+  const size_t n = chunk.stores.size();
+  if (n > 64) return Status::Corrupt(ChunkLabel(chunk.id) + ": more than 64 shards");
+  std::vector<size_t> todo;
+  size_t skipped_down = 0;
+  for (size_t i = 0; i < n; ++i) {
+    if (*removed_mask & (uint64_t{1} << i)) continue;
+    if (chunk.stores[i] < stores_.size() && d.IsDown(chunk.stores[i])) {
+      ++skipped_down;  // asked again once the store is back
+      continue;
+    }
+    todo.push_back(i);
+  }
+  std::vector<Status> results(todo.size());
+  RunAll(d.pool, todo.size(), [&](size_t j) {
+    const size_t i = todo[j];
     if (chunk.stores[i] >= stores_.size()) {
-      results[i] = Status::Corrupt("shard " + std::to_string(i) + " names store " +
+      results[j] = Status::Corrupt("shard " + std::to_string(i) + " names store " +
                                    std::to_string(chunk.stores[i]) + " which does not exist");
       return;
     }
-    results[i] = stores_[chunk.stores[i]]->Remove(
+    results[j] = stores_[chunk.stores[i]]->Remove(
         ShardIdFor(chunk.id, chunk.generation, static_cast<int>(i)));
   });
   Status first_error;
-  size_t unreachable = 0;
-  for (size_t i = 0; i < results.size(); ++i) {
-    if (chunk.stores[i] < stores_.size()) d.Note(chunk.stores[i], results[i]);
-    if (results[i].code() == Code::kUnavailable) ++unreachable;
-    if (!results[i].ok() && first_error.ok()) first_error = results[i];
+  size_t unreachable = skipped_down;
+  for (size_t j = 0; j < todo.size(); ++j) {
+    const size_t i = todo[j];
+    if (chunk.stores[i] < stores_.size()) d.Note(chunk.stores[i], results[j]);
+    if (results[j].ok()) *removed_mask |= uint64_t{1} << i;
+    if (results[j].code() == Code::kUnavailable) ++unreachable;
+    if (!results[j].ok() && first_error.ok()) first_error = results[j];
   }
   if (unreachable > 0) {
     return Status::Unavailable(ChunkLabel(chunk.id) + ": " + std::to_string(unreachable) +

@@ -80,6 +80,10 @@ class ChunkStore {
   // Removes every shard of `chunk`. Idempotent; shards already gone are fine.
   // kUnavailable if a store could not be reached (the caller retries later).
   Status Remove(const StoredChunk& chunk);
+  // The same, resumable: shards whose bit is set in `*removed_mask` are skipped, and the
+  // bits of shards removed now (or found gone) are set. Stores known to be down are not
+  // asked (their shards stay for a later call). OK once every bit is set.
+  Status RemoveShards(const StoredChunk& chunk, uint64_t* removed_mask);
 
   // The opaque id of shard `index` of one upload of chunk `id`.
   ShardId ShardIdFor(const ChunkId& id, uint64_t generation, int index) const;

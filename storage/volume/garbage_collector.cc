@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <unordered_set>
 
 #include "storage/meta/metadata_keys.h"
@@ -10,6 +11,8 @@
 namespace quid {
 namespace {
 constexpr size_t kDeletesPerStep = 256;
+constexpr int64_t kMinBackoffNs = 1'000'000'000;
+constexpr int64_t kMaxBackoffNs = 60'000'000'000;
 }  // namespace
 
 GarbageCollector::GarbageCollector(MetaDb* db, ChunkStore* chunks, ReadGate* gate, Clock* clock,
@@ -18,18 +21,30 @@ GarbageCollector::GarbageCollector(MetaDb* db, ChunkStore* chunks, ReadGate* gat
 
 void GarbageCollector::ProcessPendingDeletes() {
   if (doomed_.empty()) {
+    // Backing off, unless new rows came in (their shards may be on stores that answer).
+    if (clock_->monotonic_ns() < next_attempt_ns_ && !fresh_rows_.exchange(false)) return;
+    // A bounded step from where the last one stopped, so rows held up by a store that is
+    // away do not keep the ones behind them waiting.
     auto it = db_->NewIterator(Cf::kDeletes);
-    for (it->SeekToFirst(); it->Valid() && doomed_.size() < kDeletesPerStep; it->Next()) {
+    it->Seek(cursor_);
+    if (!it->Valid() && !cursor_.empty()) {
+      cursor_.clear();  // wrap around
+      it->SeekToFirst();
+    }
+    for (; it->Valid() && doomed_.size() < kDeletesPerStep; it->Next()) {
       meta::PendingDelete pd;
       if (!pd.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) continue;
-      StoredChunk chunk;
-      chunk.id = ChunkIdOf(std::string(it->key().data(), kChunkIdBytes));
-      chunk.generation = pd.chunk().generation();
-      chunk.k = static_cast<uint8_t>(pd.chunk().k());
-      chunk.m = static_cast<uint8_t>(pd.chunk().m());
-      chunk.stores.assign(pd.chunk().stores().begin(), pd.chunk().stores().end());
-      doomed_.emplace_back(it->key().ToString(), chunk);
+      Doomed d;
+      d.key = it->key().ToString();
+      d.chunk.id = ChunkIdOf(std::string(it->key().data(), kChunkIdBytes));
+      d.chunk.generation = pd.chunk().generation();
+      d.chunk.k = static_cast<uint8_t>(pd.chunk().k());
+      d.chunk.m = static_cast<uint8_t>(pd.chunk().m());
+      d.chunk.stores.assign(pd.chunk().stores().begin(), pd.chunk().stores().end());
+      d.record = std::move(pd);
+      doomed_.push_back(std::move(d));
     }
+    cursor_ = it->Valid() ? it->key().ToString() : std::string();
     if (doomed_.empty()) {
       pending_ = 0;
       return;
@@ -47,14 +62,34 @@ void GarbageCollector::ProcessPendingDeletes() {
     return;
   }
   rocksdb::WriteBatch batch;
-  for (const auto& [key, chunk] : doomed_) {
-    if (chunks_->Remove(chunk).ok()) batch.Delete(db_->handle(Cf::kDeletes), key);
+  uint64_t finished = 0;
+  bool progress = false;
+  for (Doomed& d : doomed_) {
+    const uint64_t before = d.record.removed_mask();
+    uint64_t removed = before;
+    const bool done = chunks_->RemoveShards(d.chunk, &removed).ok();
+    if (done) {
+      batch.Delete(db_->handle(Cf::kDeletes), d.key);
+      ++finished;
+    } else if (removed != before) {
+      // Remember what is gone, so only the stores still holding shards are asked again.
+      d.record.set_removed_mask(removed);
+      db_->PutProto(&batch, Cf::kDeletes, d.key, d.record);
+    }
+    progress = progress || done || removed != before;
   }
   doomed_.clear();
-  if (batch.Count() > 0 && db_->Write(&batch, false).ok()) {
-    uint64_t n = static_cast<uint64_t>(batch.Count());
+  if (batch.Count() > 0 && db_->Write(&batch, false).ok() && finished > 0) {
     uint64_t cur = pending_.load();
-    pending_ = cur > n ? cur - n : 0;
+    pending_ = cur > finished ? cur - finished : 0;
+  }
+  // Nothing moved (the stores these shards are on are away): wait before asking again,
+  // longer each time, instead of re-sending the same removes every pass.
+  if (progress) {
+    backoff_ns_ = 0;
+  } else {
+    backoff_ns_ = std::clamp<int64_t>(backoff_ns_ * 2, kMinBackoffNs, kMaxBackoffNs);
+    next_attempt_ns_ = clock_->monotonic_ns() + backoff_ns_;
   }
 }
 

@@ -3,6 +3,10 @@
 //   Pending deletes: a commit that drops a chunk's last reference moves its record to the
 //   durable to-delete list (`deletes`) in the same batch. ProcessPendingDeletes removes
 //   those chunks' shards, then the rows (idempotent: a crash in between removes again).
+//   Each step takes up to 256 rows from a cursor (so rows held up by a store that is
+//   away never block the rows behind them), records in each row which shards are gone
+//   (only the stores still holding shards are asked again; stores known down are not
+//   asked at all), and backs off (1 s doubling to 60 s) while a step removes nothing.
 //   Two rules make it safe:
 //     - the WAL is synced before any shard goes, so a power loss cannot bring back the
 //       reference (namespace operations commit without sync);
@@ -23,6 +27,7 @@
 
 #include "storage/base/clock.h"
 #include "storage/chunks/chunk_store.h"
+#include "storage/meta/meta.pb.h"
 #include "storage/meta/metadata.h"
 #include "storage/volume/read_gate.h"
 
@@ -40,7 +45,10 @@ class GarbageCollector {
   Status Sweep();
 
   // A commit put `n` rows on the to-delete list (for status; any thread).
-  void NotePendingDeletes(uint64_t n) { pending_ += n; }
+  void NotePendingDeletes(uint64_t n) {
+    pending_ += n;
+    fresh_rows_ = true;  // worth a step even while backing off
+  }
   uint64_t pending() const { return pending_.load(); }
   uint64_t last_sweep_removed() const { return last_sweep_removed_.load(); }
   uint64_t sweeps() const { return sweeps_.load(); }
@@ -51,10 +59,19 @@ class GarbageCollector {
   ReadGate* const gate_;
   Clock* const clock_;
   const int64_t grace_ns_;
+  struct Doomed {
+    std::string key;
+    StoredChunk chunk;
+    meta::PendingDelete record;  // as stored, with the shards already removed
+  };
   // Rows collected behind a closed gate, removed once it drains.
-  std::vector<std::pair<std::string, StoredChunk>> doomed_;
+  std::vector<Doomed> doomed_;
   uint64_t doomed_gate_ = 0;
+  std::string cursor_;           // the deletes key the next step starts at
+  int64_t backoff_ns_ = 0;       // grows while steps make no progress
+  int64_t next_attempt_ns_ = 0;  // monotonic; no step before this
   std::atomic<uint64_t> pending_{0};
+  std::atomic<bool> fresh_rows_{false};
   std::atomic<uint64_t> last_sweep_removed_{0};
   std::atomic<uint64_t> sweeps_{0};
 };

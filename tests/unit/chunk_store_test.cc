@@ -443,7 +443,31 @@ TEST_F(ChunkStoreTest, RemoveIsIdempotentAndRemovesEveryShard) {
   EXPECT_EQ(cs_->Remove(b).code(), Code::kUnavailable);
   EXPECT_EQ(TotalShards(), 1u);
   FaultyOf(b, 1).SetDown(false);
+  // Until its back-off has passed, a store that just failed is not asked again.
+  const uint64_t removes = FaultyOf(b, 1).removes();
+  EXPECT_EQ(cs_->Remove(b).code(), Code::kUnavailable);
+  EXPECT_EQ(FaultyOf(b, 1).removes(), removes);
+  clock_.advance_ns(3'000'000'000);
   ASSERT_TRUE(cs_->Remove(b).ok());
+  EXPECT_EQ(TotalShards(), 0u);
+}
+
+TEST_F(ChunkStoreTest, RemoveShardsResumesWhereItStopped) {
+  Build(4, 2, 6);
+  const StoredChunk c = PutOk(RandomBytes(kMiB, 24));
+  FaultyOf(c, 2).SetDown(true);
+  uint64_t removed = 0;
+  EXPECT_EQ(cs_->RemoveShards(c, &removed).code(), Code::kUnavailable);
+  EXPECT_EQ(removed, 0b111011u) << "every shard but the one on the store that is down";
+  FaultyOf(c, 2).SetDown(false);
+  clock_.advance_ns(3'000'000'000);
+  uint64_t healthy_removes = 0;
+  for (int i : {0, 1, 3, 4, 5}) healthy_removes += FaultyOf(c, i).removes();
+  ASSERT_TRUE(cs_->RemoveShards(c, &removed).ok());
+  EXPECT_EQ(removed, 0b111111u);
+  uint64_t after = 0;
+  for (int i : {0, 1, 3, 4, 5}) after += FaultyOf(c, i).removes();
+  EXPECT_EQ(after, healthy_removes) << "shards already removed were asked for again";
   EXPECT_EQ(TotalShards(), 0u);
 }
 

@@ -689,5 +689,53 @@ TEST_F(VolumeTest, WithTheStoresAwayAFullJournalMakesOnlyWritersWaitAndLosesNoth
   EXPECT_EQ(ReadAll(other, 0, block.size()), block);
 }
 
+// Finding 3 of issue 12: with one store down, pending deletes used to rescan their first 256
+// rows every 200 ms, re-sending removes to the healthy stores thousands of times a second,
+// while later rows never got a turn. Now each healthy shard is removed once, every row has
+// its turn, and the rows wait (backing off) only for the store that is away.
+TEST_F(VolumeTest, DeletesWithAStoreDownAskEachHealthyStoreOnceAndBackOff) {
+  std::vector<std::shared_ptr<FaultyStore>> faulty = ReopenWithFaultyStores(&fake_clock_);
+  ASSERT_TRUE(volume_);
+  constexpr int kFiles = 300;  // more rows than one step takes
+  std::vector<std::string> names;
+  for (int i = 0; i < kFiles; ++i) {
+    names.push_back("f" + std::to_string(i));
+    Ino ino = CreateFile(names.back());
+    WriteAll(ino, 0, RandomBytes(20'000, static_cast<uint32_t>(100 + i)));  // one chunk each
+    volume_->Forget(ino, 1);
+  }
+  Drain();
+  const size_t shards = TotalShards();
+  ASSERT_EQ(shards, static_cast<size_t>(kFiles) * 6);
+
+  faulty[5]->SetDown(true);
+  uint64_t removes_before = 0;
+  for (int i = 0; i < 5; ++i) removes_before += faulty[i]->removes();
+  for (const std::string& name : names) ASSERT_TRUE(volume_->Unlink(kRootIno, name).ok());
+  // Let the flusher run many passes (200 ms apart) in real time; the fake clock stands
+  // still, so a backed-off collector stays backed off.
+  for (int i = 0; i < 60 && TotalShards() > memory_[5]->shard_count(); ++i) usleep(50'000);
+  usleep(1'500'000);
+  uint64_t removes = 0;
+  for (int i = 0; i < 5; ++i) removes += faulty[i]->removes();
+  removes -= removes_before;
+  EXPECT_EQ(TotalShards(), memory_[5]->shard_count())
+      << "rows past the first step never got a turn";
+  EXPECT_EQ(memory_[5]->shard_count(), static_cast<size_t>(kFiles));
+  EXPECT_LE(removes, static_cast<uint64_t>(kFiles) * 5 + 16)
+      << "healthy stores were asked to remove the same shards again and again";
+  EXPECT_EQ(volume_->GetStatus().pending_deletes, static_cast<uint64_t>(kFiles));
+
+  // The store returns: once the back-off has passed, its shards go too.
+  faulty[5]->SetDown(false);
+  fake_clock_.advance_ns(120'000'000'000);
+  for (int i = 0; i < 200 && volume_->GetStatus().pending_deletes > 0; ++i) {
+    (void)volume_->Drain(kDrainTimeout, nullptr);
+    usleep(20'000);
+  }
+  EXPECT_EQ(volume_->GetStatus().pending_deletes, 0u);
+  EXPECT_EQ(TotalShards(), 0u);
+}
+
 }  // namespace
 }  // namespace quid
