@@ -306,8 +306,16 @@ bool Flusher::CommitRound(std::vector<FileJob>& files) {
     counters.set_next_ino(p_.ns->next_ino());
     counters.set_journal_seq(p_.journal->last_seq());
     p_.db->PutProto(&batch, Cf::kConfig, std::string(kCountersKey), counters);
-    // Synced: the journal bytes these extents replace are released right after.
-    Status written = p_.db->Write(&batch, /*sync=*/true);
+    // Applied now, made durable below without the namespace lock: an fsync must not stall
+    // every lookup. Until it is durable the journal keeps the records (their references
+    // are held), so a power loss in between replays them; a reader meanwhile sees the
+    // new extents overlaid with the same bytes from the dirty pieces.
+    Status written = p_.db->Write(&batch, /*sync=*/false);
+    if (written.ok()) {
+      lock.unlock();
+      written = p_.db->SyncWal();
+      lock.lock();
+    }
     if (!written.ok()) {
       spdlog::error("flush commit failed: {}", written.message());
       committed.clear();

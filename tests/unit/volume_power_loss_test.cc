@@ -12,8 +12,10 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <map>
 #include <random>
 #include <set>
@@ -353,6 +355,60 @@ TEST_F(VolumePowerLossTest, FailedJournalSyncIsEioUntilTheDataIsStored) {
   auto n = volume->Read(attr->ino, 0, got);
   ASSERT_TRUE(n.ok());
   EXPECT_EQ(got, data);
+  env.SetHook(nullptr);
+  ASSERT_TRUE(volume->Close().ok());
+}
+
+// The flusher makes its commit durable (RocksDB's WAL sync) without holding the namespace
+// lock: a slow disk slows the flush, not every lookup and stat in the mount.
+TEST_F(VolumePowerLossTest, FlushCommitSyncsOutsideTheNamespaceLock) {
+  MemEnv env;
+  MakeVolume(&env);
+  auto volume = Open(&env, 600'000'000'000);
+  ASSERT_TRUE(volume);
+  auto other = volume->Mknod(kRootIno, "other", S_IFREG | 0644, 0, Caller{0, 0});
+  auto attr = volume->Mknod(kRootIno, "f", S_IFREG | 0644, 0, Caller{0, 0});
+  ASSERT_TRUE(other.ok() && attr.ok());
+  std::atomic<bool> slow{true};
+  std::atomic<int> syncing{0};
+  std::atomic<int> slow_syncs{0};
+  env.SetHook([&](EnvOp op, const std::string& path) {
+    if (slow && op == EnvOp::kSync && path.starts_with(std::string(kHome) + "/meta/") &&
+        path.ends_with(".log")) {
+      ++syncing;
+      ++slow_syncs;
+      std::this_thread::sleep_for(std::chrono::milliseconds(400));
+      --syncing;
+    }
+    return Status::Ok();
+  });
+  ASSERT_TRUE(volume->Write(attr->ino, 0, RandomBytes(600'000, 5)).ok());
+  std::atomic<bool> drained{false};
+  std::thread drain([&] {
+    EXPECT_TRUE(volume->Drain(30'000'000'000, nullptr).ok());
+    drained = true;
+  });
+  int64_t slowest_us = 0;
+  int during_sync = 0;
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!drained && std::chrono::steady_clock::now() < until) {
+    const bool in_sync = syncing.load() > 0;
+    const auto start = std::chrono::steady_clock::now();
+    ASSERT_TRUE(volume->GetAttr(other->ino).ok());
+    EXPECT_EQ(volume->Lookup(kRootIno, "absent").status().code(), Code::kNotFound);
+    const int64_t us = std::chrono::duration_cast<std::chrono::microseconds>(
+                           std::chrono::steady_clock::now() - start)
+                           .count();
+    if (in_sync) {
+      ++during_sync;
+      slowest_us = std::max(slowest_us, us);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  slow = false;
+  drain.join();
+  EXPECT_GT(during_sync, 10) << "no stat ran while the WAL was syncing";
+  EXPECT_LT(slowest_us, 200'000) << "a stat waited for the flusher's WAL sync";
   env.SetHook(nullptr);
   ASSERT_TRUE(volume->Close().ok());
 }
