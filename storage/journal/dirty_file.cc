@@ -146,4 +146,36 @@ void DirtyFile::DropAll(SegmentRefs* refs) {
   flushing_ = false;
 }
 
+std::vector<std::pair<uint64_t, DirtyPiece>> DirtyFile::PiecesInSegment(uint64_t segment) const {
+  std::vector<std::pair<uint64_t, DirtyPiece>> out;
+  for (const auto& [offset, piece] : pieces_) {
+    if (piece.segment == segment) out.emplace_back(offset, piece);
+  }
+  return out;
+}
+
+bool DirtyFile::HasTruncateIn(uint64_t segment) const {
+  for (const auto& [seq, seg] : truncates_) {
+    if (seg == segment) return true;
+  }
+  return false;
+}
+
+bool DirtyFile::HasPiece(uint64_t offset, const DirtyPiece& expected) const {
+  auto it = pieces_.find(offset);
+  return it != pieces_.end() && it->second.length == expected.length &&
+         it->second.seq == expected.seq && it->second.segment == expected.segment &&
+         it->second.data_offset == expected.data_offset;
+}
+
+bool DirtyFile::MovePiece(uint64_t offset, const DirtyPiece& expected, const JournalRecord& moved,
+                          SegmentRefs* refs) {
+  if (!HasPiece(offset, expected) || moved.offset != offset || moved.length != expected.length)
+    return false;
+  pieces_[offset] = DirtyPiece{moved.length, moved.seq, moved.segment, moved.data_offset};
+  last_seq_ = std::max(last_seq_, moved.seq);
+  refs->Release(expected.segment, 1);
+  return true;
+}
+
 }  // namespace quid

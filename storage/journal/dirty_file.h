@@ -57,6 +57,20 @@ class DirtyFile {
   // Drops everything (the file was destroyed).
   void DropAll(SegmentRefs* refs);
 
+  // --- relocation of live records out of an old journal segment ---
+  // Pieces whose bytes lie in journal segment `segment`, by file offset.
+  std::vector<std::pair<uint64_t, DirtyPiece>> PiecesInSegment(uint64_t segment) const;
+  // Whether a truncate record this file still needs lies in `segment` (such a record cannot
+  // be copied forward: replayed after later writes, it would cut them).
+  bool HasTruncateIn(uint64_t segment) const;
+  // Whether the piece at `offset` is still exactly `expected`.
+  bool HasPiece(uint64_t offset, const DirtyPiece& expected) const;
+  // Points the piece at `offset` (still exactly `expected`) at `moved`, a copy of its bytes
+  // appended later; takes over `moved`'s reference and drops the old one. False, with
+  // nothing changed, if the piece is no longer there as it was.
+  bool MovePiece(uint64_t offset, const DirtyPiece& expected, const JournalRecord& moved,
+                 SegmentRefs* refs);
+
   uint64_t size() const { return size_; }
   // Committed bytes at or beyond this offset are stale (a truncate cut them).
   uint64_t base_limit() const;

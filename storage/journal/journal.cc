@@ -275,35 +275,25 @@ Result<JournalRecord> Journal::AppendTruncate(uint64_t ino, uint64_t size, int64
   return Append(JournalRecordType::kTruncate, ino, size, {}, mtime_ns);
 }
 
+Result<JournalRecord> Journal::TryAppendWrite(uint64_t ino, uint64_t offset, ByteSpan data,
+                                              int64_t mtime_ns) {
+  if (data.size() > kMaxJournalPayload) return Status::Invalid("journal record too large");
+  return Append(JournalRecordType::kWrite, ino, offset, data, mtime_ns, /*wait_for_room=*/false);
+}
+
+Result<JournalRecord> Journal::TryAppendTruncate(uint64_t ino, uint64_t size, int64_t mtime_ns) {
+  return Append(JournalRecordType::kTruncate, ino, size, {}, mtime_ns, /*wait_for_room=*/false);
+}
+
 Result<JournalRecord> Journal::Append(JournalRecordType type, uint64_t ino, uint64_t offset,
-                                      ByteSpan data, int64_t mtime_ns) {
+                                      ByteSpan data, int64_t mtime_ns, bool wait_for_room) {
   const uint64_t record_bytes = kJournalHeaderBytes + data.size();
   std::unique_lock lock(mu_);
-  const int64_t deadline = options_.clock->monotonic_ns() + options_.full_wait_ns;
-  // Wait for room, but never refuse a record into an otherwise empty journal.
-  const auto full = [&] {
-    return used_bytes_ + record_bytes > options_.capacity_bytes && used_bytes_ > current_->size;
-  };
-  const auto no_space = [&] {
+  if (wait_for_room) {
+    QUID_RETURN_IF_ERROR(WaitForRoomLocked(lock, record_bytes, RoomDeadline()));
+  } else if (FullLocked(record_bytes)) {
     return Status::NoSpace("the journal is full (" + std::to_string(used_bytes_ >> 20) +
                            " MiB of acknowledged writes wait for the stores)");
-  };
-  if (full() && out_of_space_) return no_space();
-  while (full()) {
-    int64_t left = deadline - options_.clock->monotonic_ns();
-    if (left <= 0) {
-      if (!out_of_space_) {
-        spdlog::warn("journal full for {} s: writes fail with ENOSPC until the stores take some",
-                     options_.full_wait_ns / 1'000'000'000);
-      }
-      out_of_space_ = true;
-      room_cv_.notify_all();  // the other waiters give up too
-      return no_space();
-    }
-    ++waiting_;
-    room_cv_.wait_for(lock, std::chrono::nanoseconds(std::min<int64_t>(left, 100'000'000)));
-    --waiting_;
-    if (full() && out_of_space_) return no_space();
   }
   if ((current_->size + record_bytes > options_.segment_bytes && current_->size > 0) ||
       current_->sync_failed) {
@@ -446,6 +436,58 @@ void Journal::CollectLocked() {
     out_of_space_ = false;
     room_cv_.notify_all();
   }
+}
+
+int64_t Journal::RoomDeadline() const {
+  return options_.clock->monotonic_ns() + options_.full_wait_ns;
+}
+
+bool Journal::FullLocked(uint64_t record_bytes) const {
+  // Never refuse a record into an otherwise empty journal.
+  return used_bytes_ + record_bytes > options_.capacity_bytes && used_bytes_ > current_->size;
+}
+
+Status Journal::WaitForRoom(uint64_t payload_bytes, int64_t deadline_ns) {
+  std::unique_lock lock(mu_);
+  return WaitForRoomLocked(lock, kJournalHeaderBytes + payload_bytes, deadline_ns);
+}
+
+Status Journal::WaitForRoomLocked(std::unique_lock<std::mutex>& lock, uint64_t record_bytes,
+                                  int64_t deadline_ns) {
+  const auto no_space = [&] {
+    return Status::NoSpace("the journal is full (" + std::to_string(used_bytes_ >> 20) +
+                           " MiB of acknowledged writes wait for the stores)");
+  };
+  if (FullLocked(record_bytes) && out_of_space_) return no_space();
+  while (FullLocked(record_bytes)) {
+    const int64_t left = deadline_ns - options_.clock->monotonic_ns();
+    if (left <= 0) {
+      if (!out_of_space_) {
+        spdlog::warn("journal full for {} s: writes fail with ENOSPC until the stores take some",
+                     options_.full_wait_ns / 1'000'000'000);
+      }
+      out_of_space_ = true;
+      room_cv_.notify_all();  // the other waiters give up too
+      return no_space();
+    }
+    ++waiting_;
+    room_cv_.wait_for(lock, std::chrono::nanoseconds(std::min<int64_t>(left, 100'000'000)));
+    --waiting_;
+    if (FullLocked(record_bytes) && out_of_space_) return no_space();
+  }
+  return Status::Ok();
+}
+
+std::optional<Journal::SegmentInfo> Journal::OldestSealedSegment() const {
+  std::lock_guard lock(mu_);
+  if (segments_.empty() || segments_.begin()->second == current_) return std::nullopt;
+  SegmentInfo info{segments_.begin()->first, segments_.begin()->second->size, 0};
+  info.freed_with_it = info.bytes;
+  for (auto it = std::next(segments_.begin()); it != segments_.end(); ++it) {
+    if (it->second == current_ || it->second->refs > 0) break;
+    info.freed_with_it += it->second->size;
+  }
+  return info;
 }
 
 int Journal::waiting_appends() const {

@@ -38,6 +38,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -123,6 +124,17 @@ class Journal : public SegmentRefs {
   // while the journal is out of space; see JournalOptions).
   Result<JournalRecord> AppendWrite(uint64_t ino, uint64_t offset, ByteSpan data, int64_t mtime_ns);
   Result<JournalRecord> AppendTruncate(uint64_t ino, uint64_t size, int64_t mtime_ns);
+  // Waits until a record of `payload_bytes` fits, until the monotonic `deadline_ns` at
+  // most (kNoSpace then, and the journal is out of space; see JournalOptions). Lets a
+  // caller wait without holding its own locks, then append with TryAppendWrite.
+  Status WaitForRoom(uint64_t payload_bytes, int64_t deadline_ns);
+  // The monotonic deadline for a wait that starts now.
+  int64_t RoomDeadline() const;
+  // AppendWrite that never waits: kNoSpace at once when the record does not fit (the
+  // flusher copying live records forward must not sleep on the room it is making).
+  Result<JournalRecord> TryAppendWrite(uint64_t ino, uint64_t offset, ByteSpan data,
+                                       int64_t mtime_ns);
+  Result<JournalRecord> TryAppendTruncate(uint64_t ino, uint64_t size, int64_t mtime_ns);
 
   // Reads payload bytes of a referenced record: out.size() bytes at `data_offset`.
   Status ReadData(uint64_t segment, uint64_t data_offset, MutableByteSpan out) const;
@@ -144,6 +156,15 @@ class Journal : public SegmentRefs {
   // gave up and no room has been freed since).
   int waiting_appends() const;
   bool out_of_space() const;
+  // The oldest segment that no longer takes appends; nullopt when only the current
+  // segment is live. `freed_with_it`: its bytes plus those of the unreferenced sealed
+  // segments right behind it, which are deleted as soon as it is.
+  struct SegmentInfo {
+    uint64_t number = 0;
+    uint64_t bytes = 0;
+    uint64_t freed_with_it = 0;
+  };
+  std::optional<SegmentInfo> OldestSealedSegment() const;
   // Damage found at replay (empty for a healthy journal). Fixed after Open.
   const std::vector<JournalDamage>& damage() const { return damage_; }
   // Bytes cut off as the torn tail at replay.
@@ -154,10 +175,14 @@ class Journal : public SegmentRefs {
   explicit Journal(const JournalOptions& options);
   Status Replay(const ReplayFn& replay);
   Result<JournalRecord> Append(JournalRecordType type, uint64_t ino, uint64_t offset, ByteSpan data,
-                               int64_t mtime_ns);
+                               int64_t mtime_ns, bool wait_for_room = true);
   // Replays one segment file; `last` says whether it is the newest one.
   Status ReplaySegment(uint64_t number, bool last, uint64_t* last_seq, const ReplayFn& replay);
   Status StartSegmentLocked();
+  // REQUIRES: lock holds mu_. Waits while a record of `record_bytes` does not fit.
+  Status WaitForRoomLocked(std::unique_lock<std::mutex>& lock, uint64_t record_bytes,
+                           int64_t deadline_ns);
+  bool FullLocked(uint64_t record_bytes) const;
   // Marks a segment whose sync failed: later Syncs fail while it holds records.
   void MarkSyncFailedLocked(Segment& seg, const Status& failure);
   // Syncs `seg` (REQUIRES: mu_ not held, seg pinned). Marks it failed on error.

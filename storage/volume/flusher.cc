@@ -82,6 +82,9 @@ void Flusher::Loop() {
         wake_cv_.wait_for(lock, std::chrono::seconds(1), [this] { return stopping_; });
       }
     }
+    // Before the journal fills behind a piece that cannot be flushed yet.
+    while (RelocatePinnedRecords()) {
+    }
     p_.gc->ProcessPendingDeletes();
     if (candidates.empty() && p_.clock->monotonic_ns() >= next_restore) {
       // Idle: spread chunks that were written while stores were away. Keep going while

@@ -48,6 +48,9 @@ struct FlusherParts {
   const VolumeKeys* keys = nullptr;
   uint64_t inline_max = 0;  // files up to this size are kept in their inode
   Clock* clock = nullptr;
+  // The data path's write-order lock: taken to copy live journal records forward, so no
+  // write to the same range can fall between the copy and the switch to it.
+  std::mutex* write_order_mu = nullptr;
 };
 
 class Flusher {
@@ -79,6 +82,11 @@ class Flusher {
   // away) to reachable stores the chunk does not use yet, a bounded amount per call.
   // True if it moved anything (redundancy.cc).
   bool RestoreRedundancy();
+  // When the journal is at least half full and its oldest segment is held by a few live
+  // pieces only (a file that cannot be flushed yet), copies those pieces to the head of
+  // the journal, syncs, and switches the files to the copies, so the old segment (and
+  // every flushed one behind it) can go. True if it freed a segment (relocate.cc).
+  bool RelocatePinnedRecords();
 
   const FlusherParts p_;
   std::string redundancy_cursor_;  // chunk key to resume RestoreRedundancy from

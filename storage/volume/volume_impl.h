@@ -11,6 +11,7 @@
 // cpu_pool_ (separate pools, so a task never waits on work queued behind it).
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <mutex>
 
@@ -72,6 +73,12 @@ class VolumeImpl : public Volume {
  private:
   // --- data path (volume_io.cc; committed bytes come from reader_) ---
   Status Truncate(Ino ino, uint64_t size);
+  // Appends a record with `try_append` (an append that never waits) under the write-order
+  // lock, which `order` holds when this returns OK. Waiting for journal room happens
+  // without that lock, so a full journal stalls writers only, never the flusher copying
+  // records forward to make room (relocate.cc).
+  Result<JournalRecord> AppendInOrder(uint64_t payload_bytes, std::unique_lock<std::mutex>& order,
+                                      const std::function<Result<JournalRecord>()>& try_append);
   int64_t Now() const { return clock_->now_ns(); }
   void WakeFlusher() {
     if (flusher_) flusher_->Wake();
@@ -96,8 +103,8 @@ class VolumeImpl : public Volume {
 
   // Serializes "append to the journal, then apply to the dirty map", so the in-memory
   // state and a replay of the journal agree on which of two overlapping writes came
-  // last. Held across a journal append, which may wait for room; taken before the
-  // namespace lock, never after it; the flusher never takes it.
+  // last. Never held while waiting for journal room (AppendInOrder); taken before the
+  // namespace lock, never after it; the flusher takes it only to copy records forward.
   std::mutex write_order_mu_;
   std::mutex close_mu_;
   bool closed_ = false;  // guarded by close_mu_

@@ -65,12 +65,14 @@ Result<size_t> VolumeImpl::Write(Ino ino, uint64_t offset, ByteSpan data) {
     QUID_RETURN_IF_ERROR(ns_->LoadInode(ino, &inode));
     if (!S_ISREG(inode.mode())) return Status::Invalid("not a regular file");
   }
-  std::lock_guard order(write_order_mu_);
   size_t done = 0;
   while (done < data.size()) {
     const size_t n = std::min<size_t>(data.size() - done, kMaxJournalPayload);
-    QUID_ASSIGN_OR_RETURN(JournalRecord record,
-                          journal_->AppendWrite(ino, offset + done, data.subspan(done, n), Now()));
+    std::unique_lock order(write_order_mu_, std::defer_lock);
+    QUID_ASSIGN_OR_RETURN(JournalRecord record, AppendInOrder(n, order, [&] {
+                            return journal_->TryAppendWrite(ino, offset + done,
+                                                            data.subspan(done, n), Now());
+                          }));
     auto lock = ns_->Lock();
     meta::Inode inode;
     Status s = ns_->LoadInode(ino, &inode);
@@ -88,9 +90,27 @@ Result<size_t> VolumeImpl::Write(Ino ino, uint64_t offset, ByteSpan data) {
   return done;
 }
 
+Result<JournalRecord> VolumeImpl::AppendInOrder(
+    uint64_t payload_bytes, std::unique_lock<std::mutex>& order,
+    const std::function<Result<JournalRecord>()>& try_append) {
+  const int64_t deadline = journal_->RoomDeadline();
+  for (;;) {
+    QUID_RETURN_IF_ERROR(journal_->WaitForRoom(payload_bytes, deadline));
+    order.lock();
+    Result<JournalRecord> record = try_append();
+    if (record.ok()) return record;
+    order.unlock();
+    if (record.status().code() != Code::kNoSpace) return record;
+    // Another writer took the room between the wait and the append: wait again (until
+    // the same deadline, after which WaitForRoom refuses).
+  }
+}
+
 Status VolumeImpl::Truncate(Ino ino, uint64_t size) {
-  std::lock_guard order(write_order_mu_);
-  QUID_ASSIGN_OR_RETURN(JournalRecord record, journal_->AppendTruncate(ino, size, Now()));
+  std::unique_lock order(write_order_mu_, std::defer_lock);
+  QUID_ASSIGN_OR_RETURN(JournalRecord record, AppendInOrder(0, order, [&] {
+                          return journal_->TryAppendTruncate(ino, size, Now());
+                        }));
   auto lock = ns_->Lock();
   meta::Inode inode;
   Status s = ns_->LoadInode(ino, &inode);

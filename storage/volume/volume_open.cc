@@ -243,6 +243,7 @@ Status VolumeImpl::Start(const VolumeOpenOptions& options) {
   parts.keys = &keys_;
   parts.inline_max = config_.inline_max();
   parts.clock = clock_;
+  parts.write_order_mu = &write_order_mu_;
   flusher_ = std::make_unique<Flusher>(parts);
   return Status::Ok();
 }

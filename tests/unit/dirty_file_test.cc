@@ -126,5 +126,50 @@ TEST(DirtyFileTest, FailedFlushKeepsEverythingAndTheOldLimit) {
   EXPECT_EQ(refs.total(), 1u);
 }
 
+TEST(DirtyFileTest, AMovedPiecePointsAtItsCopyAndHandsItsReferenceOver) {
+  CountingRefs refs;
+  DirtyFile f(0);
+  f.ApplyWrite(Write(&refs, 1, 0, 100, /*segment=*/1), &refs);
+  f.ApplyWrite(Write(&refs, 2, 200, 50, /*segment=*/2), &refs);
+  auto in_one = f.PiecesInSegment(1);
+  ASSERT_EQ(in_one.size(), 1u);
+  EXPECT_EQ(in_one[0].first, 0u);
+  EXPECT_FALSE(f.HasTruncateIn(1));
+
+  const JournalRecord copy = Write(&refs, 3, 0, 100, /*segment=*/5);
+  ASSERT_TRUE(f.MovePiece(0, in_one[0].second, copy, &refs));
+  EXPECT_EQ(refs.refs[1], 0u) << "the old segment is free to go";
+  EXPECT_EQ(refs.refs[5], 1u);
+  EXPECT_TRUE(f.PiecesInSegment(1).empty());
+  auto moved = f.PiecesIn(0, 100, &refs);
+  ASSERT_EQ(moved.size(), 1u);
+  EXPECT_EQ(moved[0].second.segment, 5u);
+  EXPECT_EQ(moved[0].second.data_offset, copy.data_offset);
+  refs.Release(5, 1);  // PiecesIn's extra reference
+  EXPECT_EQ(f.dirty_bytes(), 150u);
+  EXPECT_EQ(f.size(), 250u);
+}
+
+TEST(DirtyFileTest, APieceChangedSinceItWasPickedIsNotMoved) {
+  CountingRefs refs;
+  DirtyFile f(0);
+  f.ApplyWrite(Write(&refs, 1, 0, 100, 1), &refs);
+  const DirtyPiece picked = f.PiecesInSegment(1)[0].second;
+  f.ApplyWrite(Write(&refs, 2, 50, 10, 2), &refs);  // splits it: the picked piece is gone
+  EXPECT_FALSE(f.HasPiece(0, picked));
+  const JournalRecord copy = Write(&refs, 3, 0, 100, 5);
+  EXPECT_FALSE(f.MovePiece(0, picked, copy, &refs));
+  EXPECT_EQ(refs.refs[5], 1u) << "the caller still owns the copy's reference";
+  EXPECT_EQ(refs.refs[1], 2u) << "both halves still hold the old segment";
+}
+
+TEST(DirtyFileTest, ATruncateRecordIsFoundInItsSegment) {
+  CountingRefs refs;
+  DirtyFile f(1000);
+  f.ApplyTruncate(Truncate(&refs, 1, 10), &refs);
+  EXPECT_TRUE(f.HasTruncateIn(9));
+  EXPECT_FALSE(f.HasTruncateIn(1));
+}
+
 }  // namespace
 }  // namespace quid

@@ -737,5 +737,50 @@ TEST_F(VolumeTest, DeletesWithAStoreDownAskEachHealthyStoreOnceAndBackOff) {
   EXPECT_EQ(TotalShards(), 0u);
 }
 
+// One piece that cannot be flushed (its chunk's old bytes are unreadable for now) must not
+// pin the journal: segments go strictly in order, so without copying that piece forward
+// the journal would fill behind it and refuse every writer, although the stores take all
+// other data.
+TEST_F(VolumeTest, APieceThatCannotBeFlushedDoesNotPinTheJournal) {
+  constexpr uint64_t kJournal = 8 << 20;  // segments of 1 MiB
+  std::vector<std::shared_ptr<FaultyStore>> faulty =
+      ReopenWithFaultyStores(nullptr, [&](VolumeOpenOptions& open) {
+        open.journal_bytes = kJournal;
+        open.journal_wait_ns = 20'000'000'000;
+      });
+  ASSERT_TRUE(volume_);
+  Ino stuck = CreateFile("stuck");
+  Bytes expected = RandomBytes(256 * 1024, 41);  // one whole chunk
+  WriteAll(stuck, 0, expected);
+  Drain();
+  // From now on every chunk read fails to authenticate, so a partial overwrite of the
+  // chunk cannot be built: that file stays dirty.
+  for (auto& f : faulty) f->SetCorruptReads(true);
+  const Bytes patch = RandomBytes(4096, 42);
+  WriteAll(stuck, 1000, patch);
+  std::copy(patch.begin(), patch.end(), expected.begin() + 1000);
+
+  // Three journals' worth of other files, written whole (nothing to read back to build).
+  for (int i = 0; i < 24; ++i) {
+    Ino ino = CreateFile("other" + std::to_string(i));
+    const Bytes data = RandomBytes(1 << 20, static_cast<uint32_t>(50 + i));
+    Result<size_t> n = volume_->Write(ino, 0, data);
+    ASSERT_TRUE(n.ok()) << "write " << i << ": " << n.status().ToString();
+    volume_->Forget(ino, 1);
+  }
+
+  for (auto& f : faulty) f->SetCorruptReads(false);
+  Drain();
+  EXPECT_EQ(ReadAll(stuck, 0, expected.size()), expected);
+  for (int i = 0; i < 24; i += 7) {
+    auto attr = volume_->Lookup(kRootIno, "other" + std::to_string(i));
+    ASSERT_TRUE(attr.ok());
+    EXPECT_EQ(ReadAll(attr->ino, 0, 1 << 20), RandomBytes(1 << 20, static_cast<uint32_t>(50 + i)));
+  }
+  // And the copy replays: reopened, the volume still has the patch.
+  Reopen();
+  EXPECT_EQ(ReadAll(stuck, 0, expected.size()), expected);
+}
+
 }  // namespace
 }  // namespace quid
