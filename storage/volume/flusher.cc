@@ -93,8 +93,7 @@ void Flusher::Loop() {
       next_restore = p_.clock->monotonic_ns() + (moved ? 0 : kRestoreIntervalNs);
     }
     if (p_.clock->monotonic_ns() >= next_sweep) {
-      Status s = p_.gc->Sweep();
-      if (!s.ok()) spdlog::warn("unreferenced-shard sweep: {}", s.message());
+      p_.gc->SweepInBackground();
       next_sweep = p_.clock->monotonic_ns() + kSweepIntervalNs;
     }
     flushed_cv_.notify_all();

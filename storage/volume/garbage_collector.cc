@@ -3,7 +3,6 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <unordered_set>
 
 #include "storage/meta/metadata_keys.h"
 #include "storage/volume/chunk_record.h"
@@ -11,6 +10,7 @@
 namespace quid {
 namespace {
 constexpr size_t kDeletesPerStep = 256;
+constexpr size_t kStrayBatch = 1024;
 constexpr int64_t kMinBackoffNs = 1'000'000'000;
 constexpr int64_t kMaxBackoffNs = 60'000'000'000;
 }  // namespace
@@ -93,47 +93,78 @@ void GarbageCollector::ProcessPendingDeletes() {
   }
 }
 
+GarbageCollector::~GarbageCollector() {
+  stop_sweep_ = true;
+  if (sweeper_.joinable()) sweeper_.join();
+}
+
+void GarbageCollector::SweepInBackground() {
+  if (sweep_running_.exchange(true)) return;  // one at a time
+  if (sweeper_.joinable()) sweeper_.join();   // the last one has finished
+  sweeper_ = std::thread([this] {
+    Status s = Sweep();
+    if (!s.ok()) spdlog::warn("unreferenced-shard sweep: {}", s.message());
+    sweep_running_ = false;
+  });
+}
+
 Status GarbageCollector::Sweep() {
-  // Every shard the metadata knows, per store (committed or awaiting deletion): a copy
-  // of a known shard on a store that should not hold it is stray too.
+  // Every shard the metadata knows, per store (committed or awaiting deletion): a copy of
+  // a known shard on a store that should not hold it is stray too. Sorted ids, 16 bytes
+  // a shard, rather than a hash set of strings (about 120): a volume of tens of millions
+  // of shards sweeps in a few hundred MiB at most. The iterators read one implicit
+  // snapshot each; anything committed after it is younger than the grace period.
   const size_t store_count = chunks_->stores().size();
-  std::vector<std::unordered_set<std::string>> known(store_count);
+  std::vector<std::vector<ShardId>> known(store_count);
   auto add = [&](const ChunkId& id, const meta::Chunk& c) {
     for (int i = 0; i < c.stores_size(); ++i) {
       if (c.stores(i) >= store_count) continue;
-      known[c.stores(i)].insert(chunks_->ShardIdFor(id, c.generation(), i).hex());
+      known[c.stores(i)].push_back(chunks_->ShardIdFor(id, c.generation(), i));
     }
   };
   {
     auto it = db_->NewIterator(Cf::kChunks);
-    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    for (it->SeekToFirst(); it->Valid() && !stop_sweep_; it->Next()) {
       meta::Chunk c;
       if (!c.ParseFromArray(it->value().data(), static_cast<int>(it->value().size())))
         return Status::Corrupt("unparsable chunk record");
       add(ChunkIdOf(it->key().ToString()), c);
     }
     auto dit = db_->NewIterator(Cf::kDeletes);
-    for (dit->SeekToFirst(); dit->Valid(); dit->Next()) {
+    for (dit->SeekToFirst(); dit->Valid() && !stop_sweep_; dit->Next()) {
       meta::PendingDelete pd;
       if (!pd.ParseFromArray(dit->value().data(), static_cast<int>(dit->value().size())))
         return Status::Corrupt("unparsable pending delete");
       add(ChunkIdOf(dit->key().ToString()), pd.chunk());
     }
   }
+  for (auto& ids : known) {
+    std::sort(ids.begin(), ids.end());
+    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+    ids.shrink_to_fit();
+  }
   // Uploads in flight right now are younger than the grace period.
   const int64_t cutoff = clock_->now_ns() - grace_ns_;
   uint64_t removed = 0;
-  for (size_t s = 0; s < store_count; ++s) {
+  for (size_t s = 0; s < store_count && !stop_sweep_; ++s) {
     const auto& store = chunks_->stores()[s];
+    // Removed in batches as the listing goes, so strays never pile up in memory either.
     std::vector<ShardId> stray;
+    const auto remove_stray = [&] {
+      for (const ShardId& id : stray)
+        if (store->Remove(id).ok()) ++removed;
+      stray.clear();
+    };
     Status listed = store->List([&](const ShardId& id, const ShardInfo& info) {
-      if (info.mtime_ns < cutoff && !known[s].count(id.hex())) stray.push_back(id);
-      return true;
+      if (info.mtime_ns < cutoff && !std::binary_search(known[s].begin(), known[s].end(), id))
+        stray.push_back(id);
+      if (stray.size() >= kStrayBatch) remove_stray();
+      return !stop_sweep_.load();
     });
-    if (!listed.ok()) continue;  // an unreachable store is swept next time
-    for (const ShardId& id : stray)
-      if (store->Remove(id).ok()) ++removed;
+    if (listed.ok()) remove_stray();  // an unreachable store is swept next time
+    std::vector<ShardId>().swap(known[s]);
   }
+  if (stop_sweep_) return Status::Ok();  // closing: not a completed pass
   if (removed) spdlog::info("removed {} shards no metadata references", removed);
   last_sweep_removed_ = removed;
   sweeps_++;

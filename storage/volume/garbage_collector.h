@@ -16,12 +16,15 @@
 //   and commit), older than the grace period, are removed; each store is listed against
 //   the metadata, per store, so a copy on a store that should not hold it goes too.
 //
-// Runs on the flusher thread only; the counters may be read from any thread.
+// ProcessPendingDeletes runs on the flusher thread only, the sweep on a thread of its own
+// (it touches only the metadata's snapshots, the stores and its counters); the counters
+// may be read from any thread.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -43,6 +46,11 @@ class GarbageCollector {
   void ProcessPendingDeletes();
   // Lists every store against the metadata and removes unreferenced shards.
   Status Sweep();
+  // Runs Sweep on a thread of its own (it lists whole stores, which can take minutes), so
+  // the flusher goes on flushing; does nothing while one still runs.
+  void SweepInBackground();
+  // Stops a sweep in progress and waits for it.
+  ~GarbageCollector();
 
   // A commit put `n` rows on the to-delete list (for status; any thread).
   void NotePendingDeletes(uint64_t n) {
@@ -74,6 +82,9 @@ class GarbageCollector {
   std::atomic<bool> fresh_rows_{false};
   std::atomic<uint64_t> last_sweep_removed_{0};
   std::atomic<uint64_t> sweeps_{0};
+  std::atomic<bool> sweep_running_{false};
+  std::atomic<bool> stop_sweep_{false};
+  std::thread sweeper_;
 };
 
 }  // namespace quid
