@@ -39,6 +39,8 @@ class OfflineStore : public ShardStore {
     return Down();
   }
   Result<StoreUsage> Usage() override { return Down(); }
+  Result<std::optional<StoreStamp>> ReadStamp() override { return Down(); }
+  Result<StoreStamp> ClaimStamp(const StoreStamp&) override { return Down(); }
 
  private:
   Status Down() const { return Status::Unavailable(name_ + " is offline: " + reason_); }
