@@ -105,6 +105,8 @@ int RunInit(const InitArgs& args) {
   for (const std::string& store : args.stores) options.store_folders.push_back(AbsolutePath(store));
   const Status pinned = PinHosts(options.home, args.peers, &options.hosts);
   if (!pinned.ok()) return Fail(kName, pinned.message());
+  // Init stamps the hosts' areas for this node as it stamps folders.
+  if (!options.hosts.empty()) options.store_factory = MakeNetworkStoreFactory(options.home);
 
   bool created_key_file = false;
   if (!args.key_file.empty()) {

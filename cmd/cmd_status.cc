@@ -36,6 +36,10 @@ void PrintStores(const std::vector<VolumeStatus::Store>& stores) {
                s.capacity_bytes == 0 ? std::string("-") : FormatSize(s.capacity_bytes),
                s.shard_count);
   }
+  // Why each unreachable store is down (away, or another volume's), below the table.
+  for (const VolumeStatus::Store& s : stores) {
+    if (!s.problem.empty()) fmt::print("  {}: {}\n", s.name, s.problem);
+  }
 }
 
 void PrintTable(const DaemonStatus& status) {

@@ -138,6 +138,9 @@ class VolumeImpl : public Volume {
   VolumeKeys keys_;
   std::unique_ptr<Chunker> chunker_;
   uint64_t name_hash_key_[2] = {0, 0};
+  // Stores found unusable at open (another volume's), one line each; set before the
+  // flusher starts and never changed after.
+  std::vector<std::string> store_warnings_;
 
   std::mutex write_order_mu_;
   mutable std::mutex mu_;

@@ -66,6 +66,8 @@ VolumeStatus VolumeImpl::GetStatus() {
       s.used_bytes = usage->used_bytes;
       s.capacity_bytes = usage->capacity_bytes;
       s.shard_count = usage->shard_count;
+    } else {
+      s.problem = usage.status().message();
     }
     reachable.push_back(s.reachable);
     status.stores.push_back(s);
@@ -94,7 +96,8 @@ VolumeStatus VolumeImpl::GetStatus() {
   status.pending_deletes = gc_->pending();
   status.swept_shards = gc_->last_sweep_removed();
   status.cleanup_passes = gc_->sweeps();
-  status.journal_damage = OpenWarnings();
+  for (const JournalDamage& damage : journal_->damage())
+    status.journal_damage.push_back(damage.ToString() + "; the writes they held are lost");
   return status;
 }
 
@@ -102,6 +105,7 @@ std::vector<std::string> VolumeImpl::OpenWarnings() const {
   std::vector<std::string> warnings;
   for (const JournalDamage& damage : journal_->damage())
     warnings.push_back(damage.ToString() + "; the writes they held are lost");
+  warnings.insert(warnings.end(), store_warnings_.begin(), store_warnings_.end());
   return warnings;
 }
 
