@@ -83,7 +83,10 @@ check "(c) the same host under two addresses is refused; (d) a new volume in the
 T=$S/t
 FP=$(node_fingerprint "$T")
 FP2=$(node_fingerprint "$S/t2")
-PORT=$(( (RANDOM % 20000) + 30000 ))
+for n in $(seq 50); do # a free loopback port
+  PORT=$(((RANDOM % 20000) + 30000))
+  ss -Hltn "sport = :$PORT" | grep -q . || break
+done
 start_bg "$QUID" serve --home "$S/host" --listen "127.0.0.1:$PORT" --contribute 1G --tenant "$FP" \
   --tenant "$FP2" >"$S/host.log" 2>&1
 for n in $(seq 60); do
