@@ -56,12 +56,12 @@ class StampedStore : public ShardStore {
   // Claims again first, every time (see above).
   Status List(const std::function<bool(const ShardId&, const ShardInfo&)>& fn) override;
   Result<StoreUsage> Usage() override;
+  // Forwarded as they are: they are how a store is claimed.
   Result<std::optional<StoreStamp>> ReadStamp() override;
   Result<StoreStamp> ClaimStamp(const StoreStamp& stamp) override;
 
-  // True once the store was found to carry another volume's stamp.
+  // True once the store was found to carry another volume's stamp (or an unreadable one).
   bool foreign() const { return foreign_.load(std::memory_order_acquire); }
-  ShardStore* inner() const { return inner_.get(); }
 
  private:
   // Claims (again, with `fresh`) unless known to be ours; a refusal is final.
