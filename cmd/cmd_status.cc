@@ -38,7 +38,12 @@ void PrintStores(const std::vector<VolumeStatus::Store>& stores) {
   }
   // Why each unreachable store is down (away, or another volume's), below the table.
   for (const VolumeStatus::Store& s : stores) {
-    if (!s.problem.empty()) fmt::print("  {}: {}\n", s.name, s.problem);
+    if (s.problem.empty()) continue;
+    if (s.problem.starts_with(s.name)) {
+      fmt::print("  {}\n", s.problem);  // the message names the store already
+    } else {
+      fmt::print("  {}: {}\n", s.name, s.problem);
+    }
   }
 }
 

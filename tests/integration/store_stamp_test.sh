@@ -10,7 +10,10 @@
 #  (d) `quid init` run again in a home whose volume is gone (the same node key, a new volume)
 #      on the same host is refused, and the host still holds every shard of the first volume;
 #  (e) the other init checks of the issue (finding 6): a chunk size whose shards pass the 16 MiB
-#      frame limit is refused, and so are fewer stores than k+m unless --allow-degraded.
+#      frame limit is refused, and so are fewer stores than k+m unless --allow-degraded;
+#  (f) one of A's stores made to carry another volume's stamp: A still mounts, `quid mount`
+#      and `quid status` say that store belongs to another volume, A's file reads back (from
+#      the other five) and nothing on that store is touched.
 # Usage (as root): store_stamp_test.sh PATH_TO_QUID
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -146,4 +149,20 @@ else
 fi
 "$QUID" init --home "$S/e" --data 4 --parity 2 --allow-degraded "${five[@]}" >"$S/init-e3.log" 2>&1 \
   || soft_fail "five stores with --allow-degraded were refused: $(tail -1 "$S/init-e3.log")"
+
+check "(f) a store of A stamped by another volume: A mounts without it and says why"
+cp "$S/e1/VOLUME" "$S/s6/VOLUME"
+on_s6=$(find "$S/s6" -name '*.shard' | wc -l)
+H=$S/a
+quid_mount
+grep -q "s6 belongs to another volume" "$S/mount.out" \
+  || soft_fail "quid mount did not warn that s6 belongs to another volume: $(tail -2 "$S/mount.out" | tr '\n' ' ')"
+"$QUID" status --home "$H" >"$S/status.out" 2>&1 || soft_fail "quid status failed: $(tail -1 "$S/status.out")"
+grep -q "^  folder:$S/s6 belongs to another volume" "$S/status.out" \
+  || soft_fail "quid status does not say why s6 is down: $(tr '\n' ' ' <"$S/status.out")"
+drop_caches
+cmp -s "$S/f" "$M/f" || soft_fail "volume A's file does not read back without its sixth store"
+wait_swept
+quid_umount
+[ "$(find "$S/s6" -name '*.shard' | wc -l)" = "$on_s6" ] || soft_fail "volume A touched the shards on a store it does not own"
 it_done
