@@ -21,9 +21,11 @@ Status CheckDistinctFolders(Env* env, const std::vector<std::string>& folders) {
 }
 
 Status CheckDistinctHosts(const std::vector<HostEntry>& hosts) {
-  std::map<Bytes, const std::string*> seen;
+  // Keyed by the key's hex: a map of byte vectors trips GCC 12's -Wstringop-overread at -O2
+  // (a false positive in std::lexicographical_compare).
+  std::map<std::string, const std::string*> seen;
   for (const HostEntry& host : hosts) {
-    auto [it, added] = seen.emplace(host.public_key, &host.location);
+    auto [it, added] = seen.emplace(ToHex(host.public_key), &host.location);
     if (!added) {
       return Status::Invalid("the hosts " + *it->second + " and " + host.location +
                              " are the same host (they present the same key); give each host "
