@@ -221,6 +221,7 @@ Status CreateVolumeIfNew(const std::string& home, const std::vector<Host>& hosts
     init.hosts.push_back(StoreSpec{"host", "127.0.0.1:" + std::to_string(host.port),
                                    Bytes(host.key.begin(), host.key.end())});
   }
+  init.store_factory = MakeNetworkStoreFactory(home);
   return Volume::Init(init);
 }
 

@@ -11,6 +11,7 @@
 
 #include "cmd/commands.h"
 #include "cmd/home.h"
+#include "cmd/init_checks.h"
 #include "cmd/network_stores.h"
 #include "cmd/passphrase.h"
 #include "cmd/size_parse.h"
@@ -37,6 +38,7 @@ struct InitArgs {
   std::string key_file;
   std::string passphrase_file;
   std::string chunk_size;
+  bool allow_degraded = false;
 };
 
 Result<uint32_t> ChunkSize(const std::string& text) {
@@ -95,6 +97,11 @@ int RunInit(const InitArgs& args) {
   if (!home.ok()) return Fail(kName, home.status().message());
   Result<uint32_t> chunk_size = ChunkSize(args.chunk_size);
   if (!chunk_size.ok()) return Fail(kName, "--chunk-size: " + chunk_size.status().message());
+  const Status fits = CheckShardsFitFrames(*chunk_size, args.data);
+  if (!fits.ok()) return Fail(kName, fits.message());
+  const Status enough = CheckStoreCount(args.stores.size() + args.peers.size(), args.data,
+                                        args.parity, args.allow_degraded);
+  if (!enough.ok()) return Fail(kName, enough.message());
 
   VolumeInitOptions options;
   options.home = *home;
@@ -105,6 +112,8 @@ int RunInit(const InitArgs& args) {
   for (const std::string& store : args.stores) options.store_folders.push_back(AbsolutePath(store));
   const Status pinned = PinHosts(options.home, args.peers, &options.hosts);
   if (!pinned.ok()) return Fail(kName, pinned.message());
+  // Init stamps the hosts' areas for this node as it stamps folders.
+  if (!options.hosts.empty()) options.store_factory = MakeNetworkStoreFactory(options.home);
 
   bool created_key_file = false;
   if (!args.key_file.empty()) {
@@ -169,6 +178,9 @@ Command AddInitCommand(CLI::App& quid) {
       ->option_text("F");
   app->add_option("--chunk-size", args->chunk_size, "Largest chunk, e.g. 4M (default 4M)")
       ->option_text("SIZE");
+  app->add_flag("--allow-degraded", args->allow_degraded,
+                "Accept fewer stores than data plus parity shards (some shards of a chunk then "
+                "share a store)");
   return {app, [args] { return RunInit(*args); }};
 }
 

@@ -36,6 +36,15 @@ void PrintStores(const std::vector<VolumeStatus::Store>& stores) {
                s.capacity_bytes == 0 ? std::string("-") : FormatSize(s.capacity_bytes),
                s.shard_count);
   }
+  // Why each unreachable store is down (away, or another volume's), below the table.
+  for (const VolumeStatus::Store& s : stores) {
+    if (s.problem.empty()) continue;
+    if (s.problem.starts_with(s.name)) {
+      fmt::print("  {}\n", s.problem);  // the message names the store already
+    } else {
+      fmt::print("  {}: {}\n", s.name, s.problem);
+    }
+  }
 }
 
 void PrintTable(const DaemonStatus& status) {

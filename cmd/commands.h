@@ -30,6 +30,9 @@ Command AddIdCommand(CLI::App& quid);
 // Every command reports failure the same way, so scripts and people can rely on it: one line
 // on stderr, "quid <command>: <message>", and exit code 1.
 inline int Fail(std::string_view command, std::string_view message) {
+  // What the command printed before comes first, so the reason is the last line of a log
+  // that holds both streams (stdout is buffered when it is not a terminal).
+  std::fflush(stdout);
   fmt::print(stderr, "quid {}: {}\n", command, message);
   return 1;
 }

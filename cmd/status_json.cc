@@ -10,11 +10,13 @@ std::string StatusToJson(const DaemonStatus& status) {
   const VolumeStatus& v = status.volume;
   json stores = json::array();
   for (const VolumeStatus::Store& s : v.stores) {
-    stores.push_back({{"name", s.name},
-                      {"reachable", s.reachable},
-                      {"used_bytes", s.used_bytes},
-                      {"capacity_bytes", s.capacity_bytes},
-                      {"shard_count", s.shard_count}});
+    json store = {{"name", s.name},
+                  {"reachable", s.reachable},
+                  {"used_bytes", s.used_bytes},
+                  {"capacity_bytes", s.capacity_bytes},
+                  {"shard_count", s.shard_count}};
+    if (!s.problem.empty()) store["problem"] = s.problem;
+    stores.push_back(std::move(store));
   }
   const json out = {{"home", status.home},
                     {"mountpoint", status.mountpoint},
@@ -75,6 +77,7 @@ Result<DaemonStatus> StatusFromJson(std::string_view text) {
       store.used_bytes = s.at("used_bytes").get<uint64_t>();
       store.capacity_bytes = s.at("capacity_bytes").get<uint64_t>();
       store.shard_count = s.at("shard_count").get<uint64_t>();
+      store.problem = s.value("problem", std::string());
       v.stores.push_back(std::move(store));
     }
     return status;

@@ -197,6 +197,24 @@ class TenantRequest {
   std::mutex& shard_lock_;
 };
 
+// The stamp of a tenant's area (its FolderStore's VOLUME file): read, or claimed if the
+// area has none yet. The reply carries the stamp the area holds afterwards.
+Status AnswerStamp(FolderStore& store, const wire::VolumeStamp& asked, wire::VolumeStamp* reply) {
+  std::optional<StoreStamp> held;
+  if (asked.claim()) {
+    QUID_ASSIGN_OR_RETURN(StoreStamp mine, StoreStamp::FromBytes(asked.stamp()));
+    Result<StoreStamp> claimed = store.ClaimStamp(mine);
+    if (!claimed.ok()) return ForTenant(claimed.status(), store);
+    held = *claimed;
+  } else {
+    Result<std::optional<StoreStamp>> read = store.ReadStamp();
+    if (!read.ok()) return ForTenant(read.status(), store);
+    held = *read;
+  }
+  if (held) reply->set_stamp(held->bytes.data(), held->bytes.size());
+  return Status::Ok();
+}
+
 size_t StripeOf(const std::string& fingerprint, const ShardId& id, size_t stripes) {
   uint64_t h = std::hash<std::string>{}(fingerprint);
   for (uint8_t b : id.bytes) h = h * 1099511628211ull ^ b;
@@ -330,6 +348,8 @@ void HostService::Handle(const PublicKey& tenant, const wire::Request& request, 
         return ops(id).List(request.list(), response->mutable_list());
       case wire::Request::kUsage:
         return ops(id).Usage(response->mutable_usage());
+      case wire::Request::kStamp:
+        return AnswerStamp(*store, request.stamp(), response->mutable_stamp());
       default:
         return Status::Invalid("unknown request");
     }

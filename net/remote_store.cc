@@ -157,6 +157,41 @@ Result<StoreUsage> RemoteStore::Usage() {
   return out;
 }
 
+namespace {
+
+// The stamp a VolumeStamp reply names: nullopt for none, kCorrupt for a malformed one.
+Result<std::optional<StoreStamp>> StampOfReply(const Reply& reply, const std::string& where) {
+  QUID_RETURN_IF_ERROR(StatusFromResponse(reply.response));
+  if (!reply.response.has_stamp()) {
+    return Status::Corrupt("host " + where + " answered a stamp request without a stamp");
+  }
+  const std::string& raw = reply.response.stamp().stamp();
+  if (raw.empty()) return std::optional<StoreStamp>();
+  Result<StoreStamp> stamp = StoreStamp::FromBytes(raw);
+  if (!stamp.ok()) return Status::Corrupt("host " + where + ": " + stamp.status().message());
+  return std::optional<StoreStamp>(*stamp);
+}
+
+}  // namespace
+
+Result<std::optional<StoreStamp>> RemoteStore::ReadStamp() {
+  wire::Request request;
+  request.mutable_stamp()->set_claim(false);
+  QUID_ASSIGN_OR_RETURN(Reply reply, impl_->core->Call(std::move(request), {}));
+  return StampOfReply(reply, impl_->core->where);
+}
+
+Result<StoreStamp> RemoteStore::ClaimStamp(const StoreStamp& stamp) {
+  wire::Request request;
+  wire::VolumeStamp* ask = request.mutable_stamp();
+  ask->set_stamp(stamp.bytes.data(), stamp.bytes.size());
+  ask->set_claim(true);
+  QUID_ASSIGN_OR_RETURN(Reply reply, impl_->core->Call(std::move(request), {}));
+  QUID_ASSIGN_OR_RETURN(std::optional<StoreStamp> held, StampOfReply(reply, impl_->core->where));
+  if (!held) return Status::Corrupt("host " + impl_->core->where + " kept no stamp after a claim");
+  return *held;
+}
+
 Status RemoteStore::Ping() {
   wire::Request request;
   request.mutable_ping();

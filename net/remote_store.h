@@ -70,6 +70,9 @@ class RemoteStore : public ShardStore {
   Result<ShardInfo> Stat(const ShardId& id) override;
   Status List(const std::function<bool(const ShardId&, const ShardInfo&)>& fn) override;
   Result<StoreUsage> Usage() override;
+  // The stamp of this tenant's area on the host (a VolumeStamp request, wire.proto).
+  Result<std::optional<StoreStamp>> ReadStamp() override;
+  Result<StoreStamp> ClaimStamp(const StoreStamp& stamp) override;
 
   // Round trip to the host (ping), for status and tests.
   Status Ping();

@@ -86,6 +86,10 @@ ShardId ChunkStore::ShardIdFor(const ChunkId& id, uint64_t generation, int index
   return out;
 }
 
+size_t ShardSizeForChunk(size_t plain_size, int data_shards) {
+  return ErasureCoder::ShardSizeFor(EncryptedSize(plain_size), data_shards);
+}
+
 Result<StoredChunk> ChunkStore::Put(const ChunkId& id, ByteSpan plain) {
   Impl& d = *impl_;
   // The record keeps sizes in 32 bits, and the blob is a little larger than the plaintext.

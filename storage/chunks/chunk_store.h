@@ -53,6 +53,10 @@ struct ChunkStoreStats {
   uint64_t shard_failures = 0;  // shard gets/puts that failed (missing, corrupt, down)
 };
 
+// Bytes in each shard of a chunk of `plain_size` bytes at `data_shards` (k >= 1): the
+// encrypted blob cut k ways and padded, as ChunkStore::Put makes them.
+size_t ShardSizeForChunk(size_t plain_size, int data_shards);
+
 class ChunkStore {
  public:
   // `stores` are indexed as in the volume's store list; `io_pool` runs shard I/O and must

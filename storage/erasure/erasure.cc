@@ -76,8 +76,8 @@ ErasureCoder::ErasureCoder(int k, int m)
 
 ErasureCoder::~ErasureCoder() = default;
 
-size_t ErasureCoder::ShardSize(size_t blob_bytes) const {
-  const size_t per_shard = (blob_bytes + static_cast<size_t>(k_) - 1) / static_cast<size_t>(k_);
+size_t ErasureCoder::ShardSizeFor(size_t blob_bytes, int k) {
+  const size_t per_shard = (blob_bytes + static_cast<size_t>(k) - 1) / static_cast<size_t>(k);
   return (per_shard + kShardAlignment - 1) / kShardAlignment * kShardAlignment;
 }
 

@@ -31,7 +31,9 @@ class ErasureCoder {
 
   // Length of each shard for a blob of `blob_bytes`: ceil(blob_bytes / k), rounded up to
   // kShardAlignment. The blob is zero-padded to k * ShardSize(blob_bytes).
-  size_t ShardSize(size_t blob_bytes) const;
+  size_t ShardSize(size_t blob_bytes) const { return ShardSizeFor(blob_bytes, k_); }
+  // The same for any k >= 1, without a coder (to check a stripe before making one).
+  static size_t ShardSizeFor(size_t blob_bytes, int k);
 
   // Computes the m parity shards from the k data shards, each `shard_size` bytes.
   // Thread-safe (the coder is immutable after Create).

@@ -396,6 +396,20 @@ Status FolderStore::List(const std::function<bool(const ShardId&, const ShardInf
   return Status::Ok();
 }
 
+Result<std::optional<StoreStamp>> FolderStore::ReadStamp() {
+  Result<std::optional<StoreStamp>> held = ReadStampFile(env_, dir_);
+  if (!held.ok()) return In(name(), held.status());
+  return held;
+}
+
+Result<StoreStamp> FolderStore::ClaimStamp(const StoreStamp& stamp) {
+  std::lock_guard<std::mutex> lock(stamp_mu_);
+  QUID_ASSIGN_OR_RETURN(std::optional<StoreStamp> held, ReadStamp());
+  if (held) return *held;
+  QUID_RETURN_IF_ERROR(In(name(), WriteStampFile(env_, dir_, stamp)));
+  return stamp;
+}
+
 Result<StoreUsage> FolderStore::Usage() {
   StoreUsage usage;
   usage.used_bytes = used_bytes_.load();

@@ -20,6 +20,8 @@
 //
 // One FolderStore per folder: Open takes an exclusive lock (flock on <dir>/LOCK) because
 // the temp-file cleanup at Open would otherwise delete another live store's uploads.
+// The same lock makes a claim of the volume stamp (<dir>/VOLUME, store_stamp.h) safe
+// against other processes; a mutex orders claims within this one.
 //
 // Every method is safe for concurrent use by multiple threads.
 #pragma once
@@ -81,6 +83,11 @@ class FolderStore : public ShardStore {
   // configured capacity, or the filesystem's free space plus used_bytes.
   Result<StoreUsage> Usage() override;
 
+  // The stamp file <dir>/VOLUME; kCorrupt if it cannot be read as one.
+  Result<std::optional<StoreStamp>> ReadStamp() override;
+  // Writes the stamp file if there is none (temp file, fsync, rename, fsync of <dir>).
+  Result<StoreStamp> ClaimStamp(const StoreStamp& stamp) override;
+
   const std::string& dir() const { return dir_; }
 
   // What a shard file's header says about its payload (exposed for the decoder only).
@@ -126,6 +133,8 @@ class FolderStore : public ShardStore {
   std::array<std::atomic<bool>, 256> fanout_durable_{};
 
   std::atomic<uint64_t> temp_counter_{0};
+
+  std::mutex stamp_mu_;  // one claim at a time: read, then write only if absent
 };
 
 }  // namespace quid

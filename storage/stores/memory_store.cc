@@ -106,6 +106,22 @@ Result<StoreUsage> MemoryStore::Usage() {
   return usage;
 }
 
+Result<std::optional<StoreStamp>> MemoryStore::ReadStamp() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stamp_;
+}
+
+Result<StoreStamp> MemoryStore::ClaimStamp(const StoreStamp& stamp) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!stamp_) stamp_ = stamp;
+  return *stamp_;
+}
+
+void MemoryStore::ClearStamp() {
+  std::lock_guard<std::mutex> lock(mu_);
+  stamp_.reset();
+}
+
 void MemoryStore::CorruptByte(const ShardId& id, uint64_t offset) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = shards_.find(id);

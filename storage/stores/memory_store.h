@@ -41,6 +41,9 @@ class MemoryStore : public ShardStore {
   // back into the store.
   Status List(const std::function<bool(const ShardId&, const ShardInfo&)>& fn) override;
   Result<StoreUsage> Usage() override;
+  // The stamp lives in memory beside the shards.
+  Result<std::optional<StoreStamp>> ReadStamp() override;
+  Result<StoreStamp> ClaimStamp(const StoreStamp& stamp) override;
 
   // Test hooks.
   // Flips the bits of payload byte `offset` without updating the CRC. No effect if there
@@ -51,6 +54,8 @@ class MemoryStore : public ShardStore {
   size_t shard_count();
   // The ids held, in ascending order.
   std::vector<ShardId> ids();
+  // Forgets the stamp, as wiping a folder store would.
+  void ClearStamp();
 
  private:
   struct Shard {
@@ -66,6 +71,7 @@ class MemoryStore : public ShardStore {
   std::mutex mu_;
   std::map<ShardId, Shard> shards_;  // guarded by mu_
   uint64_t used_bytes_ = 0;          // guarded by mu_
+  std::optional<StoreStamp> stamp_;  // guarded by mu_
 };
 
 }  // namespace quid

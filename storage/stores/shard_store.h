@@ -9,10 +9,12 @@
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "storage/base/bytes.h"
 #include "storage/base/status.h"
+#include "storage/stores/store_stamp.h"
 
 namespace quid {
 
@@ -69,6 +71,14 @@ class ShardStore {
   virtual Status List(const std::function<bool(const ShardId&, const ShardInfo&)>& fn) = 0;
 
   virtual Result<StoreUsage> Usage() = 0;
+
+  // Which volume the store belongs to (store_stamp.h; the policy is in stamped_store.h).
+  // The stamp the store carries: nullopt if it has none.
+  virtual Result<std::optional<StoreStamp>> ReadStamp() = 0;
+  // Gives the store `stamp` if it carries none (durably, before returning), and returns
+  // the stamp it carries afterwards: `stamp`, or the other volume's it already had (a
+  // claim never replaces a stamp). Concurrent claims agree on one winner.
+  virtual Result<StoreStamp> ClaimStamp(const StoreStamp& stamp) = 0;
 };
 
 }  // namespace quid

@@ -81,6 +81,7 @@ struct VolumeStatus {
     uint64_t used_bytes = 0;
     uint64_t capacity_bytes = 0;
     uint64_t shard_count = 0;
+    std::string problem;  // why it is not reachable (empty when it is)
   };
   std::vector<Store> stores;
   int data_shards = 0;
@@ -154,7 +155,10 @@ struct VolumeInitOptions {
   uint32_t inline_max = 4096;
   std::vector<std::string> store_folders;
   std::vector<StoreSpec> hosts;  // network hosts, keys already pinned by the caller
-  std::string passphrase;        // or key_file
+  // Opens `hosts`, so that Init stamps them as it stamps folders. Without it, hosts are
+  // stamped when the volume first reaches them.
+  StoreFactory store_factory;
+  std::string passphrase;  // or key_file
   std::string key_file;
   KdfStrength kdf = KdfStrength::kInteractive;
   Env* env = nullptr;  // the local disk; default Env::Default()
@@ -162,10 +166,13 @@ struct VolumeInitOptions {
 
 class Volume {
  public:
-  // Creates a new volume in `options.home` (kExists if one is there).
+  // Creates a new volume in `options.home` (kExists if one is there). Every store gets the
+  // new volume's stamp (storage/stores/stamped_store.h); kPermission, and nothing is
+  // stamped, if any store belongs to another volume; kInvalid if one store is named twice.
   static Status Init(const VolumeInitOptions& options);
   // Opens (mounts) the volume: unwraps the key (kBadKey on a wrong passphrase), replays the
-  // journal, starts the flusher and the cleanup pass.
+  // journal, starts the flusher and the cleanup pass. A store stamped by another volume
+  // counts as down (OpenWarnings and the store's status say so); the volume still opens.
   static Result<std::unique_ptr<Volume>> Open(const VolumeOpenOptions& options);
 
   virtual ~Volume() = default;
@@ -217,7 +224,8 @@ class Volume {
 
   virtual Result<StatFs> StatFilesystem() = 0;
   // What Open found that the user must be told although the volume works: journal records
-  // that could not be read (damage, as opposed to a torn tail), one line each.
+  // that could not be read (damage, as opposed to a torn tail), and stores that belong to
+  // another volume, one line each.
   virtual std::vector<std::string> OpenWarnings() const = 0;
   virtual VolumeStatus GetStatus() = 0;
 

@@ -95,6 +95,9 @@ class VolumeImpl : public Volume {
   std::unique_ptr<ThreadPool> cpu_pool_;
   std::unique_ptr<ChunkStore> chunks_;
   std::unique_ptr<ChunkReader> reader_;
+  // Stores found unusable at open (another volume's), one line each; set before the
+  // flusher starts and never changed after.
+  std::vector<std::string> store_warnings_;
   ReadGate read_gate_;
   std::unique_ptr<GarbageCollector> gc_;
   std::unique_ptr<Namespace> ns_;

@@ -7,7 +7,9 @@
 
 #include "storage/base/env.h"
 #include "storage/meta/metadata_keys.h"
+#include "storage/stores/distinct_stores.h"
 #include "storage/stores/folder_store.h"
+#include "storage/stores/stamped_store.h"
 #include "storage/volume/volume_impl.h"
 
 namespace quid {
@@ -40,6 +42,8 @@ class OfflineStore : public ShardStore {
     return Down();
   }
   Result<StoreUsage> Usage() override { return Down(); }
+  Result<std::optional<StoreStamp>> ReadStamp() override { return Down(); }
+  Result<StoreStamp> ClaimStamp(const StoreStamp&) override { return Down(); }
 
  private:
   Status Down() const { return Status::Unavailable(name_ + " is offline: " + reason_); }
@@ -58,6 +62,44 @@ Result<SecretKey> UnwrapMasterKey(const meta::VolumeConfig& config, const std::s
   }
   if (passphrase.empty()) return Status::BadKey("a passphrase is needed to open this volume");
   return Unwrap(wrapped, passphrase);
+}
+
+// Opens the stores a new volume is given, each named once, and stamps them for it: first
+// every store is checked (none may be another volume's), then every one is claimed, so a
+// refused init leaves no store stamped for a volume that never came to be.
+Status StampNewStores(const VolumeInitOptions& options, Env* env, const StoreStamp& mine,
+                      std::vector<std::string>* locations) {
+  for (const std::string& folder : options.store_folders)
+    QUID_RETURN_IF_ERROR(env->CreateDirs(folder, 0700));
+  QUID_RETURN_IF_ERROR(CheckDistinctFolders(env, options.store_folders));
+  std::vector<HostEntry> hosts;
+  for (const StoreSpec& host : options.hosts) {
+    if (host.public_key.empty())
+      return Status::Invalid("host " + host.location + " has no pinned key");
+    hosts.push_back(HostEntry{host.location, host.public_key});
+  }
+  QUID_RETURN_IF_ERROR(CheckDistinctHosts(hosts));
+
+  std::vector<std::shared_ptr<ShardStore>> stores;
+  for (const std::string& folder : options.store_folders) {
+    QUID_ASSIGN_OR_RETURN(auto store, FolderStore::Open(folder, 0, env));
+    stores.push_back(store);
+    char resolved[PATH_MAX];
+    // Only the real disk has a current directory to resolve against.
+    const bool real = env == Env::Default() && ::realpath(folder.c_str(), resolved);
+    locations->push_back(real ? resolved : folder);
+  }
+  if (options.store_factory) {
+    for (const StoreSpec& host : options.hosts) {
+      Result<std::shared_ptr<ShardStore>> store = options.store_factory(host);
+      if (!store.ok())
+        return Status(store.status().code(), host.location + ": " + store.status().message());
+      stores.push_back(store.value());
+    }
+  }
+  for (const auto& store : stores) QUID_RETURN_IF_ERROR(CheckStoreIsFree(*store, mine));
+  for (const auto& store : stores) QUID_RETURN_IF_ERROR(ClaimForVolume(*store, mine));
+  return Status::Ok();
 }
 
 }  // namespace
@@ -98,19 +140,15 @@ Status Volume::Init(const VolumeInitOptions& options) {
   SecretKey volume_id = SecretKey::Random();
   config.set_volume_id(std::string(reinterpret_cast<const char*>(volume_id.data()), 16));
   config.set_created_ns(RealClock::Get()->now_ns());
-  for (const std::string& folder : options.store_folders) {
-    QUID_ASSIGN_OR_RETURN(auto store, FolderStore::Open(folder, 0, env));
-    (void)store;
+  std::vector<std::string> locations;
+  QUID_RETURN_IF_ERROR(
+      StampNewStores(options, env, StoreStamp::ForVolume(config.volume_id()), &locations));
+  for (const std::string& location : locations) {
     auto* entry = config.add_stores();
     entry->set_kind("folder");
-    char resolved[PATH_MAX];
-    // Only the real disk has a current directory to resolve against.
-    const bool real = env == Env::Default() && ::realpath(folder.c_str(), resolved);
-    entry->set_location(real ? resolved : folder);
+    entry->set_location(location);
   }
   for (const StoreSpec& host : options.hosts) {
-    if (host.public_key.empty())
-      return Status::Invalid("host " + host.location + " has no pinned key");
     auto* entry = config.add_stores();
     entry->set_kind(host.kind);
     entry->set_location(host.location);
@@ -183,6 +221,24 @@ Status VolumeImpl::Start(const VolumeOpenOptions& options) {
       }
     }
   }
+  // Every store is used only once it carries this volume's stamp (stamped_store.h), so no
+  // sweep ever lists another volume's store. Folders and test stores answer at once and
+  // are claimed now, so the mount can say which belong to another volume; a host is
+  // claimed on first use (it may be away now).
+  const StoreStamp mine = StoreStamp::ForVolume(config_.volume_id());
+  for (size_t i = 0; i < stores.size(); ++i) {
+    auto stamped = std::make_shared<StampedStore>(std::move(stores[i]), mine);
+    const bool answers_at_once =
+        !options.stores_override.empty() || config_.stores(static_cast<int>(i)).kind() == "folder";
+    if (answers_at_once) {
+      const Status claimed = stamped->Verify();
+      if (stamped->foreign()) {
+        spdlog::warn("{}; it counts as down", claimed.message());
+        store_warnings_.push_back(claimed.message() + "; it counts as down");
+      }
+    }
+    stores[i] = std::move(stamped);
+  }
   io_pool_ = std::make_unique<ThreadPool>(kIoThreads);
   cpu_pool_ = std::make_unique<ThreadPool>(kCpuThreads);
   ChunkStoreOptions chunk_options;
@@ -192,7 +248,7 @@ Status VolumeImpl::Start(const VolumeOpenOptions& options) {
   if (!CipherAvailable(chunk_options.cipher)) chunk_options.cipher = Cipher::kXChaCha20Poly1305;
   QUID_ASSIGN_OR_RETURN(
       chunks_, ChunkStore::Create(keys_, chunk_options, std::move(stores),
-                                  std::make_shared<RendezvousPlacement>(), io_pool_.get()));
+                                  std::make_shared<RendezvousPlacement>(), io_pool_.get(), clock_));
   reader_ =
       std::make_unique<ChunkReader>(db_.get(), chunks_.get(), chunker_.get(), options.cache_bytes);
   gc_ = std::make_unique<GarbageCollector>(db_.get(), chunks_.get(), &read_gate_, clock_,

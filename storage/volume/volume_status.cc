@@ -44,6 +44,8 @@ VolumeStatus VolumeImpl::GetStatus() {
       s.used_bytes = usage->used_bytes;
       s.capacity_bytes = usage->capacity_bytes;
       s.shard_count = usage->shard_count;
+    } else {
+      s.problem = usage.status().message();
     }
     reachable.push_back(s.reachable);
     status.stores.push_back(s);
@@ -80,7 +82,8 @@ VolumeStatus VolumeImpl::GetStatus() {
   status.journal_capacity_bytes = journal_->capacity_bytes();
   status.journal_full = journal_->out_of_space();
   status.writers_waiting = journal_->waiting_appends();
-  status.journal_damage = OpenWarnings();
+  for (const JournalDamage& damage : journal_->damage())
+    status.journal_damage.push_back(damage.ToString() + "; the writes they held are lost");
   return status;
 }
 
@@ -88,6 +91,7 @@ std::vector<std::string> VolumeImpl::OpenWarnings() const {
   std::vector<std::string> warnings;
   for (const JournalDamage& damage : journal_->damage())
     warnings.push_back(damage.ToString() + "; the writes they held are lost");
+  warnings.insert(warnings.end(), store_warnings_.begin(), store_warnings_.end());
   return warnings;
 }
 

@@ -112,4 +112,14 @@ Result<StoreUsage> FaultyStore::Usage() {
   return inner_->Usage();
 }
 
+Result<std::optional<StoreStamp>> FaultyStore::ReadStamp() {
+  QUID_RETURN_IF_ERROR(Enter());
+  return inner_->ReadStamp();
+}
+
+Result<StoreStamp> FaultyStore::ClaimStamp(const StoreStamp& stamp) {
+  QUID_RETURN_IF_ERROR(Enter());
+  return inner_->ClaimStamp(stamp);
+}
+
 }  // namespace quid

@@ -45,6 +45,9 @@ class FaultyStore : public ShardStore {
   Result<ShardInfo> Stat(const ShardId& id) override;
   Status List(const std::function<bool(const ShardId&, const ShardInfo&)>& fn) override;
   Result<StoreUsage> Usage() override;
+  // Forwarded, or kUnavailable while down (a host that cannot be asked).
+  Result<std::optional<StoreStamp>> ReadStamp() override;
+  Result<StoreStamp> ClaimStamp(const StoreStamp& stamp) override;
 
   void SetDown(bool down) { down_.store(down); }
   void SetRefuseWrites(bool refuse) { refuse_writes_.store(refuse); }

@@ -160,6 +160,14 @@ class HostServiceTest : public ::testing::Test {
     return Call(service, tenant, r);
   }
 
+  static Reply Stamp(HostService& service, const PublicKey& tenant, const StoreStamp* claim) {
+    wire::Request r;
+    r.set_id(8);
+    r.mutable_stamp()->set_claim(claim != nullptr);
+    if (claim) r.mutable_stamp()->set_stamp(claim->bytes.data(), claim->bytes.size());
+    return Call(service, tenant, r);
+  }
+
   // Every shard id a tenant sees, through pagination.
   static std::vector<std::string> ListAll(HostService& service, const PublicKey& tenant,
                                           uint32_t limit) {
@@ -527,6 +535,47 @@ TEST_F(HostServiceTest, ScrubFindsAFlippedByte) {
   EXPECT_EQ(report.corrupt[0], Fingerprint(a_) + "/" + IdOf(RawId(1)).hex());
   // The tenant learns it too, rather than getting the rotten bytes.
   EXPECT_EQ(Get(*service, a_, RawId(1)).status.code(), Code::kCorrupt);
+}
+
+// A tenant's area carries the stamp of the first volume that claimed it, kept across host
+// restarts; a second volume of the same node (the same tenant key) learns that it is not
+// its area. Each tenant's area has its own stamp.
+TEST_F(HostServiceTest, TenantAreaKeepsTheFirstVolumesStamp) {
+  const StoreStamp first = StoreStamp::ForVolume("first volume");
+  const StoreStamp second = StoreStamp::ForVolume("second volume");
+  {
+    auto service = OpenService();
+    Reply none = Stamp(*service, a_, nullptr);
+    ASSERT_TRUE(none.status.ok()) << none.status.ToString();
+    EXPECT_TRUE(none.response.has_stamp());
+    EXPECT_TRUE(none.response.stamp().stamp().empty());
+
+    Reply claimed = Stamp(*service, a_, &first);
+    ASSERT_TRUE(claimed.status.ok()) << claimed.status.ToString();
+    EXPECT_EQ(claimed.response.stamp().stamp(),
+              std::string(first.bytes.begin(), first.bytes.end()));
+    Reply again = Stamp(*service, a_, &second);
+    ASSERT_TRUE(again.status.ok());
+    EXPECT_EQ(again.response.stamp().stamp(), std::string(first.bytes.begin(), first.bytes.end()));
+    // Tenant b's area is its own.
+    Reply other = Stamp(*service, b_, &second);
+    ASSERT_TRUE(other.status.ok());
+    EXPECT_EQ(other.response.stamp().stamp(),
+              std::string(second.bytes.begin(), second.bytes.end()));
+    // The stamp is not a shard: it costs no quota and is never listed.
+    EXPECT_EQ(service->used_bytes(), 0u);
+    EXPECT_TRUE(ListAll(*service, a_, 1000).empty());
+  }
+  auto service = OpenService();
+  Reply read = Stamp(*service, a_, nullptr);
+  ASSERT_TRUE(read.status.ok());
+  EXPECT_EQ(read.response.stamp().stamp(), std::string(first.bytes.begin(), first.bytes.end()));
+  EXPECT_EQ(Stamp(*service, stranger_, &first).status.code(), Code::kPermission);
+  wire::Request bad;
+  bad.set_id(9);
+  bad.mutable_stamp()->set_claim(true);
+  bad.mutable_stamp()->set_stamp("short");
+  EXPECT_EQ(Call(*service, a_, bad).status.code(), Code::kInvalid);
 }
 
 }  // namespace

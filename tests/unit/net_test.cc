@@ -28,6 +28,7 @@
 #include "net/remote_store.h"
 #include "net/secure_channel.h"
 #include "net/wire.h"
+#include "storage/stores/stamped_store.h"
 #include "tests/unit/shard_store_contract.h"
 
 namespace quid::net {
@@ -374,6 +375,31 @@ TEST_F(NetTest, EveryOperationRoundTrips) {
   EXPECT_EQ(Listed(*store_), std::set<ShardId>{Id(2)});
   EXPECT_GT(host_.server->stats().requests_served, 8u);
   EXPECT_EQ(host_.server->stats().connections_dropped, 0u);
+}
+
+// The stamp over the network: a re-run `quid init` in the same home (the same node key,
+// a new volume) is told that its area on the host is the first volume's, so nothing of
+// that volume's is ever listed for a sweep.
+TEST_F(NetTest, ASecondVolumeOfTheSameNodeIsRefusedTheFirstOnesArea) {
+  const StoreStamp first = StoreStamp::ForVolume("first volume");
+  const StoreStamp second = StoreStamp::ForVolume("second volume");
+  Result<std::optional<StoreStamp>> none = store_->ReadStamp();
+  ASSERT_TRUE(none.ok()) << none.status().ToString();
+  EXPECT_EQ(*none, std::nullopt);
+  ASSERT_TRUE(CheckStoreIsFree(*store_, first).ok());
+  ASSERT_TRUE(ClaimForVolume(*store_, first).ok());
+  ASSERT_TRUE(store_->Put(Id(1), Pattern(1000, 1)).ok());
+
+  auto again = MakeStore(tenant_, host_identity_.public_key(), host_.server->port());
+  ASSERT_NE(again, nullptr);
+  EXPECT_EQ(CheckStoreIsFree(*again, second).code(), Code::kPermission);
+  StampedStore stamped(again, second);
+  EXPECT_EQ(stamped.List([](const ShardId&, const ShardInfo&) { return true; }).code(),
+            Code::kUnavailable);
+  EXPECT_TRUE(stamped.foreign());
+  EXPECT_EQ(stamped.Remove(Id(1)).code(), Code::kUnavailable);
+  EXPECT_EQ(Listed(*store_), std::set<ShardId>{Id(1)});
+  EXPECT_TRUE(ClaimForVolume(*again, first).ok());  // the first volume, reconnected
 }
 
 TEST_F(NetTest, ListPaginatesOverManyShards) {

@@ -10,11 +10,13 @@
 #include <chrono>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <random>
 #include <set>
 #include <thread>
 
 #include "storage/stores/memory_store.h"
+#include "storage/stores/store_stamp.h"
 #include "tests/support/faulty_store.h"
 
 namespace quid {
@@ -728,8 +730,8 @@ TEST_F(VolumeTest, DeletesWithAStoreDownAskEachHealthyStoreOnceAndBackOff) {
 
   // The store returns: once the back-off has passed, its shards go too.
   faulty[5]->SetDown(false);
-  fake_clock_.advance_ns(120'000'000'000);
   for (int i = 0; i < 200 && volume_->GetStatus().pending_deletes > 0; ++i) {
+    fake_clock_.advance_ns(10'000'000'000);  // time passes: back-offs run out
     (void)volume_->Drain(kDrainTimeout, nullptr);
     usleep(20'000);
   }
@@ -780,6 +782,137 @@ TEST_F(VolumeTest, APieceThatCannotBeFlushedDoesNotPinTheJournal) {
   // And the copy replays: reopened, the volume still has the patch.
   Reopen();
   EXPECT_EQ(ReadAll(stuck, 0, expected.size()), expected);
+}
+
+// Stores belong to one volume. A store stamped by another volume counts as down: the
+// sweep never lists it, however old its shards, the mount and the status say why, and
+// the volume works on the others.
+TEST_F(VolumeTest, SweepNeverTouchesAStoreStampedByAnotherVolume) {
+  ASSERT_TRUE(volume_->Close().ok());
+  volume_.reset();
+  auto theirs = std::make_shared<MemoryStore>(0, "mem-theirs");
+  ASSERT_TRUE(theirs->ClaimStamp(StoreStamp::ForVolume("another volume's id")).ok());
+  ShardId foreign;
+  foreign.bytes.fill(0xab);
+  ASSERT_TRUE(theirs->Put(foreign, RandomBytes(1000, 5)).ok());
+  memory_[0] = theirs;
+
+  VolumeOpenOptions open;
+  open.home = home_;
+  open.passphrase = "correct horse";
+  open.cache_bytes = 0;
+  open.cleanup_grace_ns = 0;  // every unreferenced shard is old enough to sweep
+  for (auto& m : memory_) open.stores_override.push_back(m);
+  auto v = Volume::Open(open);
+  ASSERT_TRUE(v.ok()) << v.status().ToString();
+  volume_ = std::move(v).value();
+  const std::vector<std::string> warnings = volume_->OpenWarnings();
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_NE(warnings[0].find("mem-theirs belongs to another volume"), std::string::npos)
+      << warnings[0];
+
+  Ino a = CreateFile("a");
+  const Bytes data = RandomBytes(600'000, 6);
+  WriteAll(a, 0, data);
+  Drain();
+  VolumeStatus status;
+  for (int i = 0; i < 100; ++i) {
+    status = volume_->GetStatus();
+    if (status.cleanup_passes >= 1) break;
+    usleep(50'000);
+  }
+  ASSERT_GE(status.cleanup_passes, 1u);
+  EXPECT_EQ(theirs->ids(), std::vector<ShardId>{foreign});
+  EXPECT_FALSE(status.stores[0].reachable);
+  EXPECT_NE(status.stores[0].problem.find("belongs to another volume"), std::string::npos)
+      << status.stores[0].problem;
+  EXPECT_TRUE(status.journal_damage.empty());
+  EXPECT_EQ(ReadAll(a, 0, data.size()), data);
+}
+
+// A wiped store (no stamp, no shards) is this volume's: stamped at mount and used again.
+TEST_F(VolumeTest, AWipedStoreIsStampedAgainAndUsed) {
+  Ino a = CreateFile("a");
+  const Bytes data = RandomBytes(600'000, 7);
+  WriteAll(a, 0, data);
+  Drain();
+  const std::optional<StoreStamp> ours = *memory_[2]->ReadStamp();
+  ASSERT_TRUE(ours.has_value());
+  memory_[1] = std::make_shared<MemoryStore>(0, "mem1-wiped");
+  Reopen();
+  EXPECT_TRUE(volume_->OpenWarnings().empty());
+  EXPECT_EQ(*memory_[1]->ReadStamp(), ours);
+  EXPECT_EQ(ReadAll(a, 0, data.size()), data);
+  Ino b = CreateFile("b");
+  WriteAll(b, 0, RandomBytes(600'000, 8));  // other bytes: no dedup with a
+  Drain();
+  EXPECT_GT(memory_[1]->shard_count(), 0u);
+}
+
+VolumeInitOptions InitOptionsFor(const std::string& home) {
+  VolumeInitOptions init;
+  init.home = home;
+  init.passphrase = "correct horse";
+  init.kdf = KdfStrength::kFastForTests;
+  init.chunk_size = 256 * 1024;
+  return init;
+}
+
+// The fixture's Init stamped its unused-store folders for its volume: a second volume on
+// them is refused, and the new folder beside them is left without a stamp.
+TEST_F(VolumeTest, InitRefusesStoresOfAnotherVolumeAndStampsNothing) {
+  VolumeInitOptions b = InitOptionsFor(home_ + "/b");
+  b.store_folders.push_back(home_ + "/fresh");
+  for (int i = 0; i < 6; ++i)
+    b.store_folders.push_back(home_ + "/unused-store" + std::to_string(i));
+  Status refused = Volume::Init(b);
+  EXPECT_EQ(refused.code(), Code::kPermission) << refused.ToString();
+  EXPECT_NE(refused.message().find("folder:" + home_ + "/unused-store0 belongs to another volume"),
+            std::string::npos)
+      << refused.message();
+  EXPECT_FALSE(std::filesystem::exists(home_ + "/b/meta"));
+  EXPECT_FALSE(std::filesystem::exists(StampFilePath(home_ + "/fresh")));
+}
+
+TEST_F(VolumeTest, InitRefusesTheSameFolderTwice) {
+  std::filesystem::create_directories(home_ + "/s1");
+  std::filesystem::create_directory_symlink(home_ + "/s1", home_ + "/s1-again");
+  VolumeInitOptions c = InitOptionsFor(home_ + "/c");
+  c.data_shards = 1;
+  c.parity_shards = 1;
+  c.store_folders = {home_ + "/s1", home_ + "/s1-again"};
+  Status refused = Volume::Init(c);
+  EXPECT_EQ(refused.code(), Code::kInvalid) << refused.ToString();
+  EXPECT_NE(refused.message().find("are the same folder"), std::string::npos) << refused.message();
+  EXPECT_FALSE(std::filesystem::exists(home_ + "/c/meta"));
+}
+
+// Hosts are told apart by their pinned keys; the ones a volume takes are stamped at init.
+TEST_F(VolumeTest, InitRefusesTheSameHostTwiceAndStampsTheHostsItTakes) {
+  std::map<std::string, std::shared_ptr<MemoryStore>> hosts;
+  auto factory = [&](const StoreSpec& spec) -> Result<std::shared_ptr<ShardStore>> {
+    auto& store = hosts[spec.location];
+    if (!store) store = std::make_shared<MemoryStore>(0, "host:" + spec.location);
+    return std::shared_ptr<ShardStore>(store);
+  };
+  VolumeInitOptions d = InitOptionsFor(home_ + "/d");
+  d.data_shards = 1;
+  d.parity_shards = 1;
+  d.store_factory = factory;
+  d.hosts = {StoreSpec{"host", "127.0.0.1:7001", Bytes(32, 1)},
+             StoreSpec{"host", "localhost:7001", Bytes(32, 1)}};
+  Status refused = Volume::Init(d);
+  EXPECT_EQ(refused.code(), Code::kInvalid) << refused.ToString();
+  EXPECT_NE(refused.message().find("127.0.0.1:7001 and localhost:7001 are the same host"),
+            std::string::npos)
+      << refused.message();
+  EXPECT_TRUE(hosts.empty());
+
+  d.hosts[1] = StoreSpec{"host", "127.0.0.1:7002", Bytes(32, 2)};
+  ASSERT_TRUE(Volume::Init(d).ok());
+  ASSERT_EQ(hosts.size(), 2u);
+  EXPECT_TRUE(hosts["127.0.0.1:7001"]->ReadStamp()->has_value());
+  EXPECT_EQ(*hosts["127.0.0.1:7001"]->ReadStamp(), *hosts["127.0.0.1:7002"]->ReadStamp());
 }
 
 }  // namespace
