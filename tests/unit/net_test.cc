@@ -727,8 +727,12 @@ std::shared_ptr<ShardStore> MakeRemoteContractStore(const std::string& dir, uint
     std::shared_ptr<RemoteStore> store;
   };
   auto r = std::make_shared<Remote>();
-  auto service =
-      HostService::Open({dir, capacity == 0 ? 1ull << 30 : capacity, {r->tenant.fingerprint()}});
+  // The contract counts payload bytes; a host charges a small shard its minimum, so the
+  // minimum is off here (host_service_test covers it).
+  HostServiceOptions service_options{
+      dir, capacity == 0 ? 1ull << 30 : capacity, {r->tenant.fingerprint()}};
+  service_options.min_shard_charge_bytes = 0;
+  auto service = HostService::Open(service_options);
   EXPECT_TRUE(service.ok()) << service.status().ToString();
   if (!service.ok()) return nullptr;
   r->service = std::move(service).value();
