@@ -4,6 +4,8 @@
 #include <spdlog/spdlog.h>
 #include <uv.h>
 
+#include <csignal>
+
 #include <atomic>
 #include <condition_variable>
 #include <list>
@@ -375,7 +377,15 @@ void Server::RequestFrame(Conn* conn, Bytes frame) {
   }
   size_t payload_offset = static_cast<size_t>(payload.data() - frame.data());
   size_t payload_size = payload.size();
-  const uint64_t request_bytes = frame.size();
+  // A read's answer is reserved with its request, so answers the tenant does not read
+  // cannot pile up past its cap: a range by its length, a whole shard by the most it
+  // may be (the size is known only on the disk). Respond trades this for the real size.
+  uint64_t request_bytes = frame.size();
+  if (request->op_case() == wire::Request::kGet) {
+    request_bytes += request->get().whole()
+                         ? kMaxPayloadBytes
+                         : std::min<uint64_t>(request->get().length(), kMaxPayloadBytes);
+  }
   ++conn->in_flight;
   Charge(conn->load.get(), request_bytes);
   if (queued >= options.max_queued_requests) {
@@ -445,8 +455,8 @@ void Server::Respond(const std::shared_ptr<Conn>& conn, Result<Bytes> plain,
   // Sealed here, on the loop thread, so frame counters follow the order of writes.
   conn->cipher->Seal(ByteSpan(body.data(), plain_size), MutableByteSpan(body));
   const uint64_t response_bytes = body.size();
-  Charge(load.get(), response_bytes);
   Release(load, request_bytes);
+  Charge(load.get(), response_bytes);
   Write(conn.get(), std::move(body), true, response_bytes);
 }
 
@@ -561,6 +571,10 @@ struct HostServer::Impl : Server {};
 
 Result<std::unique_ptr<HostServer>> HostServer::Start(HostServerOptions options) {
   if (options.service == nullptr) return Status::Invalid("host server without a service");
+  // libuv writes with write(2): a tenant that resets its connection while an answer is
+  // going out would raise SIGPIPE, whose default action kills the whole host. The
+  // write's EPIPE closes that one connection instead.
+  std::signal(SIGPIPE, SIG_IGN);
   if (options.max_requests_in_flight == 0) options.max_requests_in_flight = 1;
   options.max_connections_per_tenant = std::max<size_t>(options.max_connections_per_tenant, 1);
   options.max_handshaking_connections = std::max<size_t>(options.max_handshaking_connections, 1);

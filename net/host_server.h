@@ -62,6 +62,7 @@ class HostServer {
  public:
   // Listens before it returns: kUnavailable if the address cannot be bound (in use),
   // kInvalid if listen_host is not an IP address. Runs its own EventLoop thread.
+  // Sets SIGPIPE to be ignored, process-wide: a peer's reset must not kill the host.
   static Result<std::unique_ptr<HostServer>> Start(HostServerOptions options);
   ~HostServer();  // Stop()
   HostServer(const HostServer&) = delete;
