@@ -113,7 +113,10 @@ Result<Reply> Core::Call(wire::Request request, ByteSpan payload) {
     // and a refused key say it is up.
     bool transport_failure = !reply.ok() && reply.status().code() == Code::kUnavailable;
     breaker->Record(!transport_failure, timed_out);
-    if (!transport_failure || timed_out || attempt >= options.retries) return reply;
+    // A host whose queue is full answers kBusy: it is up (the breaker heard an answer)
+    // and asks for the request again a little later, which the backoff gives it.
+    const bool busy = reply.ok() && reply->response.code() == static_cast<int32_t>(Code::kBusy);
+    if ((!transport_failure && !busy) || timed_out || attempt >= options.retries) return reply;
     auto pause =
         std::chrono::milliseconds(kBackoffMs[std::min<size_t>(attempt, kBackoffMs.size() - 1)]);
     if (SteadyClock::now() + pause >= deadline) return reply;

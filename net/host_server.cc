@@ -4,11 +4,15 @@
 #include <spdlog/spdlog.h>
 #include <uv.h>
 
+#include <csignal>
+
 #include <atomic>
 #include <condition_variable>
+#include <list>
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 
 #include "net/event_loop.h"
 #include "net/secure_channel.h"
@@ -62,6 +66,16 @@ Status RunOnLoop(EventLoop& loop, F fn) {
 }
 
 struct Server;
+struct Conn;
+
+// What one authenticated tenant holds on this host, over all its connections. Loop
+// thread only. Kept while it has connections or bytes in flight (a job finishing after
+// its connection closed still gives its bytes back here).
+struct TenantLoad {
+  PublicKey tenant{};
+  std::set<Conn*> conns;
+  uint64_t bytes_in_flight = 0;
+};
 
 // One accepted connection. Owned by Server::conns (loop thread) and by the worker jobs of
 // its requests (shared_ptr), so a job that finishes after the socket closed finds a
@@ -76,7 +90,10 @@ struct Conn {
   std::optional<Handshake> handshake;
   std::optional<FrameCipher> cipher;
   PublicKey tenant{};
+  std::shared_ptr<TenantLoad> load;  // set once established and admitted under the limit
   bool established = false;
+  bool handshaking_listed = false;
+  std::list<Conn*>::iterator handshaking_pos;  // in Server::handshaking, when listed
   bool reading = false;
   // Requests taken off the socket whose response is not yet fully written: bounds the
   // memory a connection holds (requests in progress plus responses waiting to go out).
@@ -92,6 +109,7 @@ struct WriteReq {
   std::array<uint8_t, kFrameLengthBytes> prefix{};
   Bytes body;
   bool is_response = false;
+  uint64_t tenant_bytes = 0;  // charged to the connection's tenant until written
 };
 
 // Everything the server does; HostServer::Impl is one.
@@ -104,12 +122,20 @@ struct Server {
   // Loop thread only.
   uv_tcp_t* listener = nullptr;
   std::map<Conn*, std::shared_ptr<Conn>> conns;
+  std::list<Conn*> handshaking;  // oldest first
+  std::map<PublicKey, std::shared_ptr<TenantLoad>> tenants;
+  size_t queued = 0;  // requests handed to the pool and not yet answered
   bool stopping = false;
 
   std::atomic<uint64_t> accepted{0};
   std::atomic<uint64_t> refused{0};
   std::atomic<uint64_t> dropped{0};
+  std::atomic<uint64_t> shed{0};
+  std::atomic<uint64_t> handshaking_now{0};
   std::atomic<uint64_t> served{0};
+  std::atomic<uint64_t> busy{0};
+  std::atomic<uint64_t> peak_queued{0};
+  std::atomic<uint64_t> peak_tenant_bytes{0};
 
   std::mutex stop_mu;
   bool stopped = false;
@@ -120,12 +146,22 @@ struct Server {
   void OnFrame(Conn* conn, Bytes frame);
   void HandshakeFrame(Conn* conn, const Bytes& frame);
   void RequestFrame(Conn* conn, Bytes frame);
-  void Respond(const std::shared_ptr<Conn>& conn, Result<Bytes> plain);
-  void Write(Conn* conn, Bytes body, bool is_response);
+  // Answers at once, from the loop: the queue is full.
+  void AnswerBusy(Conn* conn, uint64_t request_id, uint64_t request_bytes);
+  // `request_bytes` were charged to the tenant when the request was taken off the socket.
+  void Respond(const std::shared_ptr<Conn>& conn, Result<Bytes> plain, uint64_t request_bytes);
+  void Write(Conn* conn, Bytes body, bool is_response, uint64_t tenant_bytes = 0);
   void OnWritten(WriteReq* write, int status);
   // Takes buffered frames while the connection is under its cap, then reads or not.
   void Pump(Conn* conn);
   void UpdateReading(Conn* conn);
+  // True while the connection may take another request off its socket.
+  bool HasRoom(const Conn* conn) const;
+  void Charge(TenantLoad* load, uint64_t bytes);
+  // Gives bytes back and lets the tenant's connections read again if they now may.
+  void Release(const std::shared_ptr<TenantLoad>& load, uint64_t bytes);
+  void ForgetIfIdle(const std::shared_ptr<TenantLoad>& load);
+  void Unlist(Conn* conn);
   // Closes the connection once; a non-empty reason is logged and `counter` bumped.
   void Close(Conn* conn, const std::string& reason, std::atomic<uint64_t>* counter);
 };
@@ -182,6 +218,18 @@ void Server::OnConnection(int status) {
     return;
   }
   ++accepted;
+  // At the cap the oldest handshake makes room: a client that opens connections and
+  // stays silent cannot keep everyone else out for the handshake timeout, only delay
+  // them by opening connections faster than a real handshake completes.
+  while (handshaking.size() >= options.max_handshaking_connections) {
+    Close(handshaking.front(),
+          "displaced while in the handshake (" + std::to_string(handshaking.size()) +
+              " connections were, the most this host keeps)",
+          &shed);
+  }
+  conn->handshaking_pos = handshaking.insert(handshaking.end(), conn.get());
+  conn->handshaking_listed = true;
+  handshaking_now = handshaking.size();
   conn->peer = PeerName(&conn->tcp);
   uv_tcp_nodelay(&conn->tcp, 1);
   uv_timer_init(loop->loop(), &conn->handshake_timer);
@@ -203,7 +251,7 @@ void Server::OnConnection(int status) {
 
 void Server::UpdateReading(Conn* conn) {
   if (conn->closing) return;
-  bool want = !stopping && conn->in_flight < options.max_requests_in_flight;
+  bool want = !stopping && HasRoom(conn);
   if (want == conn->reading) return;
   conn->reading = want;
   auto* stream = reinterpret_cast<uv_stream_t*>(&conn->tcp);
@@ -248,7 +296,7 @@ void Server::Pump(Conn* conn) {
   // Frames are taken one at a time: a handshake frame changes the reader's limit for the
   // frames behind it, a closed connection stops here, and frames already buffered wait
   // too while the connection is at its cap, however the peer's bytes were split up.
-  while (!conn->closing && conn->in_flight < options.max_requests_in_flight) {
+  while (!conn->closing && HasRoom(conn)) {
     std::optional<Bytes> frame = conn->reader.Next();
     if (!frame) break;
     OnFrame(conn, std::move(*frame));
@@ -278,7 +326,24 @@ void Server::HandshakeFrame(Conn* conn, const Bytes& frame) {
   if (!reply->empty()) Write(conn, std::move(reply.value()), false);
   if (!conn->handshake->done()) return;
   conn->established = true;
+  Unlist(conn);
   conn->tenant = conn->handshake->peer();
+  std::shared_ptr<TenantLoad>& load = tenants[conn->tenant];
+  if (!load) {
+    load = std::make_shared<TenantLoad>();
+    load->tenant = conn->tenant;
+  }
+  if (load->conns.size() >= options.max_connections_per_tenant) {
+    std::shared_ptr<TenantLoad> held = load;
+    Close(conn,
+          "tenant " + Fingerprint(conn->tenant) + " already has " +
+              std::to_string(held->conns.size()) + " connections, the most this host serves",
+          &refused);
+    ForgetIfIdle(held);
+    return;
+  }
+  load->conns.insert(conn);
+  conn->load = load;
   conn->cipher.emplace(conn->handshake->keys());
   conn->handshake.reset();  // wipes the handshake's secrets now
   conn->reader.set_max_frame_bytes(kMaxFrameBytes);
@@ -312,13 +377,36 @@ void Server::RequestFrame(Conn* conn, Bytes frame) {
   }
   size_t payload_offset = static_cast<size_t>(payload.data() - frame.data());
   size_t payload_size = payload.size();
+  // A read's answer is reserved with its request, so answers the tenant does not read
+  // cannot pile up past its cap: a range by its length, a whole shard by the most it
+  // may be (the size is known only on the disk). Respond trades this for the real size.
+  uint64_t request_bytes = frame.size();
+  if (request->op_case() == wire::Request::kGet) {
+    request_bytes += request->get().whole()
+                         ? kMaxPayloadBytes
+                         : std::min<uint64_t>(request->get().length(), kMaxPayloadBytes);
+  }
   ++conn->in_flight;
+  Charge(conn->load.get(), request_bytes);
+  if (queued >= options.max_queued_requests) {
+    AnswerBusy(conn, request->id(), request_bytes);
+    return;
+  }
+  ++queued;
+  if (queued > peak_queued) peak_queued = queued;
 
   std::shared_ptr<Conn> owner = conns[conn];
   auto body = std::make_shared<Bytes>(std::move(frame));
   // Disk work never runs on the loop thread.
-  pool->Submit([this, owner, request, body, payload_offset, payload_size]() mutable {
-    if (owner->closing) return;
+  pool->Submit([this, owner, request, body, payload_offset, payload_size, request_bytes]() mutable {
+    if (owner->closing) {
+      // Still reported back, so the queue and the tenant's bytes are given back.
+      body.reset();
+      loop->Post([this, owner, request_bytes] {
+        Respond(owner, Status::Unavailable("connection closed"), request_bytes);
+      });
+      return;
+    }
     wire::Response response;
     Bytes reply_payload;
     options.service->Handle(owner->tenant, *request,
@@ -328,13 +416,36 @@ void Server::RequestFrame(Conn* conn, Bytes frame) {
     body.reset();  // the request's bytes are not needed while the response waits
     auto plain =
         std::make_shared<Result<Bytes>>(EncodeMessage(response, reply_payload, kFrameTagBytes));
-    loop->Post([this, owner, plain] { Respond(owner, std::move(*plain)); });
+    loop->Post(
+        [this, owner, plain, request_bytes] { Respond(owner, std::move(*plain), request_bytes); });
   });
 }
 
-void Server::Respond(const std::shared_ptr<Conn>& conn, Result<Bytes> plain) {
-  if (conn->closing) return;
+void Server::AnswerBusy(Conn* conn, uint64_t request_id, uint64_t request_bytes) {
+  ++busy;
+  wire::Response response;
+  response.set_id(request_id);
+  SetStatus(&response, Status(Code::kBusy, "host busy: " + std::to_string(queued) +
+                                               " requests queued, the most it takes; try again"));
+  // Counted as queued only for Respond's bookkeeping.
+  ++queued;
+  Respond(conns[conn], EncodeMessage(response, {}, kFrameTagBytes), request_bytes);
+}
+
+void Server::Respond(const std::shared_ptr<Conn>& conn, Result<Bytes> plain,
+                     uint64_t request_bytes) {
+  --queued;
+  // The request's bytes are gone (the worker dropped them); the response's, if any, are
+  // charged below until written.
+  std::shared_ptr<TenantLoad> load = conn->load;
+  if (conn->closing) {
+    --conn->in_flight;
+    Release(load, request_bytes);
+    return;
+  }
   if (!plain.ok()) {
+    --conn->in_flight;
+    Release(load, request_bytes);
     Close(conn.get(), "cannot encode a response: " + plain.status().message(), &dropped);
     return;
   }
@@ -343,13 +454,17 @@ void Server::Respond(const std::shared_ptr<Conn>& conn, Result<Bytes> plain) {
   size_t plain_size = body.size() - kFrameTagBytes;
   // Sealed here, on the loop thread, so frame counters follow the order of writes.
   conn->cipher->Seal(ByteSpan(body.data(), plain_size), MutableByteSpan(body));
-  Write(conn.get(), std::move(body), true);
+  const uint64_t response_bytes = body.size();
+  Release(load, request_bytes);
+  Charge(load.get(), response_bytes);
+  Write(conn.get(), std::move(body), true, response_bytes);
 }
 
-void Server::Write(Conn* conn, Bytes body, bool is_response) {
+void Server::Write(Conn* conn, Bytes body, bool is_response, uint64_t tenant_bytes) {
   auto* write = new WriteReq;
   write->conn = conn;
   write->is_response = is_response;
+  write->tenant_bytes = tenant_bytes;
   uint32_t n = static_cast<uint32_t>(body.size());
   write->prefix = {static_cast<uint8_t>(n >> 24), static_cast<uint8_t>(n >> 16),
                    static_cast<uint8_t>(n >> 8), static_cast<uint8_t>(n)};
@@ -367,14 +482,17 @@ void Server::Write(Conn* conn, Bytes body, bool is_response) {
     delete write;
     if (is_response) --conn->in_flight;
     Close(conn, std::string("write failed: ") + uv_strerror(rc), &dropped);
+    Release(conn->load, tenant_bytes);
   }
 }
 
 void Server::OnWritten(WriteReq* write, int status) {
   Conn* conn = write->conn;
   bool is_response = write->is_response;
+  uint64_t tenant_bytes = write->tenant_bytes;
   delete write;
   if (is_response) --conn->in_flight;
+  Release(conn->load, tenant_bytes);
   if (status < 0) {
     if (status != UV_ECANCELED) {
       Close(conn, std::string("write failed: ") + uv_strerror(status), &dropped);
@@ -391,6 +509,11 @@ void Server::Close(Conn* conn, const std::string& reason, std::atomic<uint64_t>*
                  reason);
   }
   if (counter) ++*counter;
+  Unlist(conn);
+  if (conn->load) {
+    conn->load->conns.erase(conn);
+    ForgetIfIdle(conn->load);
+  }
   auto on_closed = [](uv_handle_t* h) {
     auto* c = static_cast<Conn*>(h->data);
     if (--c->open_handles == 0) c->server->conns.erase(c);  // may free c
@@ -401,13 +524,60 @@ void Server::Close(Conn* conn, const std::string& reason, std::atomic<uint64_t>*
   }
 }
 
+bool Server::HasRoom(const Conn* conn) const {
+  if (conn->in_flight >= options.max_requests_in_flight) return false;
+  return !conn->load || conn->load->bytes_in_flight < options.max_tenant_bytes_in_flight;
+}
+
+void Server::Charge(TenantLoad* load, uint64_t bytes) {
+  if (load == nullptr) return;
+  load->bytes_in_flight += bytes;
+  if (load->bytes_in_flight > peak_tenant_bytes) peak_tenant_bytes = load->bytes_in_flight;
+}
+
+void Server::Release(const std::shared_ptr<TenantLoad>& load, uint64_t bytes) {
+  if (!load || bytes == 0) return;
+  const bool was_full = load->bytes_in_flight >= options.max_tenant_bytes_in_flight;
+  load->bytes_in_flight -= std::min(bytes, load->bytes_in_flight);
+  if (was_full && load->bytes_in_flight < options.max_tenant_bytes_in_flight) {
+    // Every connection of the tenant may have stopped reading on its account. Resumed
+    // from a fresh loop turn rather than from here, where a Pump may be running already.
+    loop->Post([this, load] {
+      std::vector<Conn*> resume(load->conns.begin(), load->conns.end());
+      for (Conn* c : resume) Pump(c);
+    });
+  }
+  ForgetIfIdle(load);
+}
+
+void Server::ForgetIfIdle(const std::shared_ptr<TenantLoad>& load) {
+  auto it = tenants.find(load->tenant);
+  if (it != tenants.end() && it->second == load && load->conns.empty() &&
+      load->bytes_in_flight == 0) {
+    tenants.erase(it);
+  }
+}
+
+void Server::Unlist(Conn* conn) {
+  if (!conn->handshaking_listed) return;
+  handshaking.erase(conn->handshaking_pos);
+  conn->handshaking_listed = false;
+  handshaking_now = handshaking.size();
+}
+
 }  // namespace
 
 struct HostServer::Impl : Server {};
 
 Result<std::unique_ptr<HostServer>> HostServer::Start(HostServerOptions options) {
   if (options.service == nullptr) return Status::Invalid("host server without a service");
+  // libuv writes with write(2): a tenant that resets its connection while an answer is
+  // going out would raise SIGPIPE, whose default action kills the whole host. The
+  // write's EPIPE closes that one connection instead.
+  std::signal(SIGPIPE, SIG_IGN);
   if (options.max_requests_in_flight == 0) options.max_requests_in_flight = 1;
+  options.max_connections_per_tenant = std::max<size_t>(options.max_connections_per_tenant, 1);
+  options.max_handshaking_connections = std::max<size_t>(options.max_handshaking_connections, 1);
   std::unique_ptr<HostServer> server(new HostServer());
   server->impl_ = std::make_unique<Impl>();
   Impl* impl = server->impl_.get();
@@ -433,6 +603,11 @@ HostServerStats HostServer::stats() const {
   stats.connections_refused = impl_->refused.load();
   stats.connections_dropped = impl_->dropped.load();
   stats.requests_served = impl_->served.load();
+  stats.connections_shed = impl_->shed.load();
+  stats.handshaking = impl_->handshaking_now.load();
+  stats.requests_busy = impl_->busy.load();
+  stats.peak_queued_requests = impl_->peak_queued.load();
+  stats.peak_tenant_bytes_in_flight = impl_->peak_tenant_bytes.load();
   return stats;
 }
 

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 #include <functional>
+#include <optional>
 #include <string_view>
 #include <system_error>
 #include <utility>
@@ -55,20 +56,35 @@ Status ForTenant(const Status& status, const FolderStore& store) {
   return status;
 }
 
-// Payload bytes the store holds under `id`: 0 when there is no such shard.
-Result<uint64_t> StoredSize(FolderStore& store, const ShardId& id) {
+// Payload bytes the store holds under `id`; nullopt when there is no such shard.
+Result<std::optional<uint64_t>> StoredSize(FolderStore& store, const ShardId& id) {
   Result<ShardInfo> info = store.Stat(id);
-  if (info.ok()) return info->size;
-  if (info.status().code() == Code::kNotFound) return uint64_t{0};
+  if (info.ok()) return std::optional<uint64_t>(info->size);
+  if (info.status().code() == Code::kNotFound) return std::optional<uint64_t>();
   return info.status();
 }
 
-// One request of one tenant against its store. Lives only for the request.
+// What a shard of `size` payload bytes counts against the contribution; nothing when
+// there is no shard.
+uint64_t Charge(const std::optional<uint64_t>& size, uint64_t min_charge) {
+  return size ? std::max(*size, min_charge) : 0;
+}
+
+}  // namespace
+
+// One request of one tenant against its area. Lives only for the request.
 class TenantRequest {
  public:
-  TenantRequest(FolderStore& store, std::atomic<uint64_t>& used, uint64_t contribution,
+  using Area = HostService::TenantArea;
+  TenantRequest(Area& area, std::atomic<uint64_t>& used, const HostServiceOptions& options,
                 std::mutex& shard_lock)
-      : store_(store), used_(used), contribution_(contribution), shard_lock_(shard_lock) {}
+      : area_(area),
+        store_(*area.store),
+        used_(used),
+        contribution_(options.contribution_bytes),
+        min_charge_(options.min_shard_charge_bytes),
+        max_shards_(options.max_shards_per_tenant),
+        shard_lock_(shard_lock) {}
 
   Status Put(const ShardId& id, uint32_t crc, ByteSpan payload) {
     if (payload.size() > kMaxPayloadBytes) {
@@ -79,13 +95,18 @@ class TenantRequest {
       return Status::Corrupt("shard " + id.hex() + ": payload does not match its checksum");
     }
     std::lock_guard<std::mutex> lock(shard_lock_);
-    QUID_ASSIGN_OR_RETURN(uint64_t old_size, StoredSize(store_, id));
-    uint64_t grow = payload.size() > old_size ? payload.size() - old_size : 0;
+    QUID_ASSIGN_OR_RETURN(std::optional<uint64_t> old_size, StoredSize(store_, id));
+    const bool is_new = !old_size.has_value();
+    if (is_new) QUID_RETURN_IF_ERROR(TakeShardSlot());
+    const uint64_t old_charge = Charge(old_size, min_charge_);
+    const uint64_t new_charge = Charge(payload.size(), min_charge_);
+    uint64_t grow = new_charge > old_charge ? new_charge - old_charge : 0;
     // Reserve the growth before writing, so concurrent Puts cannot together pass the
     // contribution; an overwrite that does not grow always fits.
     uint64_t used = used_.load();
     do {
       if (grow > 0 && (used > contribution_ || grow > contribution_ - used)) {
+        if (is_new) ReturnShardSlot();
         const uint64_t free = used > contribution_ ? 0 : contribution_ - used;
         return Status::NoSpace("host full: " + std::to_string(used) + " of " +
                                std::to_string(contribution_) + " bytes used (" +
@@ -98,21 +119,26 @@ class TenantRequest {
     // Settle on what the folder really holds now, whatever Put did: the reservation
     // comes back and the true change goes in. Adding first keeps the counter from
     // dipping below the truth, where a concurrent Put could slip past the limit.
-    Result<uint64_t> now = StoredSize(store_, id);
-    uint64_t new_size = now.ok() ? *now : (put.ok() ? payload.size() : old_size);
-    used_.fetch_add(new_size);
-    used_.fetch_sub(old_size + grow);
+    Result<std::optional<uint64_t>> now = StoredSize(store_, id);
+    std::optional<uint64_t> new_size =
+        now.ok() ? *now : (put.ok() ? std::optional<uint64_t>(payload.size()) : old_size);
+    used_.fetch_add(Charge(new_size, min_charge_));
+    used_.fetch_sub(old_charge + grow);
+    Settle(id, old_charge, new_size);
+    if (is_new) ReturnShardSlot();
     return put;
   }
 
   Status Delete(const ShardId& id) {
     std::lock_guard<std::mutex> lock(shard_lock_);
-    QUID_ASSIGN_OR_RETURN(uint64_t old_size, StoredSize(store_, id));
+    QUID_ASSIGN_OR_RETURN(std::optional<uint64_t> old_size, StoredSize(store_, id));
     Status removed = ForTenant(store_.Remove(id), store_);
-    Result<uint64_t> now = StoredSize(store_, id);
-    uint64_t new_size = now.ok() ? *now : (removed.ok() ? 0 : old_size);
-    used_.fetch_add(new_size);
-    used_.fetch_sub(old_size);
+    Result<std::optional<uint64_t>> now = StoredSize(store_, id);
+    std::optional<uint64_t> new_size = now.ok() ? *now : (removed.ok() ? std::nullopt : old_size);
+    const uint64_t old_charge = Charge(old_size, min_charge_);
+    used_.fetch_add(Charge(new_size, min_charge_));
+    used_.fetch_sub(old_charge);
+    Settle(id, old_charge, new_size);
     return removed;
   }
 
@@ -152,50 +178,103 @@ class TenantRequest {
     bool has_after = !list.after().empty();
     if (has_after && !ParseShardId(list.after(), &after)) return BadShardId(list.after());
     uint32_t limit = list.limit() == 0 ? kMaxListEntries : std::min(list.limit(), kMaxListEntries);
-    // The folder lists in no order: keep the smallest limit + 1 ids past `after` (one
-    // more than a page tells whether there is more), so memory stays one page.
-    std::map<ShardId, ShardInfo> page;
-    Status listed = store_.List([&](const ShardId& id, const ShardInfo& info) {
-      if (has_after && !(after < id)) return true;
-      if (page.size() > limit && !(id < page.rbegin()->first)) return true;
-      page.emplace(id, info);
-      if (page.size() > size_t{limit} + 1) page.erase(std::prev(page.end()));
-      return true;
-    });
-    if (!listed.ok()) return ForTenant(listed, store_);
-    bool more = page.size() > limit;
-    if (more) page.erase(std::prev(page.end()));
-    for (const auto& [id, info] : page) {
-      wire::ListEntry* entry = result->add_entries();
-      entry->set_shard_id(id.bytes.data(), id.bytes.size());
-      entry->set_size(info.size);
-      entry->set_mtime_ns(info.mtime_ns);
+    // The page's ids come from the index, in order, from the cursor on; only they are
+    // looked at on disk (one Stat each, without the index lock). An id whose shard was
+    // deleted in between is skipped and the next ones are taken instead.
+    const ShardId* cursor = has_after ? &after : nullptr;
+    ShardId last;
+    std::vector<ShardId> ids;
+    while (static_cast<uint32_t>(result->entries_size()) < limit) {
+      ids.clear();
+      {
+        std::lock_guard<std::mutex> lock(area_.mu);
+        area_.index.After(cursor, limit - static_cast<uint32_t>(result->entries_size()), &ids);
+      }
+      if (ids.empty()) break;
+      for (const ShardId& id : ids) {
+        Result<ShardInfo> info = store_.Stat(id);
+        if (info.status().code() == Code::kNotFound) continue;
+        if (!info.ok()) return ForTenant(info.status(), store_);
+        wire::ListEntry* entry = result->add_entries();
+        entry->set_shard_id(id.bytes.data(), id.bytes.size());
+        entry->set_size(info->size);
+        entry->set_mtime_ns(info->mtime_ns);
+      }
+      last = ids.back();
+      cursor = &last;
     }
-    result->set_more(more);
+    ids.clear();
+    {
+      std::lock_guard<std::mutex> lock(area_.mu);
+      area_.index.After(cursor, 1, &ids);
+    }
+    result->set_more(!ids.empty());
     return Status::Ok();
   }
 
   Status Usage(wire::Usage* usage) {
     Result<StoreUsage> mine = store_.Usage();
     if (!mine.ok()) return ForTenant(mine.status(), store_);
+    uint64_t charged = 0;
+    uint64_t shards = 0;
+    {
+      std::lock_guard<std::mutex> lock(area_.mu);
+      charged = area_.charged_bytes;
+      shards = area_.index.size();
+    }
     uint64_t used = used_.load();
     uint64_t host_free = contribution_ > used ? contribution_ - used : 0;
     // The store's capacity is the filesystem's free space plus its own bytes: a host
     // whose disk filled up by other means must not promise room it no longer has.
     uint64_t disk_free =
         mine->capacity_bytes > mine->used_bytes ? mine->capacity_bytes - mine->used_bytes : 0;
-    usage->set_used_bytes(mine->used_bytes);
-    usage->set_shard_count(mine->shard_count);
-    usage->set_capacity_bytes(mine->used_bytes + std::min(host_free, disk_free));
+    // What the tenant is charged, so that used plus free is what it may still put.
+    usage->set_used_bytes(charged);
+    usage->set_shard_count(shards);
+    usage->set_capacity_bytes(charged + std::min(host_free, disk_free));
     return Status::Ok();
   }
 
  private:
+  // Holds one of the tenant's shard slots for a put of a new id (so concurrent puts
+  // cannot together pass the limit); kNoSpace when none is left.
+  Status TakeShardSlot() {
+    std::lock_guard<std::mutex> lock(area_.mu);
+    uint64_t held = area_.index.size() + area_.new_shards_in_progress;
+    if (held >= max_shards_) {
+      return Status::NoSpace("tenant holds " + std::to_string(area_.index.size()) +
+                             " shards, the most this host keeps for one tenant (" +
+                             std::to_string(max_shards_) + ")");
+    }
+    ++area_.new_shards_in_progress;
+    return Status::Ok();
+  }
+  void ReturnShardSlot() {
+    std::lock_guard<std::mutex> lock(area_.mu);
+    --area_.new_shards_in_progress;
+  }
+  // The index and the tenant's charge follow what the folder now holds under `id`.
+  void Settle(const ShardId& id, uint64_t old_charge, const std::optional<uint64_t>& new_size) {
+    std::lock_guard<std::mutex> lock(area_.mu);
+    area_.charged_bytes += Charge(new_size, min_charge_);
+    area_.charged_bytes -= std::min(old_charge, area_.charged_bytes);
+    if (new_size) {
+      area_.index.Insert(id);
+    } else {
+      area_.index.Erase(id);
+    }
+  }
+
+  Area& area_;
   FolderStore& store_;
   std::atomic<uint64_t>& used_;
   const uint64_t contribution_;
+  const uint64_t min_charge_;
+  const uint64_t max_shards_;
   std::mutex& shard_lock_;
 };
+
+namespace {
 
 // The stamp of a tenant's area (its FolderStore's VOLUME file): read, or claimed if the
 // area has none yet. The reply carries the stamp the area holds afterwards.
@@ -254,11 +333,15 @@ Result<std::unique_ptr<HostService>> HostService::Open(const HostServiceOptions&
   for (const std::string& name : names) {
     auto st = env->Stat(dir + "/" + name);
     if (!IsFingerprint(name) || !st.ok() || !st->is_dir) continue;
-    QUID_ASSIGN_OR_RETURN(std::shared_ptr<FolderStore> store,
-                          FolderStore::Open(dir + "/" + name, 0, env));
-    QUID_ASSIGN_OR_RETURN(StoreUsage usage, store->Usage());
-    used += usage.used_bytes;
-    service->stores_.emplace(name, std::move(store));
+    QUID_ASSIGN_OR_RETURN(std::shared_ptr<TenantArea> area, service->OpenArea(dir + "/" + name));
+    used += area->charged_bytes;
+    if (area->index.size() > options.max_shards_per_tenant) {
+      spdlog::warn(
+          "host: tenant {} holds {} shards, more than the limit of {}: its new shards "
+          "are refused until it deletes",
+          name, area->index.size(), options.max_shards_per_tenant);
+    }
+    service->areas_.emplace(name, std::move(area));
   }
   service->used_.store(used);
   if (used > options.contribution_bytes) {
@@ -278,17 +361,29 @@ Status HostService::Admit(const PublicKey& tenant) const {
   return Status::Ok();
 }
 
-Result<std::shared_ptr<FolderStore>> HostService::TenantStore(const std::string& fingerprint) {
+Result<std::shared_ptr<HostService::TenantArea>> HostService::OpenArea(const std::string& dir) {
+  auto area = std::make_shared<TenantArea>();
+  QUID_ASSIGN_OR_RETURN(area->store, FolderStore::Open(dir, 0, options_.env));
+  // The one walk of the folder: from here on the index answers listings and the
+  // charge is kept up to date by puts and deletes.
+  QUID_RETURN_IF_ERROR(area->store->List([&](const ShardId& id, const ShardInfo& info) {
+    area->index.Insert(id);
+    area->charged_bytes += Charge(info.size, options_.min_shard_charge_bytes);
+    return true;
+  }));
+  return area;
+}
+
+Result<std::shared_ptr<HostService::TenantArea>> HostService::Area(const std::string& fingerprint) {
   std::lock_guard<std::mutex> lock(mu_);
-  auto it = stores_.find(fingerprint);
-  if (it != stores_.end()) return it->second;
+  auto it = areas_.find(fingerprint);
+  if (it != areas_.end()) return it->second;
   // Opened (and created) on the tenant's first request, so an admitted tenant that never
   // connects leaves no folder behind.
-  QUID_ASSIGN_OR_RETURN(
-      std::shared_ptr<FolderStore> store,
-      FolderStore::Open(TenantsDir(options_.data_dir) + "/" + fingerprint, 0, options_.env));
-  stores_.emplace(fingerprint, store);
-  return store;
+  QUID_ASSIGN_OR_RETURN(std::shared_ptr<TenantArea> area,
+                        OpenArea(TenantsDir(options_.data_dir) + "/" + fingerprint));
+  areas_.emplace(fingerprint, area);
+  return area;
 }
 
 void HostService::Handle(const PublicKey& tenant, const wire::Request& request, ByteSpan payload,
@@ -312,9 +407,10 @@ void HostService::Handle(const PublicKey& tenant, const wire::Request& request, 
     }
     if (request.op_case() == wire::Request::kPing) return Status::Ok();
 
-    QUID_ASSIGN_OR_RETURN(std::shared_ptr<FolderStore> store, TenantStore(fp));
+    QUID_ASSIGN_OR_RETURN(std::shared_ptr<TenantArea> area, Area(fp));
+    FolderStore* store = area->store.get();
     auto ops = [&](const ShardId& id) {
-      return TenantRequest(*store, used_, options_.contribution_bytes,
+      return TenantRequest(*area, used_, options_,
                            shard_locks_[StripeOf(fp, id, kShardLockStripes)]);
     };
     ShardId id;
@@ -365,15 +461,15 @@ void HostService::Handle(const PublicKey& tenant, const wire::Request& request, 
 }
 
 ScrubReport HostService::Scrub() {
-  std::vector<std::pair<std::string, std::shared_ptr<FolderStore>>> stores;
+  std::vector<std::pair<std::string, std::shared_ptr<TenantArea>>> areas;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    stores.assign(stores_.begin(), stores_.end());
+    areas.assign(areas_.begin(), areas_.end());
   }
   ScrubReport report;
-  for (const auto& entry : stores) {
+  for (const auto& entry : areas) {
     const std::string& fp = entry.first;
-    FolderStore* store = entry.second.get();
+    FolderStore* store = entry.second->store.get();
     Status listed = store->List([&](const ShardId& id, const ShardInfo&) {
       Result<Bytes> bytes = store->Get(id);
       // Deleted since the listing saw it: nothing to check.

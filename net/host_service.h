@@ -3,6 +3,12 @@
 // so one tenant can never name another's shards; all tenants together never exceed the
 // contribution (a clear kNoSpace, not a full disk).
 //
+// Limits, so that no tenant can exhaust the host (see docs/architecture.md, "Host
+// limits"): every shard is charged at least min_shard_charge_bytes against the
+// contribution, and one tenant keeps at most max_shards_per_tenant shards; both refusals
+// are kNoSpace. Each tenant's shard ids are kept in order (ShardIndex), so a listing page
+// costs O(page), not a walk of the whole tenant folder.
+//
 // Thread-safe: the server calls Handle from worker threads.
 #pragma once
 
@@ -16,6 +22,7 @@
 #include <vector>
 
 #include "net/identity.h"
+#include "net/shard_index.h"
 #include "net/wire.pb.h"
 #include "storage/base/env.h"
 #include "storage/base/status.h"
@@ -23,11 +30,25 @@
 
 namespace quid::net {
 
+// A shard file costs the host at least one filesystem block (4 KiB on ext4, xfs and
+// tmpfs pages) and an inode however few bytes it holds; charging that much keeps 100k
+// empty puts from filling the disk's inodes and blocks while the quota reads zero.
+constexpr uint64_t kDefaultMinShardChargeBytes = 4096;
+// 2 Mi shards per tenant: 2 TiB of 1 MiB shards (4 MiB chunks at k=4), or 8 GiB of
+// minimum-charge ones. Bounds the tenant's index in the host's memory (about 16 bytes
+// a shard, so some 32 to 48 MiB) and the files in its folder.
+constexpr uint64_t kDefaultMaxShardsPerTenant = uint64_t{1} << 21;
+
 struct HostServiceOptions {
   std::string data_dir;
   uint64_t contribution_bytes = 0;
   std::vector<std::string> tenant_fingerprints;  // admitted tenants
   Env* env = nullptr;                            // the disk; default Env::Default()
+  // Bytes a shard counts against the contribution at the least (0: its size alone).
+  uint64_t min_shard_charge_bytes = kDefaultMinShardChargeBytes;
+  // Shards one tenant may keep; a put of a new shard beyond it is kNoSpace (overwrites
+  // and deletes still work).
+  uint64_t max_shards_per_tenant = kDefaultMaxShardsPerTenant;
 };
 
 struct ScrubReport {
@@ -35,6 +56,8 @@ struct ScrubReport {
   uint64_t shards_corrupt = 0;
   std::vector<std::string> corrupt;  // "tenant/shard id"
 };
+
+class TenantRequest;
 
 class HostService {
  public:
@@ -51,17 +74,30 @@ class HostService {
   // Re-reads every stored shard and verifies its checksum.
   ScrubReport Scrub();
 
+  // Bytes charged against the contribution, all tenants together.
   uint64_t used_bytes() const { return used_.load(); }
   uint64_t contribution_bytes() const { return options_.contribution_bytes; }
 
  private:
+  friend class TenantRequest;
+  // One tenant's folder and what the host keeps in memory about it.
+  struct TenantArea {
+    std::shared_ptr<FolderStore> store;
+    std::mutex mu;  // guards the fields below
+    ShardIndex index;
+    uint64_t charged_bytes = 0;
+    uint64_t new_shards_in_progress = 0;  // puts of new ids holding a slot under the limit
+  };
+
   explicit HostService(HostServiceOptions options) : options_(std::move(options)) {}
-  Result<std::shared_ptr<FolderStore>> TenantStore(const std::string& fingerprint);
+  // Opens the folder and builds its index (one walk of the folder).
+  Result<std::shared_ptr<TenantArea>> OpenArea(const std::string& dir);
+  Result<std::shared_ptr<TenantArea>> Area(const std::string& fingerprint);
 
   HostServiceOptions options_;
   std::set<std::string> tenants_;
   std::mutex mu_;
-  std::map<std::string, std::shared_ptr<FolderStore>> stores_;
+  std::map<std::string, std::shared_ptr<TenantArea>> areas_;
   std::atomic<uint64_t> used_{0};
   // Serialise the changes to one shard of one tenant (striped by id), so a Put or
   // Delete knows exactly the size it replaces and used_ stays true under concurrency;

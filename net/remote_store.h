@@ -7,7 +7,8 @@
 //   (request_timeout_ms); a circuit breaker: after consecutive failures, or one call that
 //   waited its whole timeout, the host is treated as down (kUnavailable at once) and a
 //   background ping probes it every cooling period, so neither a dead host nor the
-//   probing of it costs a caller anything.
+//   probing of it costs a caller anything. A host's kBusy answer (its request queue is
+//   full) is retried the same way, within the deadline, without counting against it.
 // - Bounded memory: bytes in flight per host are capped; callers wait (up to their
 //   timeout) for room instead of buffering without limit behind a slow host. A request
 //   that times out on a connection that has heard nothing since it was sent closes that

@@ -63,8 +63,9 @@ struct Reply {
 
 class TempDir {
  public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "quid-host-service-XXXXXX").string();
+  explicit TempDir(const std::string& base = "") {
+    fs::path root = base.empty() ? fs::temp_directory_path() : fs::path(base);
+    std::string tmpl = (root / "quid-host-service-XXXXXX").string();
     EXPECT_NE(::mkdtemp(tmpl.data()), nullptr);
     path_ = tmpl;
   }
@@ -84,10 +85,14 @@ class HostServiceTest : public ::testing::Test {
   const PublicKey b_ = Key(2);
   const PublicKey stranger_ = Key(3);
 
-  std::unique_ptr<HostService> OpenService(uint64_t contribution = 1 << 20) {
+  // Most tests check byte-exact accounting, so they charge shards their size alone;
+  // the minimum charge has tests of its own.
+  std::unique_ptr<HostService> OpenService(uint64_t contribution = 1 << 20,
+                                           uint64_t min_charge = 0) {
     HostServiceOptions options;
     options.data_dir = dir_.path();
     options.contribution_bytes = contribution;
+    options.min_shard_charge_bytes = min_charge;
     options.tenant_fingerprints = {Fingerprint(a_), Fingerprint(b_)};
     Result<std::unique_ptr<HostService>> service = HostService::Open(options);
     EXPECT_TRUE(service.ok()) << service.status().ToString();
@@ -576,6 +581,188 @@ TEST_F(HostServiceTest, TenantAreaKeepsTheFirstVolumesStamp) {
   bad.mutable_stamp()->set_claim(true);
   bad.mutable_stamp()->set_stamp("short");
   EXPECT_EQ(Call(*service, a_, bad).status.code(), Code::kInvalid);
+}
+
+TEST_F(HostServiceTest, EveryShardIsChargedAtLeastTheMinimum) {
+  constexpr uint64_t kMin = kDefaultMinShardChargeBytes;
+  // Room for 100 minimum charges, less one byte: the hundredth empty shard does not fit.
+  auto service = OpenService(100 * kMin - 1, kMin);
+  for (uint32_t i = 0; i < 99; ++i) {
+    ASSERT_TRUE(Put(*service, a_, RawId(i), {}).status.ok()) << i;
+  }
+  EXPECT_EQ(service->used_bytes(), 99 * kMin);
+  Reply refused = Put(*service, b_, RawId(99), {});
+  EXPECT_EQ(refused.status.code(), Code::kNoSpace) << refused.status.ToString();
+  EXPECT_EQ(Stat(*service, b_, RawId(99)).status.code(), Code::kNotFound);
+  // The tenant sees what it is charged, so used plus free is what it may still put.
+  Reply u = Usage(*service, a_);
+  ASSERT_TRUE(u.status.ok());
+  EXPECT_EQ(u.response.usage().used_bytes(), 99 * kMin);
+  EXPECT_EQ(u.response.usage().shard_count(), 99u);
+  EXPECT_EQ(u.response.usage().capacity_bytes(), 100 * kMin - 1);
+  // A shard above the minimum is charged its size; overwriting an empty shard with
+  // one of the minimum's size costs nothing more.
+  ASSERT_TRUE(Put(*service, a_, RawId(0), Pattern(kMin, 1)).status.ok());
+  EXPECT_EQ(service->used_bytes(), 99 * kMin);
+  EXPECT_EQ(Put(*service, a_, RawId(0), Pattern(2 * kMin, 1)).status.code(), Code::kNoSpace);
+  ASSERT_TRUE(Delete(*service, a_, RawId(1)).status.ok());
+  EXPECT_EQ(service->used_bytes(), 98 * kMin);
+  ASSERT_TRUE(Put(*service, b_, RawId(99), {}).status.ok());
+
+  // Reopened, the host charges the same.
+  service.reset();
+  service = OpenService(100 * kMin - 1, kMin);
+  EXPECT_EQ(service->used_bytes(), 99 * kMin);
+  EXPECT_EQ(Put(*service, a_, RawId(1), {}).status.code(), Code::kNoSpace);
+}
+
+TEST_F(HostServiceTest, ShardCountPerTenantIsLimited) {
+  auto open = [&] {
+    HostServiceOptions options;
+    options.data_dir = dir_.path();
+    options.contribution_bytes = 1 << 20;
+    options.tenant_fingerprints = {Fingerprint(a_), Fingerprint(b_)};
+    options.max_shards_per_tenant = 10;
+    return std::move(HostService::Open(options)).value();
+  };
+  auto service = open();
+  for (uint32_t i = 0; i < 10; ++i) ASSERT_TRUE(Put(*service, a_, RawId(i), {}).status.ok());
+  Reply refused = Put(*service, a_, RawId(10), Pattern(1, 1));
+  EXPECT_EQ(refused.status.code(), Code::kNoSpace);
+  EXPECT_NE(refused.status.message().find("10 shards"), std::string::npos)
+      << refused.status.message();
+  EXPECT_EQ(Stat(*service, a_, RawId(10)).status.code(), Code::kNotFound);
+  // Overwrites are not new shards; another tenant has its own count.
+  EXPECT_TRUE(Put(*service, a_, RawId(3), Pattern(100, 3)).status.ok());
+  EXPECT_TRUE(Put(*service, b_, RawId(10), {}).status.ok());
+  // A delete frees a slot.
+  ASSERT_TRUE(Delete(*service, a_, RawId(0)).status.ok());
+  EXPECT_TRUE(Put(*service, a_, RawId(10), {}).status.ok());
+  EXPECT_EQ(Put(*service, a_, RawId(11), {}).status.code(), Code::kNoSpace);
+
+  // Concurrent puts of new ids cannot together pass the limit.
+  ASSERT_TRUE(Delete(*service, a_, RawId(1)).status.ok());
+  ASSERT_TRUE(Delete(*service, a_, RawId(2)).status.ok());
+  std::atomic<int> stored{0};
+  std::vector<std::thread> threads;
+  for (uint32_t t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (uint32_t i = 0; i < 4; ++i) {
+        if (Put(*service, a_, RawId(100 + t * 10 + i), {}).status.ok()) ++stored;
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(stored.load(), 2);
+  EXPECT_EQ(Usage(*service, a_).response.usage().shard_count(), 10u);
+
+  // The count survives a restart: it comes from the folder.
+  service.reset();
+  service = open();
+  EXPECT_EQ(Put(*service, a_, RawId(12), {}).status.code(), Code::kNoSpace);
+  EXPECT_EQ(ListAll(*service, a_, 3).size(), 10u);
+}
+
+TEST_F(HostServiceTest, ListSeesPutsAndDeletesSinceOpen) {
+  auto service = OpenService();
+  for (uint32_t i = 0; i < 30; ++i) ASSERT_TRUE(Put(*service, a_, RawId(i), {}).status.ok());
+  std::vector<std::string> before = ListAll(*service, a_, 7);
+  ASSERT_EQ(before.size(), 30u);
+  for (uint32_t i = 0; i < 30; i += 3) ASSERT_TRUE(Delete(*service, a_, RawId(i)).status.ok());
+  for (uint32_t i = 30; i < 35; ++i) ASSERT_TRUE(Put(*service, a_, RawId(i), {}).status.ok());
+  std::set<std::string> expected;
+  for (uint32_t i = 0; i < 35; ++i) {
+    if (i >= 30 || i % 3 != 0) expected.insert(RawId(i));
+  }
+  EXPECT_EQ(ListAll(*service, a_, 7), std::vector<std::string>(expected.begin(), expected.end()));
+  // A cursor that names a deleted shard still resumes after it.
+  Reply r = List(*service, a_, RawId(0), 1000);
+  ASSERT_TRUE(r.status.ok());
+  for (const wire::ListEntry& e : r.response.list().entries()) EXPECT_GT(e.shard_id(), RawId(0));
+}
+
+// The real disk, counting the folder reads and stats that pass through.
+class CountingEnv : public Env {
+ public:
+  Result<std::unique_ptr<File>> Open(const std::string& path, OpenMode open_mode,
+                                     unsigned mode) override {
+    return base_->Open(path, open_mode, mode);
+  }
+  Status Rename(const std::string& from, const std::string& to) override {
+    return base_->Rename(from, to);
+  }
+  Status Remove(const std::string& path) override { return base_->Remove(path); }
+  Status CreateDir(const std::string& path, unsigned mode) override {
+    return base_->CreateDir(path, mode);
+  }
+  Status RemoveDir(const std::string& path) override { return base_->RemoveDir(path); }
+  Status SyncDir(const std::string& path) override { return base_->SyncDir(path); }
+  Status ListDir(const std::string& path,
+                 const std::function<bool(const std::string&)>& fn) override {
+    ++dir_reads;
+    return base_->ListDir(path, fn);
+  }
+  Result<FileStat> Stat(const std::string& path) override {
+    ++stats;
+    return base_->Stat(path);
+  }
+  Status SetMtime(const std::string& path, int64_t mtime_ns) override {
+    return base_->SetMtime(path, mtime_ns);
+  }
+  Result<std::unique_ptr<FileLock>> LockFile(const std::string& path) override {
+    return base_->LockFile(path);
+  }
+  Result<uint64_t> FreeBytes(const std::string& path) override { return base_->FreeBytes(path); }
+
+  std::atomic<uint64_t> dir_reads{0};
+  std::atomic<uint64_t> stats{0};
+
+ private:
+  Env* base_ = Env::Default();
+};
+
+// A page costs O(page): no folder is read, and one Stat per entry listed. Before the
+// index, every page walked all fan-out folders (257 ListDir calls) and stat'ed every
+// shard of the tenant.
+TEST_F(HostServiceTest, ListPageCostsThePageNotTheFolder) {
+  constexpr uint32_t kShards = 20'000;
+  constexpr uint32_t kPage = 1000;
+  CountingEnv env;
+  std::atomic<uint64_t>& dir_reads = env.dir_reads;
+  std::atomic<uint64_t>& stats = env.stats;
+  // On tmpfs when there is one: 20k puts fsync twice each.
+  TempDir tmp(::access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "");
+  HostServiceOptions options;
+  options.data_dir = tmp.path();
+  options.contribution_bytes = 1ull << 40;
+  options.tenant_fingerprints = {Fingerprint(a_)};
+  options.env = &env;
+  auto service = std::move(HostService::Open(options)).value();
+  for (uint32_t i = 0; i < kShards; ++i) {
+    ASSERT_TRUE(Put(*service, a_, RawId(i), {}).status.ok());
+  }
+
+  std::string after;
+  uint32_t pages = 0;
+  size_t listed = 0;
+  for (;;) {
+    dir_reads = 0;
+    stats = 0;
+    Reply r = List(*service, a_, after, kPage);
+    ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+    const auto& entries = r.response.list().entries();
+    EXPECT_EQ(dir_reads.load(), 0u) << "page " << pages;
+    EXPECT_LE(stats.load(), static_cast<uint64_t>(entries.size())) << "page " << pages;
+    for (const wire::ListEntry& e : entries) {
+      EXPECT_GT(e.shard_id(), after);
+      after = e.shard_id();
+    }
+    listed += static_cast<size_t>(entries.size());
+    ++pages;
+    if (!r.response.list().more()) break;
+  }
+  EXPECT_EQ(listed, kShards);
+  EXPECT_EQ(pages, kShards / kPage);
 }
 
 }  // namespace

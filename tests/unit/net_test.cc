@@ -29,6 +29,7 @@
 #include "net/secure_channel.h"
 #include "net/wire.h"
 #include "storage/stores/stamped_store.h"
+#include "tests/unit/raw_client.h"
 #include "tests/unit/shard_store_contract.h"
 
 namespace quid::net {
@@ -43,6 +44,13 @@ constexpr uint64_t kMiB = 1024 * 1024;
 int64_t MsSince(SteadyClock::time_point start) {
   return std::chrono::duration_cast<milliseconds>(SteadyClock::now() - start).count();
 }
+
+using raw_client::ClosedByPeer;
+using raw_client::ConnectRaw;
+using raw_client::PingRequest;
+using raw_client::RawSession;
+using raw_client::RecvFrame;
+using raw_client::SendAll;
 
 using contract::Id;
 using contract::Pattern;
@@ -69,127 +77,6 @@ class TempDir {
  private:
   std::string path_;
 };
-
-// --- plain blocking sockets: a client or a host that does not play by the rules ---
-
-int ConnectRaw(uint16_t port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  timeval tv{3, 0};  // no test waits on a socket for longer
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-  return fd;
-}
-
-bool SendAll(int fd, ByteSpan data) {
-  while (!data.empty()) {
-    ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
-    if (n <= 0) return false;
-    data = data.subspan(static_cast<size_t>(n));
-  }
-  return true;
-}
-
-bool RecvExact(int fd, uint8_t* out, size_t n) {
-  while (n > 0) {
-    ssize_t got = ::recv(fd, out, n, 0);
-    if (got <= 0) return false;
-    out += got;
-    n -= static_cast<size_t>(got);
-  }
-  return true;
-}
-
-std::optional<Bytes> RecvFrame(int fd) {
-  uint8_t prefix[4];
-  if (!RecvExact(fd, prefix, 4)) return std::nullopt;
-  uint32_t n = uint32_t{prefix[0]} << 24 | uint32_t{prefix[1]} << 16 | uint32_t{prefix[2]} << 8 |
-               uint32_t{prefix[3]};
-  if (n > kMaxFrameBytes) return std::nullopt;
-  Bytes body(n);
-  if (!RecvExact(fd, body.data(), n)) return std::nullopt;
-  return body;
-}
-
-// True when the peer closes (EOF or reset) within `timeout_ms`; whatever it sends first
-// is read and ignored.
-bool ClosedByPeer(int fd, int timeout_ms) {
-  auto start = SteadyClock::now();
-  uint8_t buf[4096];
-  while (MsSince(start) < timeout_ms) {
-    pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, 50) <= 0) continue;
-    ssize_t n = ::recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
-    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) return true;
-  }
-  return false;
-}
-
-// A tenant's side of the handshake over a blocking socket, then sealed frames by hand.
-struct RawSession {
-  int fd = -1;
-  std::optional<FrameCipher> cipher;
-
-  ~RawSession() {
-    if (fd >= 0) ::close(fd);
-  }
-
-  static std::unique_ptr<RawSession> Open(uint16_t port, const NodeIdentity& tenant,
-                                          const PublicKey& host_key) {
-    auto session = std::make_unique<RawSession>();
-    session->fd = ConnectRaw(port);
-    if (session->fd < 0) return nullptr;
-    Handshake hs = Handshake::Initiator(tenant, host_key);
-    Result<Bytes> hello = hs.Start();
-    if (!hello.ok() || !SendAll(session->fd, WithLengthPrefix(*hello))) return nullptr;
-    std::optional<Bytes> answer = RecvFrame(session->fd);
-    if (!answer) return nullptr;
-    Result<Bytes> last = hs.Receive(*answer);
-    if (!last.ok() || !hs.done() || !SendAll(session->fd, WithLengthPrefix(*last))) {
-      return nullptr;
-    }
-    session->cipher.emplace(hs.keys());
-    return session;
-  }
-
-  // A sealed frame, length prefix included, ready to send.
-  Bytes Seal(const wire::Request& request) {
-    Result<Bytes> plain = EncodeMessage(request, {}, kFrameTagBytes);
-    EXPECT_TRUE(plain.ok());
-    Bytes body = std::move(plain.value());
-    cipher->Seal(ByteSpan(body.data(), body.size() - kFrameTagBytes), MutableByteSpan(body));
-    return WithLengthPrefix(body);
-  }
-
-  std::optional<wire::Response> Receive() {
-    std::optional<Bytes> frame = RecvFrame(fd);
-    if (!frame || frame->size() < kFrameTagBytes) return std::nullopt;
-    size_t plain_size = frame->size() - kFrameTagBytes;
-    if (!cipher->Open(*frame, MutableByteSpan(frame->data(), plain_size)).ok()) {
-      return std::nullopt;
-    }
-    wire::Response response;
-    ByteSpan payload;
-    if (!DecodeMessage(ByteSpan(frame->data(), plain_size), &response, &payload).ok()) {
-      return std::nullopt;
-    }
-    return response;
-  }
-};
-
-wire::Request PingRequest(uint64_t id) {
-  wire::Request request;
-  request.set_id(id);
-  request.mutable_ping();
-  return request;
-}
 
 // A listening socket on loopback with a free port.
 int ListenRaw(uint16_t* port) {
@@ -365,7 +252,8 @@ TEST_F(NetTest, EveryOperationRoundTrips) {
 
   Result<StoreUsage> usage = store_->Usage();
   ASSERT_TRUE(usage.ok());
-  EXPECT_EQ(usage->used_bytes, 100'010u);
+  // The 10-byte shard is charged the host's minimum.
+  EXPECT_EQ(usage->used_bytes, 100'000u + kDefaultMinShardChargeBytes);
   EXPECT_EQ(usage->shard_count, 2u);
   EXPECT_GE(usage->capacity_bytes, usage->used_bytes);
   EXPECT_LE(usage->capacity_bytes, 64 * kMiB);
@@ -752,8 +640,12 @@ std::shared_ptr<ShardStore> MakeRemoteContractStore(const std::string& dir, uint
     std::shared_ptr<RemoteStore> store;
   };
   auto r = std::make_shared<Remote>();
-  auto service =
-      HostService::Open({dir, capacity == 0 ? 1ull << 30 : capacity, {r->tenant.fingerprint()}});
+  // The contract counts payload bytes; a host charges a small shard its minimum, so the
+  // minimum is off here (host_service_test covers it).
+  HostServiceOptions service_options{
+      dir, capacity == 0 ? 1ull << 30 : capacity, {r->tenant.fingerprint()}};
+  service_options.min_shard_charge_bytes = 0;
+  auto service = HostService::Open(service_options);
   EXPECT_TRUE(service.ok()) << service.status().ToString();
   if (!service.ok()) return nullptr;
   r->service = std::move(service).value();
