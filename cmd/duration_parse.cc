@@ -1,5 +1,7 @@
 #include "cmd/duration_parse.h"
 
+#include <fmt/format.h>
+
 #include <charconv>
 #include <limits>
 #include <string>
@@ -8,8 +10,8 @@ namespace quid {
 
 Result<int64_t> ParseDuration(std::string_view text) {
   const auto bad = [&] {
-    return Status::Invalid("'" + std::string(text) +
-                           "' is not a duration (a whole number with ms, s, m, h or d)");
+    return Status::Invalid(
+        fmt::format("'{}' is not a duration (a whole number with ms, s, m, h or d)", text));
   };
   uint64_t value = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
