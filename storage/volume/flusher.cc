@@ -82,6 +82,8 @@ void Flusher::Loop() {
         wake_cv_.wait_for(lock, std::chrono::seconds(1), [this] { return stopping_; });
       }
     }
+    // Big unlinked files, a bounded batch per pass; come back at once while any remain.
+    if (p_.ns->DestroyDoomedStep()) more = true;
     // Before the journal fills behind a piece that cannot be flushed yet.
     while (RelocatePinnedRecords()) {
     }

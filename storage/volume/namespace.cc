@@ -1,6 +1,7 @@
 // Namespace operations: each one read-modify-writes inodes and entries under mu_ and
 // commits one WriteBatch. Extended attributes are in namespace_xattr.cc.
 #include <sodium.h>
+#include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -25,8 +26,13 @@ Status NotFoundIno(Ino ino) {
 
 Namespace::Namespace(MetaDb* db, GarbageCollector* gc, Clock* clock,
                      const std::string& name_hash_key, uint64_t next_ino,
-                     std::function<void()> wake_flusher)
-    : db_(db), gc_(gc), clock_(clock), wake_flusher_(std::move(wake_flusher)), next_ino_(next_ino) {
+                     std::function<void()> wake_flusher, size_t destroy_batch_extents)
+    : db_(db),
+      gc_(gc),
+      clock_(clock),
+      wake_flusher_(std::move(wake_flusher)),
+      destroy_batch_extents_(std::max<size_t>(destroy_batch_extents, 1)),
+      next_ino_(next_ino) {
   std::memcpy(name_hash_key_, name_hash_key.data(),
               std::min(sizeof(name_hash_key_), name_hash_key.size()));
 }
@@ -145,26 +151,38 @@ void Namespace::FinishChunkRefs(rocksdb::WriteBatch* batch,
   pending->clear();
 }
 
-Status Namespace::DestroyInode(Ino ino) {
+Status Namespace::DestroyStep(Ino ino, bool* finished) {
   rocksdb::WriteBatch batch;
   std::map<ChunkId, meta::Chunk> pending;
   auto it = db_->NewIterator(Cf::kExtents);
   const std::string prefix = ExtentPrefix(ino);
+  size_t extents = 0;
   for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    if (extents == destroy_batch_extents_) break;
     meta::Extent extent;
     if (!extent.ParseFromArray(it->value().data(), static_cast<int>(it->value().size())))
       return Status::Corrupt("unparsable extent");
     QUID_RETURN_IF_ERROR(AdjustChunkRef(ChunkIdOf(extent.chunk_id()), -1, &pending));
     batch.Delete(db_->handle(Cf::kExtents), it->key());
+    ++extents;
   }
-  auto xit = db_->NewIterator(Cf::kXattrs);
-  const std::string xprefix = XattrPrefix(ino);
-  for (xit->Seek(xprefix); xit->Valid() && xit->key().starts_with(xprefix); xit->Next())
-    batch.Delete(db_->handle(Cf::kXattrs), xit->key());
+  *finished = !(it->Valid() && it->key().starts_with(prefix));
+  if (*finished) {
+    auto xit = db_->NewIterator(Cf::kXattrs);
+    const std::string xprefix = XattrPrefix(ino);
+    for (xit->Seek(xprefix); xit->Valid() && xit->key().starts_with(xprefix); xit->Next())
+      batch.Delete(db_->handle(Cf::kXattrs), xit->key());
+    db_->Delete(&batch, Cf::kInodes, InodeKey(ino));
+    // Until this batch, the orphan mark lets a mount after a crash finish the job.
+    db_->Delete(&batch, Cf::kConfig, OrphanKey(ino));
+  }
   FinishChunkRefs(&batch, &pending);
-  db_->Delete(&batch, Cf::kInodes, InodeKey(ino));
-  db_->Delete(&batch, Cf::kConfig, OrphanKey(ino));
-  QUID_RETURN_IF_ERROR(db_->Write(&batch, false));
+  return db_->Write(&batch, false);
+}
+
+Status Namespace::DestroyInode(Ino ino) {
+  bool finished = false;
+  QUID_RETURN_IF_ERROR(DestroyStep(ino, &finished));
   auto dirty = dirty_.find(ino);
   if (dirty != dirty_.end()) {
     dirty->second->DropAll(journal_);
@@ -173,8 +191,28 @@ Status Namespace::DestroyInode(Ino ino) {
   }
   lookups_.erase(ino);
   opens_.erase(ino);
-  wake_flusher_();  // shards to delete
+  // A big file goes in bounded steps on the flusher thread, so one unlink never holds the
+  // namespace lock for a whole file's extents. Nothing can reach it meanwhile: it has no
+  // name, no handle and no kernel reference, and its orphan mark stays until the end.
+  if (!finished && std::find(doomed_.begin(), doomed_.end(), ino) == doomed_.end())
+    doomed_.push_back(ino);
+  wake_flusher_();  // shards to delete, maybe more of the file to destroy
   return Status::Ok();
+}
+
+bool Namespace::DestroyDoomedStep() {
+  std::lock_guard lock(mu_);
+  if (doomed_.empty()) return false;
+  const Ino ino = doomed_.front();
+  bool finished = false;
+  Status s = DestroyStep(ino, &finished);
+  if (!s.ok()) {
+    // Its orphan mark stays: the next mount tries again.
+    spdlog::error("destroying inode {}: {}", ino, s.message());
+    finished = true;
+  }
+  if (finished) doomed_.pop_front();
+  return !doomed_.empty();
 }
 
 void Namespace::MaybeDestroy(Ino ino) {

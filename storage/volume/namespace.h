@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -37,8 +38,10 @@ class Namespace {
   // `name_hash_key` keys directory-entry hashes (16 bytes of the volume id). `next_ino`
   // comes from the committed counters. `wake_flusher` is called when there is work for
   // the flusher (shards to delete); it may be called with the lock held.
+  // Unlinked files are destroyed `destroy_batch_extents` extents per batch.
   Namespace(MetaDb* db, GarbageCollector* gc, Clock* clock, const std::string& name_hash_key,
-            uint64_t next_ino, std::function<void()> wake_flusher);
+            uint64_t next_ino, std::function<void()> wake_flusher,
+            size_t destroy_batch_extents = 1024);
 
   // The journal is opened after the namespace (its replay fills the dirty map): set once,
   // before any operation.
@@ -94,6 +97,9 @@ class Namespace {
   Status ApplyRecord(const JournalRecord& record, Journal* journal);
   // Destroys inodes that lost their last link while open when the volume went down.
   Status RemoveOrphans();
+  // One bounded batch of destroying the unlinked files too big for one (flusher thread;
+  // takes the lock). True while more remain.
+  bool DestroyDoomedStep();
 
  private:
   // REQUIRES: mu_ held.
@@ -106,8 +112,13 @@ class Namespace {
   // Drops one link of `ino` in `batch` (nlink--, ctime); an unlinked inode gets an orphan
   // mark, so a crash before it is destroyed is finished at the next mount.
   Status DropLink(rocksdb::WriteBatch* batch, Ino ino, meta::Inode* inode);
-  // Removes the inode, its extents and xattrs, and the chunk references they held.
+  // Removes the inode, its extents and xattrs, and the chunk references they held: at
+  // once for a file of up to destroy_batch_extents_ extents, else the first batch now and
+  // the rest through DestroyDoomedStep.
   Status DestroyInode(Ino ino);
+  // One batch of that: up to destroy_batch_extents_ extents, and once none are left, the
+  // inode, its xattrs and its orphan mark. `*finished` says whether it got that far.
+  Status DestroyStep(Ino ino, bool* finished);
   // Destroys `ino` if nothing holds it: no link, no kernel lookup, no open handle.
   void MaybeDestroy(Ino ino);
   Status CheckName(std::string_view name) const;
@@ -117,6 +128,7 @@ class Namespace {
   GarbageCollector* const gc_;
   Clock* const clock_;
   const std::function<void()> wake_flusher_;
+  const size_t destroy_batch_extents_;
   Journal* journal_ = nullptr;
   uint64_t name_hash_key_[2] = {0, 0};
 
@@ -125,6 +137,7 @@ class Namespace {
   std::unordered_map<Ino, std::unique_ptr<DirtyFile>> dirty_;  // guarded by mu_
   std::unordered_map<Ino, uint64_t> lookups_;                  // guarded by mu_
   std::unordered_map<Ino, uint64_t> opens_;                    // guarded by mu_
+  std::deque<Ino> doomed_;  // guarded by mu_: unlinked files destroyed in steps
 };
 
 }  // namespace quid

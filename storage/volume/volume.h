@@ -143,6 +143,9 @@ struct VolumeOpenOptions {
   // Opens stores of kinds other than "folder". A store it cannot open (or a kind with no
   // factory) is treated as offline: the volume still mounts.
   StoreFactory store_factory;
+  // Extents per batch when an unlinked file is destroyed (a big file goes in several, so
+  // no unlink holds the namespace lock for long). Tests set it small.
+  size_t destroy_batch_extents = 1024;
   // Test seam: when set, used instead of opening the configured stores.
   std::vector<std::shared_ptr<ShardStore>> stores_override;
 };

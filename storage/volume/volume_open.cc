@@ -256,8 +256,9 @@ Status VolumeImpl::Start(const VolumeOpenOptions& options) {
 
   meta::Counters counters;
   QUID_RETURN_IF_ERROR(db_->GetProto(Cf::kConfig, std::string(kCountersKey), &counters));
-  ns_ = std::make_unique<Namespace>(db_.get(), gc_.get(), clock_, config_.volume_id(),
-                                    counters.next_ino(), [this] { WakeFlusher(); });
+  ns_ = std::make_unique<Namespace>(
+      db_.get(), gc_.get(), clock_, config_.volume_id(), counters.next_ino(),
+      [this] { WakeFlusher(); }, options.destroy_batch_extents);
 
   JournalOptions journal_options;
   journal_options.dir = JournalDir(options.home);

@@ -915,5 +915,46 @@ TEST_F(VolumeTest, InitRefusesTheSameHostTwiceAndStampsTheHostsItTakes) {
   EXPECT_EQ(*hosts["127.0.0.1:7001"]->ReadStamp(), *hosts["127.0.0.1:7002"]->ReadStamp());
 }
 
+// A big file is destroyed in bounded batches on the flusher thread, so an unlink never holds
+// the namespace lock for all of a file's extents; a mount after a crash finishes the job.
+TEST_F(VolumeTest, ABigUnlinkedFileIsDestroyedInBoundedBatches) {
+  const auto small_batches = [](VolumeOpenOptions& open) { open.destroy_batch_extents = 8; };
+  ReopenWithFaultyStores(nullptr, small_batches);
+  ASSERT_TRUE(volume_);
+  Ino big = CreateFile("big");
+  WriteAll(big, 0, RandomBytes(40 * 256 * 1024, 61));  // 40 chunks
+  volume_->Forget(big, 1);
+  Ino keep = CreateFile("keep");
+  const Bytes kept = RandomBytes(300'000, 62);
+  WriteAll(keep, 0, kept);
+  Drain();
+  const uint64_t files = volume_->GetStatus().files;
+  const size_t keep_shards = 2 * 6;
+  ASSERT_EQ(TotalShards(), 40u * 6 + keep_shards);
+
+  ASSERT_TRUE(volume_->Unlink(kRootIno, "big").ok());
+  // The first batch went at once; the inode and most of its extents are still there.
+  EXPECT_EQ(volume_->GetStatus().files, files) << "the whole file was destroyed in one batch";
+  EXPECT_EQ(volume_->Lookup(kRootIno, "big").status().code(), Code::kNotFound);
+  for (int i = 0; i < 200 && (volume_->GetStatus().files == files || TotalShards() > keep_shards);
+       ++i)
+    usleep(20'000);
+  EXPECT_EQ(volume_->GetStatus().files, files - 1);
+  EXPECT_EQ(TotalShards(), keep_shards);
+
+  // Cut short by a close right after the unlink, the next mount finishes it.
+  Ino big2 = CreateFile("big2");
+  WriteAll(big2, 0, RandomBytes(40 * 256 * 1024, 63));
+  volume_->Forget(big2, 1);
+  Drain();
+  ASSERT_TRUE(volume_->Unlink(kRootIno, "big2").ok());
+  ReopenWithFaultyStores(nullptr, small_batches);
+  ASSERT_TRUE(volume_);
+  for (int i = 0; i < 200 && TotalShards() > keep_shards; ++i) usleep(20'000);
+  EXPECT_EQ(TotalShards(), keep_shards);
+  EXPECT_EQ(volume_->GetStatus().files, files - 1);
+  EXPECT_EQ(ReadAll(keep, 0, kept.size()), kept);
+}
+
 }  // namespace
 }  // namespace quid
