@@ -11,11 +11,8 @@
 namespace quid::net {
 namespace {
 
-static_assert(kPublicKeyBytes == crypto_sign_PUBLICKEYBYTES);
-static_assert(kSignatureBytes == crypto_sign_BYTES);
 static_assert(crypto_sign_SECRETKEYBYTES == 64);
 
-constexpr size_t kFingerprintBytes = 16;
 constexpr size_t kSeedBytes = crypto_sign_SEEDBYTES;
 
 // Key file, version 1: one text line
@@ -34,19 +31,6 @@ Status Malformed(const std::string& path, const std::string& why) {
 }
 
 }  // namespace
-
-std::string Fingerprint(const PublicKey& key) {
-  EnsureSodium();
-  std::array<uint8_t, kFingerprintBytes> digest{};
-  crypto_generichash(digest.data(), digest.size(), key.data(), key.size(), nullptr, 0);
-  return ToHex(digest);
-}
-
-bool VerifySignature(const PublicKey& key, ByteSpan message, const Signature& signature) {
-  EnsureSodium();
-  return crypto_sign_verify_detached(signature.data(), message.data(), message.size(),
-                                     key.data()) == 0;
-}
 
 NodeIdentity NodeIdentity::Generate() {
   EnsureSodium();

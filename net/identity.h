@@ -8,18 +8,17 @@
 #include "storage/base/bytes.h"
 #include "storage/base/env.h"
 #include "storage/base/status.h"
+#include "storage/crypto/node_key.h"
 
 namespace quid::net {
 
-constexpr size_t kPublicKeyBytes = 32;  // crypto_sign_PUBLICKEYBYTES
-constexpr size_t kSignatureBytes = 64;  // crypto_sign_BYTES
-using PublicKey = std::array<uint8_t, kPublicKeyBytes>;
-using Signature = std::array<uint8_t, kSignatureBytes>;
-
-// Printable fingerprint of a public key: 32 lowercase hex characters (BLAKE2b-128 of the
-// key), shown by `quid init --peer` and given to `quid serve --tenant`.
-std::string Fingerprint(const PublicKey& key);
-bool VerifySignature(const PublicKey& key, ByteSpan message, const Signature& signature);
+// The public half lives in storage/crypto/node_key.h (leases are verified below net/).
+using ::quid::Fingerprint;
+using ::quid::kPublicKeyBytes;
+using ::quid::kSignatureBytes;
+using ::quid::PublicKey;
+using ::quid::Signature;
+using ::quid::VerifySignature;
 
 class NodeIdentity {
  public:
