@@ -35,6 +35,7 @@ constexpr std::string_view kLabelSignResponder = "quid v1 signature responder";
 constexpr std::string_view kLabelSignInitiator = "quid v1 signature initiator";
 constexpr std::string_view kLabelKeyInitiatorToResponder = "quid v1 key initiator->responder";
 constexpr std::string_view kLabelKeyResponderToInitiator = "quid v1 key responder->initiator";
+constexpr std::string_view kLabelChannelBinding = "quid v1 channel binding";
 
 using Key32 = std::array<uint8_t, 32>;
 using Hash = std::array<uint8_t, kHashBytes>;
@@ -119,6 +120,7 @@ struct Handshake::State {
     Key32 to_responder{}, to_initiator{};
     DeriveFromShared(shared, kLabelKeyInitiatorToResponder, full, to_responder);
     DeriveFromShared(shared, kLabelKeyResponderToInitiator, full, to_initiator);
+    DeriveFromShared(shared, kLabelChannelBinding, full, keys.binding);
     keys.send = role == Role::kInitiator ? to_responder : to_initiator;
     keys.receive = role == Role::kInitiator ? to_initiator : to_responder;
     sodium_memzero(to_responder.data(), to_responder.size());

@@ -41,6 +41,10 @@ using PeerPolicy = std::function<Status(const PublicKey& peer)>;
 struct SessionKeys {
   std::array<uint8_t, 32> send{};
   std::array<uint8_t, 32> receive{};
+  // The same on both ends of this session and on no other: a value to bind a proof into
+  // (an invitation's, net/invitation.h), so the proof is worthless on any other channel.
+  // Not secret from the two ends, and no key: derived under its own label.
+  std::array<uint8_t, 32> binding{};
 };
 
 class Handshake {

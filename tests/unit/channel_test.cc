@@ -211,6 +211,9 @@ TEST_F(HandshakeTest, CompletesAndBothSidesAgreeOnKeysAndPeers) {
   EXPECT_EQ(p.initiator.keys().receive, p.responder.keys().send);
   EXPECT_NE(p.initiator.keys().send, p.initiator.keys().receive);
   EXPECT_NE(p.initiator.keys().send, SessionKeys{}.send);
+  EXPECT_EQ(p.initiator.keys().binding, p.responder.keys().binding);
+  EXPECT_NE(p.initiator.keys().binding, p.initiator.keys().send);
+  EXPECT_NE(p.initiator.keys().binding, p.initiator.keys().receive);
 }
 
 TEST_F(HandshakeTest, TrustOnFirstUseAcceptsAndReportsTheHostKey) {
@@ -447,6 +450,7 @@ TEST_F(HandshakeTest, TwoSessionsBetweenTheSameNodesGetDifferentKeys) {
   EXPECT_NE(a.initiator.keys().send, b.initiator.keys().send);
   EXPECT_NE(a.initiator.keys().receive, b.initiator.keys().receive);
   EXPECT_NE(a.initiator.keys().send, b.initiator.keys().receive);
+  EXPECT_NE(a.initiator.keys().binding, b.initiator.keys().binding);
 }
 
 // --- frames ---
