@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 #include <functional>
+#include <limits>
 #include <optional>
 #include <string_view>
 #include <system_error>
@@ -77,8 +78,9 @@ class TenantRequest {
  public:
   using Area = HostService::TenantArea;
   TenantRequest(Area& area, std::atomic<uint64_t>& used, const HostServiceOptions& options,
-                std::mutex& shard_lock)
+                std::mutex& shard_lock, uint64_t tenant_capacity)
       : area_(area),
+        tenant_capacity_(tenant_capacity),
         store_(*area.store),
         used_(used),
         contribution_(options.contribution_bytes),
@@ -101,12 +103,19 @@ class TenantRequest {
     const uint64_t old_charge = Charge(old_size, min_charge_);
     const uint64_t new_charge = Charge(payload.size(), min_charge_);
     uint64_t grow = new_charge > old_charge ? new_charge - old_charge : 0;
+    // The tenant's lease first (its own limit, a distinct error), then the host's room.
+    Status room = TakeLeaseRoom(grow);
+    if (!room.ok()) {
+      if (is_new) ReturnShardSlot();
+      return room;
+    }
     // Reserve the growth before writing, so concurrent Puts cannot together pass the
     // contribution; an overwrite that does not grow always fits.
     uint64_t used = used_.load();
     do {
       if (grow > 0 && (used > contribution_ || grow > contribution_ - used)) {
         if (is_new) ReturnShardSlot();
+        ReturnLeaseRoom(grow);
         const uint64_t free = used > contribution_ ? 0 : contribution_ - used;
         return Status::NoSpace("host full: " + std::to_string(used) + " of " +
                                std::to_string(contribution_) + " bytes used (" +
@@ -125,6 +134,7 @@ class TenantRequest {
     used_.fetch_add(Charge(new_size, min_charge_));
     used_.fetch_sub(old_charge + grow);
     Settle(id, old_charge, new_size);
+    ReturnLeaseRoom(grow);
     if (is_new) ReturnShardSlot();
     return put;
   }
@@ -231,7 +241,8 @@ class TenantRequest {
     // What the tenant is charged, so that used plus free is what it may still put.
     usage->set_used_bytes(charged);
     usage->set_shard_count(shards);
-    usage->set_capacity_bytes(charged + std::min(host_free, disk_free));
+    uint64_t lease_free = tenant_capacity_ > charged ? tenant_capacity_ - charged : 0;
+    usage->set_capacity_bytes(charged + std::min({host_free, disk_free, lease_free}));
     return Status::Ok();
   }
 
@@ -253,6 +264,26 @@ class TenantRequest {
     std::lock_guard<std::mutex> lock(area_.mu);
     --area_.new_shards_in_progress;
   }
+  // Holds `grow` bytes of the tenant's lease for a put in progress; kQuota when the lease
+  // has no such room (what it holds plus what puts in progress hold).
+  Status TakeLeaseRoom(uint64_t grow) {
+    if (grow == 0) return Status::Ok();
+    std::lock_guard<std::mutex> lock(area_.mu);
+    const uint64_t held = area_.charged_bytes + area_.lease_bytes_reserved;
+    if (held > tenant_capacity_ || grow > tenant_capacity_ - held) {
+      return Status(Code::kQuota, "lease full: the tenant holds " + std::to_string(held) +
+                                      " of the " + std::to_string(tenant_capacity_) +
+                                      " bytes its lease gives, " + std::to_string(grow) +
+                                      " more do not fit");
+    }
+    area_.lease_bytes_reserved += grow;
+    return Status::Ok();
+  }
+  void ReturnLeaseRoom(uint64_t grow) {
+    if (grow == 0) return;
+    std::lock_guard<std::mutex> lock(area_.mu);
+    area_.lease_bytes_reserved -= grow;
+  }
   // The index and the tenant's charge follow what the folder now holds under `id`.
   void Settle(const ShardId& id, uint64_t old_charge, const std::optional<uint64_t>& new_size) {
     std::lock_guard<std::mutex> lock(area_.mu);
@@ -266,6 +297,7 @@ class TenantRequest {
   }
 
   Area& area_;
+  const uint64_t tenant_capacity_;
   FolderStore& store_;
   std::atomic<uint64_t>& used_;
   const uint64_t contribution_;
@@ -353,10 +385,17 @@ Result<std::unique_ptr<HostService>> HostService::Open(const HostServiceOptions&
   return service;
 }
 
+std::optional<uint64_t> HostService::TenantCapacity(const PublicKey& tenant) const {
+  if (!tenants_.empty() && tenants_.count(Fingerprint(tenant)) != 0)
+    return options_.contribution_bytes;
+  if (options_.lease_capacity) return options_.lease_capacity(tenant);
+  return std::nullopt;
+}
+
 Status HostService::Admit(const PublicKey& tenant) const {
-  std::string fp = Fingerprint(tenant);
-  if (tenants_.count(fp) == 0) {
-    return Status(Code::kPermission, "tenant " + fp + " is not admitted by this host");
+  if (!TenantCapacity(tenant)) {
+    return Status(Code::kPermission, "tenant " + Fingerprint(tenant) +
+                                         " is not admitted by this host (no lease in force)");
   }
   return Status::Ok();
 }
@@ -396,8 +435,13 @@ void HostService::Handle(const PublicKey& tenant, const wire::Request& request, 
     // The server admits before it serves; checked again here so that no path to a
     // tenant folder exists for a key that is not on the list.
     std::string fp = Fingerprint(tenant);
-    if (tenants_.count(fp) == 0) {
-      return Status(Code::kPermission, "tenant " + fp + " is not admitted by this host");
+    std::optional<uint64_t> capacity = TenantCapacity(tenant);
+    // A standing tenant's limit is the contribution itself, checked across tenants below;
+    // its lease room is unbounded so that the host's own error is the one it gets.
+    if (capacity && tenants_.count(fp) != 0) capacity = std::numeric_limits<uint64_t>::max();
+    if (!capacity) {
+      return Status(Code::kPermission,
+                    "tenant " + fp + " is not admitted by this host (no lease in force)");
     }
     if (request.op_case() == wire::Request::OP_NOT_SET) {
       return Status::Invalid("unknown request");
@@ -411,7 +455,7 @@ void HostService::Handle(const PublicKey& tenant, const wire::Request& request, 
     FolderStore* store = area->store.get();
     auto ops = [&](const ShardId& id) {
       return TenantRequest(*area, used_, options_,
-                           shard_locks_[StripeOf(fp, id, kShardLockStripes)]);
+                           shard_locks_[StripeOf(fp, id, kShardLockStripes)], *capacity);
     };
     ShardId id;
     switch (request.op_case()) {

@@ -14,9 +14,11 @@
 
 #include <array>
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -42,8 +44,14 @@ constexpr uint64_t kDefaultMaxShardsPerTenant = uint64_t{1} << 21;
 struct HostServiceOptions {
   std::string data_dir;
   uint64_t contribution_bytes = 0;
-  std::vector<std::string> tenant_fingerprints;  // admitted tenants
-  Env* env = nullptr;                            // the disk; default Env::Default()
+  // Tenants with a standing admission (`quid serve --tenant`): each may use the whole
+  // contribution.
+  std::vector<std::string> tenant_fingerprints;
+  // Tenants admitted under a lease (the node daemon's book): the raw shard bytes the host
+  // keeps for the tenant, or nothing if no lease in force admits it. Called on every
+  // request, from worker threads; must be cheap and thread-safe. Unset: no leases.
+  std::function<std::optional<uint64_t>(const PublicKey& tenant)> lease_capacity;
+  Env* env = nullptr;  // the disk; default Env::Default()
   // Bytes a shard counts against the contribution at the least (0: its size alone).
   uint64_t min_shard_charge_bytes = kDefaultMinShardChargeBytes;
   // Shards one tenant may keep; a put of a new shard beyond it is kNoSpace (overwrites
@@ -65,6 +73,9 @@ class HostService {
 
   // OK if `tenant` may use this host; kPermission otherwise.
   Status Admit(const PublicKey& tenant) const;
+  // The bytes `tenant` may keep here (its lease's capacity, or the whole contribution for
+  // a standing tenant); nothing if it is not admitted.
+  std::optional<uint64_t> TenantCapacity(const PublicKey& tenant) const;
 
   // Serves one request of an admitted tenant. `payload` is the request's payload (a
   // PutShard's bytes). The response's payload (a GetShard's bytes) goes to `reply_payload`.
@@ -87,6 +98,7 @@ class HostService {
     ShardIndex index;
     uint64_t charged_bytes = 0;
     uint64_t new_shards_in_progress = 0;  // puts of new ids holding a slot under the limit
+    uint64_t lease_bytes_reserved = 0;    // growth of puts in progress, held under the lease
   };
 
   explicit HostService(HostServiceOptions options) : options_(std::move(options)) {}

@@ -7,9 +7,9 @@
 namespace quid::net {
 namespace {
 
-// Wire codes are quid::Code's numeric values; kBusy is the last one. A code beyond it
+// Wire codes are quid::Code's numeric values; kQuota is the last one. A code beyond it
 // comes from a newer or broken peer and is reported as a plain I/O error.
-constexpr int32_t kLastCode = static_cast<int32_t>(Code::kBusy);
+constexpr int32_t kLastCode = static_cast<int32_t>(Code::kQuota);
 
 // A drained FrameReader keeps its buffer up to this size for the next reads (small
 // requests come often) and gives larger ones back.

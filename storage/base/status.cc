@@ -63,6 +63,8 @@ int Status::to_errno() const {
       return EMLINK;
     case Code::kBusy:
       return EBUSY;
+    case Code::kQuota:
+      return EDQUOT;
   }
   return EIO;
 }

@@ -32,6 +32,7 @@ enum class Code {
   kNotSupported,  // EOPNOTSUPP
   kTooManyLinks,  // EMLINK
   kBusy,          // EBUSY
+  kQuota,         // EDQUOT: a lease's capacity is used up (the host keeps no more for this tenant)
 };
 
 class [[nodiscard]] Status {

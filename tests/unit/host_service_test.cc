@@ -7,6 +7,9 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+#include <mutex>
+
 #include <algorithm>
 #include <atomic>
 #include <filesystem>
@@ -290,6 +293,85 @@ TEST_F(HostServiceTest, ListCapsThePageAtOneThousand) {
   EXPECT_TRUE(r.response.list().more());
   // A full page still fits in one message header.
   EXPECT_LE(r.response.ByteSizeLong(), kMaxHeaderBytes);
+}
+
+// Tenants under a lease (the node daemon's book): admitted while the lease is in force,
+// held to its capacity with a distinct error (kQuota, not the host's kNoSpace), told their
+// room by Usage; a lease that ends shuts the area without deleting anything.
+TEST_F(HostServiceTest, ALeaseAdmitsATenantUpToItsCapacity) {
+  std::mutex mu;
+  std::map<PublicKey, uint64_t> leases = {{stranger_, 5000}};
+  HostServiceOptions options;
+  options.data_dir = dir_.path();
+  options.contribution_bytes = 100000;
+  options.min_shard_charge_bytes = 0;
+  options.lease_capacity = [&](const PublicKey& tenant) -> std::optional<uint64_t> {
+    std::lock_guard lock(mu);
+    auto it = leases.find(tenant);
+    if (it == leases.end()) return std::nullopt;
+    return it->second;
+  };
+  auto service = HostService::Open(options);
+  ASSERT_TRUE(service.ok());
+  HostService& host = **service;
+  EXPECT_TRUE(host.Admit(stranger_).ok());
+  EXPECT_EQ(host.Admit(a_).code(), Code::kPermission);
+  EXPECT_EQ(Put(host, a_, RawId(1), Pattern(100, 1)).status.code(), Code::kPermission);
+
+  ASSERT_TRUE(Put(host, stranger_, RawId(1), Pattern(3000, 1)).status.ok());
+  Reply u = Usage(host, stranger_);
+  ASSERT_TRUE(u.status.ok());
+  EXPECT_EQ(u.response.usage().capacity_bytes(), 5000u);  // the lease, not the contribution
+  Reply over = Put(host, stranger_, RawId(2), Pattern(2001, 2));
+  EXPECT_EQ(over.status.code(), Code::kQuota) << over.status.ToString();
+  EXPECT_NE(over.status.message().find("lease full"), std::string::npos);
+  EXPECT_EQ(host.used_bytes(), 3000u);
+  ASSERT_TRUE(Put(host, stranger_, RawId(2), Pattern(2000, 2)).status.ok());
+  // An overwrite that does not grow fits a full lease.
+  ASSERT_TRUE(Put(host, stranger_, RawId(1), Pattern(3000, 3)).status.ok());
+
+  // The lease ends: refused, and its shards are still there for when a lease returns.
+  {
+    std::lock_guard lock(mu);
+    leases.clear();
+  }
+  EXPECT_EQ(Get(host, stranger_, RawId(1)).status.code(), Code::kPermission);
+  EXPECT_EQ(host.used_bytes(), 5000u);
+  {
+    std::lock_guard lock(mu);
+    leases[stranger_] = 10000;
+  }
+  Reply back = Get(host, stranger_, RawId(1));
+  ASSERT_TRUE(back.status.ok());
+  EXPECT_EQ(back.payload, Pattern(3000, 3));
+}
+
+TEST_F(HostServiceTest, ConcurrentPutsNeverPassALease) {
+  constexpr uint64_t kShard = 1000;
+  HostServiceOptions options;
+  options.data_dir = dir_.path();
+  options.contribution_bytes = 1 << 20;
+  options.min_shard_charge_bytes = 0;
+  options.lease_capacity = [](const PublicKey&) -> std::optional<uint64_t> { return 7 * kShard; };
+  auto service = HostService::Open(options);
+  ASSERT_TRUE(service.ok());
+  std::atomic<int> stored{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (uint32_t i = 0; i < 8; ++i) {
+        Reply r = Put(**service, a_, RawId(static_cast<uint32_t>(t) * 100 + i), Pattern(kShard, i));
+        if (r.status.ok()) {
+          ++stored;
+        } else {
+          EXPECT_EQ(r.status.code(), Code::kQuota);
+        }
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(stored.load(), 7);
+  EXPECT_EQ((*service)->used_bytes(), 7 * kShard);
 }
 
 TEST_F(HostServiceTest, UsageCountsThisTenantAndTheHostsFreeRoom) {

@@ -333,7 +333,7 @@ TEST(WireStatus, MessagesThatAreNotUtf8StillDecode) {
 }
 
 TEST(WireStatus, UnknownCodeIsAnIoErrorThatKeepsTheMessage) {
-  for (int32_t code : {-1, static_cast<int32_t>(Code::kBusy) + 1, 1 << 30}) {
+  for (int32_t code : {-1, static_cast<int32_t>(Code::kQuota) + 1, 1 << 30}) {
     wire::Response response;
     response.set_code(code);
     response.set_message("from the future");
