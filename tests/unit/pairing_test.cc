@@ -1,0 +1,261 @@
+// Pairing by invitation and by trust, and heartbeats, on two (or three) node books in
+// memory: both sides end with the same two fully signed leases; a used, expired, wrong or
+// replayed proof is refused and changes nothing; a forged offer is refused by the joiner.
+#include "net/pairing.h"
+
+#include <gtest/gtest.h>
+#include <sodium.h>
+
+#include <memory>
+#include <string>
+
+#include "storage/base/mem_env.h"
+#include "storage/crypto/sodium_init.h"
+#include "storage/exchange/lease.h"
+
+namespace quid::net {
+namespace {
+
+using exchange::LeaseState;
+
+constexpr uint64_t kCapacity = 48 << 20;
+
+struct Node {
+  MemEnv env;
+  NodeIdentity identity = NodeIdentity::Generate();
+  std::unique_ptr<exchange::NodeBook> book;
+  std::unique_ptr<Pairing> pairing;
+  Node(const Clock* clock, const std::string& name) {
+    book = std::move(exchange::NodeBook::Open(&env, "/" + name + "/node").value());
+    LeasePolicy policy;
+    policy.term_s = 600;
+    policy.notice_s = 20;
+    pairing = std::make_unique<Pairing>(book.get(), &identity, clock, policy);
+  }
+  const PublicKey& key() const { return identity.public_key(); }
+  std::string Serialized() const { return book->Snapshot().SerializeAsString(); }
+};
+
+std::array<uint8_t, 32> RandomBinding() {
+  EnsureSodium();
+  std::array<uint8_t, 32> b{};
+  randombytes_buf(b.data(), b.size());
+  return b;
+}
+
+wire::Join JoinWith(const Invitation& code, ByteSpan binding) {
+  wire::Join join;
+  auto proof = JoinProof(code.secret, binding);
+  join.set_proof(std::string(reinterpret_cast<const char*>(proof.data()), proof.size()));
+  join.add_addresses("127.0.0.1:7002");
+  return join;
+}
+
+class PairingTest : public ::testing::Test {
+ protected:
+  FakeClock clock_{int64_t{1'800'000'000} * 1'000'000'000};
+  Node a_{&clock_, "a"}, b_{&clock_, "b"}, c_{&clock_, "c"};
+
+  Invitation Invite() {
+    Result<Invitation> code = a_.pairing->Invite(kCapacity, 3600, 1000, {"127.0.0.1:7001"});
+    EXPECT_TRUE(code.ok()) << code.status().ToString();
+    // What a person pastes: the printed code, decoded again.
+    Result<Invitation> pasted = DecodeInvitation(EncodeInvitation(*code));
+    EXPECT_TRUE(pasted.ok());
+    return *pasted;
+  }
+
+  // Runs the whole join of `joiner` to a_ with `code`; OK once both sides hold the leases.
+  Status Join(Node& joiner, const Invitation& code) {
+    const auto binding = RandomBinding();
+    Result<wire::JoinOffer> offer =
+        a_.pairing->OnJoin(joiner.key(), binding, JoinWith(code, binding));
+    if (!offer.ok()) return offer.status();
+    Result<wire::Countersign> signed_ =
+        joiner.pairing->AcceptOffer(a_.key(), code.capacity_bytes, *offer);
+    if (!signed_.ok()) return signed_.status();
+    return a_.pairing->OnCountersign(joiner.key(), *signed_);
+  }
+
+  // "given" / "received" leases of `node` with `peer`, in the given state.
+  static int Count(const Node& node, const Node& peer, bool given, LeaseState state, int64_t now) {
+    int n = 0;
+    const exchange::Book book = node.book->Snapshot();
+    for (const auto& entry : book.leases()) {
+      auto terms = exchange::DecodeTerms(entry.lease());
+      if (!terms.ok()) continue;
+      const PublicKey host = exchange::HostKey(*terms), tenant = exchange::TenantKey(*terms);
+      const bool is_given = host == node.key() && tenant == peer.key();
+      const bool is_received = tenant == node.key() && host == peer.key();
+      if ((given ? is_given : is_received) && exchange::StateAt(entry, now) == state &&
+          terms->capacity_bytes() == kCapacity)
+        ++n;
+    }
+    return n;
+  }
+  int64_t Now() const { return clock_.now_ns() / 1'000'000'000; }
+};
+
+TEST_F(PairingTest, AnInvitationOpensOneActiveLeaseEachWayOnBothSides) {
+  ASSERT_TRUE(Join(b_, Invite()).ok());
+  for (bool given : {true, false}) {
+    EXPECT_EQ(Count(a_, b_, given, LeaseState::kActive, Now()), 1);
+    EXPECT_EQ(Count(b_, a_, given, LeaseState::kActive, Now()), 1);
+  }
+  // Both hold the very same records.
+  EXPECT_EQ(LeasesBetween(a_.book->Snapshot(), a_.key(), b_.key()),
+            LeasesBetween(b_.book->Snapshot(), a_.key(), b_.key()));
+  const exchange::Book at_a = a_.book->Snapshot();
+  const exchange::Peer* b_at_a = exchange::FindPeer(at_a, b_.key());
+  ASSERT_NE(b_at_a, nullptr);
+  EXPECT_EQ(b_at_a->addresses(0), "127.0.0.1:7002");
+  EXPECT_EQ(b_at_a->paired_by(), "invitation");
+}
+
+TEST_F(PairingTest, AUsedCodeIsRefusedAndChangesNothing) {
+  const Invitation code = Invite();
+  ASSERT_TRUE(Join(b_, code).ok());
+  const std::string before = a_.Serialized();
+  Status again = Join(c_, code);
+  EXPECT_EQ(again.code(), Code::kPermission);
+  EXPECT_NE(again.message().find("already used"), std::string::npos) << again.message();
+  EXPECT_EQ(a_.Serialized(), before);
+  EXPECT_EQ(c_.book->Snapshot().leases_size(), 0);
+}
+
+TEST_F(PairingTest, AWrongSecretChangesNothingAndTheGenuineCodeStillWorks) {
+  const Invitation code = Invite();
+  Invitation forged = code;
+  forged.secret[7] ^= 1;
+  const std::string before = a_.Serialized();
+  Status refused = Join(c_, forged);
+  EXPECT_EQ(refused.code(), Code::kPermission);
+  EXPECT_EQ(a_.Serialized(), before);
+  ASSERT_TRUE(Join(c_, code).ok());
+  EXPECT_EQ(Count(a_, c_, true, LeaseState::kActive, Now()), 1);
+}
+
+TEST_F(PairingTest, AProofMadeForAnotherChannelIsRefused) {
+  const Invitation code = Invite();
+  const auto overheard = RandomBinding();
+  const std::string before = a_.Serialized();
+  // A proof replayed from another session (a relay in the middle) does not match here.
+  auto offer = a_.pairing->OnJoin(c_.key(), RandomBinding(), JoinWith(code, overheard));
+  EXPECT_EQ(offer.status().code(), Code::kPermission);
+  EXPECT_EQ(a_.Serialized(), before);
+}
+
+TEST_F(PairingTest, AnExpiredCodeIsRefused) {
+  const Invitation code = Invite();
+  clock_.advance_ns(int64_t{3601} * 1'000'000'000);
+  const std::string before = a_.Serialized();
+  Status late = Join(b_, code);
+  EXPECT_EQ(late.code(), Code::kPermission);
+  EXPECT_NE(late.message().find("expired"), std::string::npos);
+  EXPECT_EQ(a_.Serialized(), before);
+}
+
+TEST_F(PairingTest, AJoinerThatAsksAgainGetsTheSameOfferAndNoOneElseCanUseTheCode) {
+  const Invitation code = Invite();
+  const auto binding = RandomBinding();
+  auto first = a_.pairing->OnJoin(b_.key(), binding, JoinWith(code, binding));
+  ASSERT_TRUE(first.ok());
+  const auto binding2 = RandomBinding();
+  auto second = a_.pairing->OnJoin(b_.key(), binding2, JoinWith(code, binding2));
+  ASSERT_TRUE(second.ok());
+  EXPECT_EQ(first->SerializeAsString(), second->SerializeAsString());
+  EXPECT_EQ(a_.book->Snapshot().leases_size(), 2);
+  EXPECT_EQ(Join(c_, code).code(), Code::kPermission);  // claimed by b_
+  ASSERT_TRUE(b_.pairing->AcceptOffer(a_.key(), kCapacity, *second).ok());
+}
+
+TEST_F(PairingTest, TheJoinerRefusesAnOfferThatIsNotWhatTheCodeSaid) {
+  const Invitation code = Invite();
+  const auto binding = RandomBinding();
+  auto offer = a_.pairing->OnJoin(b_.key(), binding, JoinWith(code, binding));
+  ASSERT_TRUE(offer.ok());
+  const std::string before = b_.Serialized();
+  // Another capacity than the code's.
+  EXPECT_EQ(b_.pairing->AcceptOffer(a_.key(), kCapacity / 2, *offer).status().code(),
+            Code::kCorrupt);
+  // An offer from someone posing as the inviter (c_ is not the key the code pins).
+  EXPECT_EQ(b_.pairing->AcceptOffer(c_.key(), kCapacity, *offer).status().code(), Code::kCorrupt);
+  // A lease with its capacity changed after the inviter signed.
+  wire::JoinOffer tampered = *offer;
+  exchange::SignedLease lease;
+  ASSERT_TRUE(lease.ParseFromString(tampered.leases(0)));
+  auto terms = *exchange::DecodeTerms(lease);
+  terms.set_capacity_bytes(kCapacity);
+  terms.set_term_s(terms.term_s() * 100);
+  lease.set_terms(exchange::MakeLease(terms).terms());
+  tampered.set_leases(0, lease.SerializeAsString());
+  EXPECT_EQ(b_.pairing->AcceptOffer(a_.key(), kCapacity, tampered).status().code(), Code::kCorrupt);
+  // One lease only.
+  wire::JoinOffer half = *offer;
+  half.mutable_leases()->RemoveLast();
+  EXPECT_EQ(b_.pairing->AcceptOffer(a_.key(), kCapacity, half).status().code(), Code::kCorrupt);
+  EXPECT_EQ(b_.Serialized(), before);
+}
+
+TEST_F(PairingTest, ALostCountersignArrivesWithTheNextHeartbeat) {
+  const Invitation code = Invite();
+  const auto binding = RandomBinding();
+  auto offer = a_.pairing->OnJoin(b_.key(), binding, JoinWith(code, binding));
+  ASSERT_TRUE(offer.ok());
+  ASSERT_TRUE(b_.pairing->AcceptOffer(a_.key(), kCapacity, *offer).ok());
+  EXPECT_EQ(Count(a_, b_, true, LeaseState::kOffered, Now()), 1);
+  // b_'s heartbeat carries the countersigned leases.
+  auto reply = a_.pairing->OnHeartbeat(b_.key(), b_.pairing->MakeHeartbeat(a_.key(), {}));
+  ASSERT_TRUE(reply.ok());
+  EXPECT_EQ(Count(a_, b_, true, LeaseState::kActive, Now()), 1);
+  EXPECT_EQ(Count(a_, b_, false, LeaseState::kActive, Now()), 1);
+  EXPECT_EQ(reply->leases_size(), 2);
+  ASSERT_TRUE(b_.pairing->OnHeartbeatReply(a_.key(), &*reply).ok());
+  const exchange::Book at_b = b_.book->Snapshot();
+  const exchange::Peer* a_at_b = exchange::FindPeer(at_b, a_.key());
+  EXPECT_EQ(a_at_b->heartbeats_answered(), 1u);
+}
+
+TEST_F(PairingTest, TrustPairsOnlyTheKeyItNames) {
+  wire::Join no_code;
+  no_code.add_addresses("127.0.0.1:7003");
+  const std::string before = a_.Serialized();
+  EXPECT_EQ(a_.pairing->OnJoin(c_.key(), RandomBinding(), no_code).status().code(),
+            Code::kPermission);
+  EXPECT_EQ(a_.Serialized(), before);
+  ASSERT_TRUE(a_.pairing->Trust(b_.key(), "127.0.0.1:7002", kCapacity).ok());
+  EXPECT_EQ(a_.pairing->OnJoin(c_.key(), RandomBinding(), no_code).status().code(),
+            Code::kPermission);
+  auto offer = a_.pairing->OnJoin(b_.key(), RandomBinding(), no_code);
+  ASSERT_TRUE(offer.ok()) << offer.status().ToString();
+  auto signed_ = b_.pairing->AcceptOffer(a_.key(), kCapacity, *offer);
+  ASSERT_TRUE(signed_.ok());
+  ASSERT_TRUE(a_.pairing->OnCountersign(b_.key(), *signed_).ok());
+  EXPECT_EQ(Count(a_, b_, true, LeaseState::kActive, Now()), 1);
+  EXPECT_EQ(Count(b_, a_, false, LeaseState::kActive, Now()), 1);
+}
+
+TEST_F(PairingTest, HeartbeatsComeOnlyFromPeersAndCarryTheirAddress) {
+  ASSERT_TRUE(Join(b_, Invite()).ok());
+  wire::Heartbeat from_c;
+  EXPECT_EQ(a_.pairing->OnHeartbeat(c_.key(), from_c).status().code(), Code::kPermission);
+  wire::Heartbeat moved = b_.pairing->MakeHeartbeat(a_.key(), {"127.0.0.1:7999"});
+  moved.add_leases("garbage that is no lease");
+  ASSERT_TRUE(a_.pairing->OnHeartbeat(b_.key(), moved).ok());
+  const exchange::Book at_a = a_.book->Snapshot();
+  EXPECT_EQ(exchange::FindPeer(at_a, b_.key())->addresses(0), "127.0.0.1:7999");
+  EXPECT_EQ(a_.book->Snapshot().leases_size(), 2);
+  // A lease between b_ and c_ smuggled into b_'s heartbeat is not a_'s business.
+  ASSERT_TRUE(c_.pairing->Trust(b_.key(), "127.0.0.1:7002", kCapacity).ok());
+  auto offer = c_.pairing->OnJoin(b_.key(), RandomBinding(), wire::Join());
+  ASSERT_TRUE(offer.ok());
+  auto signed_ = b_.pairing->AcceptOffer(c_.key(), kCapacity, *offer);
+  ASSERT_TRUE(signed_.ok());
+  wire::Heartbeat smuggled;
+  for (const std::string& l : signed_->leases()) smuggled.add_leases(l);
+  ASSERT_TRUE(a_.pairing->OnHeartbeat(b_.key(), smuggled).ok());
+  EXPECT_EQ(a_.book->Snapshot().leases_size(), 2);
+}
+
+}  // namespace
+}  // namespace quid::net
