@@ -5,6 +5,7 @@
 
 #include <string>
 
+#include "net/address.h"
 #include "net/identity.h"
 #include "storage/base/status.h"
 #include "storage/volume/volume.h"
@@ -21,7 +22,6 @@ Result<net::NodeIdentity> LoadNodeIdentity(const std::string& home);
 // stopped after the store is destroyed.
 StoreFactory MakeNetworkStoreFactory(const std::string& home);
 
-// "HOST:PORT" -> host, port. IPv6 literals as "[::1]:7000".
-Status SplitHostPort(const std::string& address, std::string* host, uint16_t* port);
+using net::SplitHostPort;  // net/address.h
 
 }  // namespace quid

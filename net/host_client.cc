@@ -214,6 +214,7 @@ void Core::Send(const std::shared_ptr<Pending>& pending, std::shared_ptr<OutFram
     } else {
       Reply reply;
       reply.peer = conn->peer;
+      reply.channel_binding = conn->channel_binding;
       pending->Complete(Status::Ok(), std::move(reply));
     }
   } else {
@@ -365,6 +366,7 @@ void Core::OnFrame(ClientConn* conn, Bytes frame) {
 void Core::Ready(ClientConn* conn) {
   conn->state = ClientConn::State::kReady;
   conn->peer = conn->handshake->peer();
+  conn->channel_binding = conn->handshake->keys().binding;
   conn->cipher.emplace(conn->handshake->keys());
   conn->handshake.reset();  // wipes the handshake's secrets
   conn->reader.set_max_frame_bytes(kMaxFrameBytes);
@@ -381,6 +383,7 @@ void Core::Ready(ClientConn* conn) {
     } else {
       Reply reply;
       reply.peer = conn->peer;
+      reply.channel_binding = conn->channel_binding;
       q.pending->Complete(Status::Ok(), std::move(reply));
     }
   }

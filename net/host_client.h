@@ -50,7 +50,8 @@ struct Reply {
   Bytes plain;
   size_t payload_offset = 0;
   size_t payload_size = 0;
-  PublicKey peer{};  // ProbeHostKey only
+  PublicKey peer{};                           // a probe only (handshake, no request)
+  std::array<uint8_t, 32> channel_binding{};  // a probe only: SessionKeys::binding
 
   ByteSpan payload() const { return ByteSpan(plain.data() + payload_offset, payload_size); }
 };
@@ -123,6 +124,7 @@ struct ClientConn {
   std::optional<Handshake> handshake;
   std::optional<FrameCipher> cipher;
   PublicKey peer{};
+  std::array<uint8_t, 32> channel_binding{};
   FrameReader reader{kMaxHandshakeBytes};
   std::deque<Queued> queued;  // waiting for the handshake
   std::map<uint64_t, std::shared_ptr<Pending>> pending;

@@ -90,6 +90,8 @@ struct Conn {
   std::optional<Handshake> handshake;
   std::optional<FrameCipher> cipher;
   PublicKey tenant{};
+  std::array<uint8_t, 32> channel_binding{};
+  bool guest = false;                // counted in Server::guests
   std::shared_ptr<TenantLoad> load;  // set once established and admitted under the limit
   bool established = false;
   bool handshaking_listed = false;
@@ -125,6 +127,7 @@ struct Server {
   std::list<Conn*> handshaking;  // oldest first
   std::map<PublicKey, std::shared_ptr<TenantLoad>> tenants;
   size_t queued = 0;  // requests handed to the pool and not yet answered
+  size_t guests = 0;  // established connections of guests
   bool stopping = false;
 
   std::atomic<uint64_t> accepted{0};
@@ -235,7 +238,7 @@ void Server::OnConnection(int status) {
   uv_timer_init(loop->loop(), &conn->handshake_timer);
   conn->handshake_timer.data = conn.get();
   conn->open_handles = 2;
-  HostService* service = options.service;
+  RequestHandler* service = options.service;
   conn->handshake.emplace(Handshake::Responder(
       options.identity, [service](const PublicKey& tenant) { return service->Admit(tenant); }));
   uint64_t timeout_ms = options.handshake_timeout_ms > 0 ? options.handshake_timeout_ms : 1;
@@ -328,6 +331,18 @@ void Server::HandshakeFrame(Conn* conn, const Bytes& frame) {
   conn->established = true;
   Unlist(conn);
   conn->tenant = conn->handshake->peer();
+  conn->channel_binding = conn->handshake->keys().binding;
+  if (options.service->IsGuest(conn->tenant)) {
+    if (guests >= options.max_guest_connections) {
+      Close(conn,
+            "guest " + Fingerprint(conn->tenant) + ": " + std::to_string(guests) +
+                " guests are connected, the most this host serves",
+            &refused);
+      return;
+    }
+    conn->guest = true;
+    ++guests;
+  }
   std::shared_ptr<TenantLoad>& load = tenants[conn->tenant];
   if (!load) {
     load = std::make_shared<TenantLoad>();
@@ -409,9 +424,11 @@ void Server::RequestFrame(Conn* conn, Bytes frame) {
     }
     wire::Response response;
     Bytes reply_payload;
-    options.service->Handle(owner->tenant, *request,
-                            ByteSpan(body->data() + payload_offset, payload_size), &response,
-                            &reply_payload);
+    RequestContext context;
+    context.peer = owner->tenant;
+    context.channel_binding = owner->channel_binding;
+    options.service->Serve(context, *request, ByteSpan(body->data() + payload_offset, payload_size),
+                           &response, &reply_payload);
     response.set_id(request->id());
     body.reset();  // the request's bytes are not needed while the response waits
     auto plain =
@@ -510,6 +527,10 @@ void Server::Close(Conn* conn, const std::string& reason, std::atomic<uint64_t>*
   }
   if (counter) ++*counter;
   Unlist(conn);
+  if (conn->guest) {
+    conn->guest = false;
+    --guests;
+  }
   if (conn->load) {
     conn->load->conns.erase(conn);
     ForgetIfIdle(conn->load);

@@ -25,8 +25,8 @@
 #include <memory>
 #include <string>
 
-#include "net/host_service.h"
 #include "net/identity.h"
+#include "net/request_handler.h"
 #include "storage/base/status.h"
 
 namespace quid::net {
@@ -35,12 +35,15 @@ struct HostServerOptions {
   std::string listen_host = "127.0.0.1";
   uint16_t port = 0;  // 0: any free port (tests)
   NodeIdentity identity = NodeIdentity::Generate();
-  HostService* service = nullptr;  // REQUIRES: outlives the server
+  RequestHandler* service = nullptr;  // REQUIRES: outlives the server
   size_t workers = 4;
   int64_t handshake_timeout_ms = 5000;
   size_t max_requests_in_flight = 32;  // per connection; reading pauses beyond it
   size_t max_handshaking_connections = 64;
-  size_t max_connections_per_tenant = 8;              // a RemoteStore opens 2
+  size_t max_connections_per_tenant = 8;  // a RemoteStore opens 2
+  // Connections of peers the handler calls guests (come to pair, no lease yet), all
+  // together; one beyond it is closed right after its handshake.
+  size_t max_guest_connections = 16;
   uint64_t max_tenant_bytes_in_flight = 64ull << 20;  // what a RemoteStore sends at most
   size_t max_queued_requests = 256;                   // 8 per worker thread and more
 };

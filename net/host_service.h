@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "net/identity.h"
+#include "net/request_handler.h"
 #include "net/shard_index.h"
 #include "net/wire.pb.h"
 #include "storage/base/env.h"
@@ -67,12 +68,12 @@ struct ScrubReport {
 
 class TenantRequest;
 
-class HostService {
+class HostService : public RequestHandler {
  public:
   static Result<std::unique_ptr<HostService>> Open(const HostServiceOptions& options);
 
   // OK if `tenant` may use this host; kPermission otherwise.
-  Status Admit(const PublicKey& tenant) const;
+  Status Admit(const PublicKey& tenant) const override;
   // The bytes `tenant` may keep here (its lease's capacity, or the whole contribution for
   // a standing tenant); nothing if it is not admitted.
   std::optional<uint64_t> TenantCapacity(const PublicKey& tenant) const;
@@ -81,6 +82,12 @@ class HostService {
   // PutShard's bytes). The response's payload (a GetShard's bytes) goes to `reply_payload`.
   void Handle(const PublicKey& tenant, const wire::Request& request, ByteSpan payload,
               wire::Response* response, Bytes* reply_payload);
+
+  // RequestHandler: Handle for the context's peer.
+  void Serve(const RequestContext& context, const wire::Request& request, ByteSpan payload,
+             wire::Response* response, Bytes* reply_payload) override {
+    Handle(context.peer, request, payload, response, reply_payload);
+  }
 
   // Re-reads every stored shard and verifies its checksum.
   ScrubReport Scrub();

@@ -39,10 +39,15 @@ std::array<uint8_t, 16> SecretOf(const exchange::Invitation& invitation) {
   return secret;
 }
 
-void SetAddresses(exchange::Peer* peer, const std::vector<std::string>& addresses) {
-  if (addresses.empty()) return;
+// True if the peer's addresses changed.
+bool SetAddresses(exchange::Peer* peer, const std::vector<std::string>& addresses) {
+  if (addresses.empty()) return false;
+  if (std::equal(addresses.begin(), addresses.end(), peer->addresses().begin(),
+                 peer->addresses().end()))
+    return false;
   peer->clear_addresses();
   for (const std::string& a : addresses) peer->add_addresses(a);
+  return true;
 }
 
 Signer SignerOf(const NodeIdentity* self) {
@@ -292,40 +297,92 @@ Result<wire::Heartbeat> Pairing::OnHeartbeat(const PublicKey& peer,
                                              const wire::Heartbeat& heartbeat) {
   wire::Heartbeat reply;
   const std::vector<std::string> addresses = CleanAddresses(heartbeat.addresses());
-  QUID_RETURN_IF_ERROR(book_->Update([&](Book* book) -> Status {
-    exchange::Peer* known = exchange::FindPeer(book, peer);
-    if (known == nullptr)
-      return Status(Code::kPermission, Fingerprint(peer) + " is not a peer of this node");
-    SetAddresses(known, addresses);
-    known->set_last_seen(Now());
-    AdoptBetween(book, self_->public_key(), peer, heartbeat.leases());
-    for (std::string& lease : LeasesBetween(*book, self_->public_key(), peer))
-      reply.add_leases(std::move(lease));
-    return Status::Ok();
-  }));
+  bool durable = false;  // only a change of leases or addresses must survive a power cut
+  QUID_RETURN_IF_ERROR(book_->Update(
+      [&](Book* book) -> Status {
+        exchange::Peer* known = exchange::FindPeer(book, peer);
+        if (known == nullptr)
+          return Status(Code::kPermission, Fingerprint(peer) + " is not a peer of this node");
+        durable = SetAddresses(known, addresses);
+        known->set_last_seen(Now());
+        durable = AdoptBetween(book, self_->public_key(), peer, heartbeat.leases()) || durable;
+        durable = CountersignRenewals(book, peer, heartbeat.renewals()) || durable;
+        for (std::string& lease : LeasesBetween(*book, self_->public_key(), peer))
+          reply.add_leases(std::move(lease));
+        return Status::Ok();
+      },
+      &durable));
   return reply;
 }
 
 wire::Heartbeat Pairing::MakeHeartbeat(const PublicKey& peer, std::vector<std::string> addresses) {
   wire::Heartbeat heartbeat;
   for (std::string& a : addresses) heartbeat.add_addresses(std::move(a));
-  for (std::string& lease : LeasesBetween(book_->Snapshot(), self_->public_key(), peer))
+  const Book book = book_->Snapshot();
+  for (std::string& lease : LeasesBetween(book, self_->public_key(), peer))
     heartbeat.add_leases(std::move(lease));
+  const int64_t now = Now();
+  for (const exchange::LeaseEntry& entry : book.leases()) {
+    Result<exchange::LeaseTerms> terms = exchange::DecodeTerms(entry.lease());
+    if (!terms.ok() || !terms->auto_renew() || exchange::HostKey(*terms) != self_->public_key() ||
+        exchange::TenantKey(*terms) != peer)
+      continue;
+    const exchange::LeaseState state = exchange::StateAt(entry, now);
+    if (state != exchange::LeaseState::kActive && state != exchange::LeaseState::kRenewed) continue;
+    if (now < terms->start() + terms->term_s() / 2) continue;
+    exchange::LeaseTerms next = *terms;
+    next.set_sequence(terms->sequence() + 1);
+    next.set_start(now);
+    SignedLease offer = exchange::MakeLease(next);
+    if (exchange::SignLease(&offer, self_->public_key(), SignerOf(self_)).ok())
+      heartbeat.add_renewals(offer.SerializeAsString());
+  }
   return heartbeat;
 }
 
+bool Pairing::CountersignRenewals(Book* book, const PublicKey& host,
+                                  const google::protobuf::RepeatedPtrField<std::string>& offers) {
+  bool changed = false;
+  for (const std::string& bytes : offers) {
+    SignedLease offer;
+    if (!offer.ParseFromString(bytes) || !exchange::VerifyLease(offer, false).ok() ||
+        offer.host_signature().empty())
+      continue;
+    Result<exchange::LeaseTerms> terms = exchange::DecodeTerms(offer);
+    if (!terms.ok() || exchange::HostKey(*terms) != host ||
+        exchange::TenantKey(*terms) != self_->public_key())
+      continue;
+    // Only a renewal of a lease held, on its terms: the same capacity, term, notice and
+    // service, the next sequence number.
+    exchange::LeaseEntry* held = exchange::FindLease(book, terms->lease_id());
+    if (held == nullptr || !exchange::FullySigned(held->lease())) continue;
+    Result<exchange::LeaseTerms> old = exchange::DecodeTerms(held->lease());
+    if (!old.ok() || terms->sequence() != old->sequence() + 1) continue;
+    exchange::LeaseTerms same = *terms;
+    same.set_sequence(old->sequence());
+    same.set_start(old->start());
+    if (same.SerializeAsString() != old->SerializeAsString()) continue;
+    if (!exchange::SignLease(&offer, self_->public_key(), SignerOf(self_)).ok()) continue;
+    changed = exchange::AdoptLease(book, offer) || changed;
+  }
+  return changed;
+}
+
 Status Pairing::OnHeartbeatReply(const PublicKey& peer, const wire::Heartbeat* reply) {
-  return book_->Update([&](Book* book) -> Status {
-    exchange::Peer* known = exchange::FindPeer(book, peer);
-    if (known == nullptr) return Status::NotFound(Fingerprint(peer) + " is no longer a peer");
-    known->set_heartbeats_sent(known->heartbeats_sent() + 1);
-    if (reply == nullptr) return Status::Ok();
-    known->set_heartbeats_answered(known->heartbeats_answered() + 1);
-    known->set_last_seen(Now());
-    SetAddresses(known, CleanAddresses(reply->addresses()));
-    AdoptBetween(book, self_->public_key(), peer, reply->leases());
-    return Status::Ok();
-  });
+  bool durable = false;
+  return book_->Update(
+      [&](Book* book) -> Status {
+        exchange::Peer* known = exchange::FindPeer(book, peer);
+        if (known == nullptr) return Status::NotFound(Fingerprint(peer) + " is no longer a peer");
+        known->set_heartbeats_sent(known->heartbeats_sent() + 1);
+        if (reply == nullptr) return Status::Ok();
+        known->set_heartbeats_answered(known->heartbeats_answered() + 1);
+        known->set_last_seen(Now());
+        durable = SetAddresses(known, CleanAddresses(reply->addresses()));
+        durable = AdoptBetween(book, self_->public_key(), peer, reply->leases()) || durable;
+        return Status::Ok();
+      },
+      &durable);
 }
 
 }  // namespace quid::net

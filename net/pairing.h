@@ -74,7 +74,10 @@ class Pairing {
   // its addresses and every lease both signed; the reply carries this node's.
   Result<wire::Heartbeat> OnHeartbeat(const PublicKey& peer, const wire::Heartbeat& heartbeat);
   // This node's heartbeat for `peer`, and what to do with its answer (nullptr: no
-  // answer came, the peer was away).
+  // answer came, the peer was away). The heartbeat offers a renewal of every lease this
+  // node gives `peer` that renews itself and is past half its term: the same terms, a
+  // sequence one higher, starting now, signed by this node; the tenant countersigns it in
+  // its answer, so a lease between nodes that meet renews with no person involved.
   wire::Heartbeat MakeHeartbeat(const PublicKey& peer, std::vector<std::string> addresses);
   Status OnHeartbeatReply(const PublicKey& peer, const wire::Heartbeat* reply);
 
@@ -82,6 +85,10 @@ class Pairing {
   int64_t Now() const { return clock_->now_ns() / 1'000'000'000; }
   exchange::SignedLease NewLease(const PublicKey& tenant, const PublicKey& host, uint64_t capacity,
                                  uint32_t ratio_permille);
+  // Tenant side of a renewal: countersigns and keeps each offer from `host` that renews a
+  // lease held on the same terms. True if the book changed.
+  bool CountersignRenewals(exchange::Book* book, const PublicKey& host,
+                           const google::protobuf::RepeatedPtrField<std::string>& offers);
   // Adopts the fully signed leases in `leases` that are between this node and `peer`.
   static bool AdoptBetween(exchange::Book* book, const PublicKey& self, const PublicKey& peer,
                            const google::protobuf::RepeatedPtrField<std::string>& leases);

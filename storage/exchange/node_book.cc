@@ -66,15 +66,29 @@ exchange::Book NodeBook::Snapshot() const {
   return book_;
 }
 
-Status NodeBook::Update(const std::function<Status(exchange::Book*)>& change) {
+Status NodeBook::Update(const std::function<Status(exchange::Book*)>& change, const bool* durable) {
   std::lock_guard lock(mu_);
   exchange::Book next = book_;
   Status s = change(&next);
   if (!s.ok()) return s;
+  if (durable != nullptr && !*durable) {
+    book_ = std::move(next);
+    dirty_ = true;
+    return Status::Ok();
+  }
   s = Write(next);
   if (!s.ok()) return s;
   book_ = std::move(next);
+  dirty_ = false;
   return Status::Ok();
+}
+
+Status NodeBook::Flush() {
+  std::lock_guard lock(mu_);
+  if (!dirty_) return Status::Ok();
+  Status s = Write(book_);
+  if (s.ok()) dirty_ = false;
+  return s;
 }
 
 Status NodeBook::Write(const exchange::Book& book) {

@@ -33,7 +33,13 @@ class NodeBook {
 
   // Runs `change` on a copy of the book; if it returns OK, the copy is written durably and
   // becomes the book. On any error (change's or the disk's) the book stays as it was.
-  Status Update(const std::function<Status(exchange::Book*)>& change);
+  // With `durable` given and false once `change` has run, the change is kept in memory
+  // only, to be written with the next durable one or by Flush: for what may be lost in a
+  // power cut (a peer's last heartbeat), never for leases, invitations or trusts.
+  Status Update(const std::function<Status(exchange::Book*)>& change,
+                const bool* durable = nullptr);
+  // Writes changes kept in memory only, if there are any.
+  Status Flush();
 
  private:
   NodeBook(Env* env, std::string path, std::unique_ptr<FileLock> lock)
@@ -45,6 +51,7 @@ class NodeBook {
   const std::unique_ptr<FileLock> lock_;
   mutable std::mutex mu_;
   Book book_;
+  bool dirty_ = false;  // book_ holds changes not yet written
 };
 
 // Lookups over a book (pure functions, for the daemon and for tests).

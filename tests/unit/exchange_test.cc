@@ -239,5 +239,45 @@ TEST(NodeBookTest, APowerCutAtAnySyncPointLeavesTheBookBeforeOrAfterTheChange) {
   }
 }
 
+// A change kept in memory only (a heartbeat's time) is seen at once, lost in a power cut
+// unless a durable change or Flush wrote it.
+TEST(NodeBookTest, AChangeKeptInMemoryIsWrittenByTheNextDurableOneOrFlush) {
+  MemEnv env;
+  const bool soft = false;
+  {
+    auto book = NodeBook::Open(&env, "/home/node");
+    ASSERT_TRUE(book.ok());
+    ASSERT_TRUE((*book)
+                    ->Update(
+                        [](exchange::Book* b) {
+                          b->add_invitations()->set_created_at(1);
+                          return Status::Ok();
+                        },
+                        &soft)
+                    .ok());
+    EXPECT_EQ((*book)->Snapshot().invitations_size(), 1);
+  }
+  env.PowerLoss();
+  {
+    auto book = NodeBook::Open(&env, "/home/node");
+    ASSERT_TRUE(book.ok());
+    EXPECT_EQ((*book)->Snapshot().invitations_size(), 0);
+    ASSERT_TRUE((*book)
+                    ->Update(
+                        [](exchange::Book* b) {
+                          b->add_invitations()->set_created_at(2);
+                          return Status::Ok();
+                        },
+                        &soft)
+                    .ok());
+    ASSERT_TRUE((*book)->Flush().ok());
+  }
+  env.PowerLoss();
+  auto book = NodeBook::Open(&env, "/home/node");
+  ASSERT_TRUE(book.ok());
+  ASSERT_EQ((*book)->Snapshot().invitations_size(), 1);
+  EXPECT_EQ((*book)->Snapshot().invitations(0).created_at(), 2);
+}
+
 }  // namespace
 }  // namespace quid::exchange

@@ -257,5 +257,42 @@ TEST_F(PairingTest, HeartbeatsComeOnlyFromPeersAndCarryTheirAddress) {
   EXPECT_EQ(a_.book->Snapshot().leases_size(), 2);
 }
 
+TEST_F(PairingTest, LeasesRenewThemselvesPastHalfTheirTerm) {
+  ASSERT_TRUE(Join(b_, Invite()).ok());
+  auto beat = [&](Node& from, Node& to) {
+    auto reply = to.pairing->OnHeartbeat(from.key(), from.pairing->MakeHeartbeat(to.key(), {}));
+    ASSERT_TRUE(reply.ok());
+    ASSERT_TRUE(from.pairing->OnHeartbeatReply(to.key(), &*reply).ok());
+  };
+  beat(a_, b_);
+  EXPECT_EQ(a_.pairing->MakeHeartbeat(b_.key(), {}).renewals_size(), 0);  // too early
+  clock_.advance_ns(int64_t{301} * 1'000'000'000);  // past half of the 600 s term
+  EXPECT_EQ(a_.pairing->MakeHeartbeat(b_.key(), {}).renewals_size(), 1);  // what a_ gives
+  beat(a_, b_);
+  beat(b_, a_);
+  clock_.advance_ns(int64_t{400} * 1'000'000'000);  // past the first term's end
+  for (bool given : {true, false}) {
+    EXPECT_EQ(Count(a_, b_, given, LeaseState::kRenewed, Now()), 1) << given;
+    EXPECT_EQ(Count(b_, a_, given, LeaseState::kRenewed, Now()), 1) << given;
+  }
+  // A "renewal" that changes the terms is not countersigned (at 701 s, the renewed lease
+  // of [301, 901) is past its half again).
+  wire::Heartbeat greedy = a_.pairing->MakeHeartbeat(b_.key(), {});
+  ASSERT_EQ(greedy.renewals_size(), 1);
+  exchange::SignedLease offer;
+  ASSERT_TRUE(offer.ParseFromString(greedy.renewals(0)));
+  auto terms = *exchange::DecodeTerms(offer);
+  terms.set_capacity_bytes(terms.capacity_bytes() / 2);
+  offer = exchange::MakeLease(terms);
+  ASSERT_TRUE(
+      exchange::SignLease(&offer, a_.key(), [&](ByteSpan m) { return a_.identity.Sign(m); }).ok());
+  greedy.set_renewals(0, offer.SerializeAsString());
+  const std::string before = b_.Serialized();
+  ASSERT_TRUE(b_.pairing->OnHeartbeat(a_.key(), greedy).ok());
+  const exchange::Book after = b_.book->Snapshot();
+  for (const auto& entry : after.leases())
+    EXPECT_EQ(exchange::DecodeTerms(entry.lease())->capacity_bytes(), kCapacity);
+}
+
 }  // namespace
 }  // namespace quid::net
