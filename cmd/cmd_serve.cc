@@ -1,6 +1,6 @@
-// quid serve: a host. Stores shards for the tenants it admits, inside the space it
-// contributes, until SIGINT or SIGTERM. Runs in the foreground (a service manager, or
-// `quid demo`, keeps it).
+// quid serve: the node daemon (cmd/node_daemon.h): hosts partners' shards under their
+// leases within the space it contributes, pairs, sends heartbeats, answers node.sock, until
+// SIGINT or SIGTERM. Runs in the foreground (a service manager, or `quid demo`, keeps it).
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 
@@ -14,13 +14,13 @@
 #include <vector>
 
 #include "cmd/commands.h"
+#include "cmd/duration_parse.h"
 #include "cmd/home.h"
 #include "cmd/logging.h"
 #include "cmd/network_stores.h"
+#include "cmd/node_daemon.h"
 #include "cmd/signal_watcher.h"
 #include "cmd/size_parse.h"
-#include "net/host_server.h"
-#include "net/host_service.h"
 
 namespace quid {
 namespace {
@@ -33,7 +33,19 @@ struct ServeArgs {
   std::string contribute;
   std::vector<std::string> tenants;
   std::string scrub_interval = "3600";
+  std::string lease_term = "30d";
+  std::string notice = "7d";
+  std::string grace = "7d";
+  std::string heartbeat = "10s";
+  std::vector<std::string> labels;
 };
+
+Result<int64_t> DurationFlag(const char* flag, const std::string& text) {
+  Result<int64_t> ms = ParseDuration(text);
+  if (!ms.ok()) return Status::Invalid(std::string(flag) + ": " + ms.status().message());
+  if (*ms <= 0) return Status::Invalid(std::string(flag) + " needs a duration above 0");
+  return ms;
+}
 
 int RunServe(const ServeArgs& args) {
   UseForegroundLogging();
@@ -45,13 +57,35 @@ int RunServe(const ServeArgs& args) {
   Result<uint64_t> contribution = ParseSize(args.contribute);
   if (!contribution.ok() || *contribution == 0)
     return Fail(kName, "--contribute needs a size above 0, e.g. 10G");
-  net::HostServerOptions server;
-  Status split = SplitHostPort(args.listen, &server.listen_host, &server.port);
+  NodeDaemonOptions options;
+  options.home = *home;
+  options.contribution_bytes = *contribution;
+  Status split = SplitHostPort(args.listen, &options.listen_host, &options.port);
   if (!split.ok()) return Fail(kName, "--listen: " + split.message());
   for (const std::string& fp : args.tenants) {
     if (fp.size() != 32 || fp.find_first_not_of("0123456789abcdef") != std::string::npos)
       return Fail(kName, "--tenant " + fp + ": not a node fingerprint (32 hex characters)");
   }
+  options.tenants = args.tenants;
+  for (const std::string& label : args.labels) {
+    const size_t eq = label.find('=');
+    if (eq == 0 || eq == std::string::npos || eq + 1 == label.size())
+      return Fail(kName, "--label " + label + ": not KEY=VALUE");
+  }
+  options.labels = args.labels;
+  Result<int64_t> term = DurationFlag("--lease-term", args.lease_term);
+  Result<int64_t> notice = DurationFlag("--notice", args.notice);
+  Result<int64_t> grace = DurationFlag("--grace", args.grace);
+  Result<int64_t> heartbeat = DurationFlag("--heartbeat", args.heartbeat);
+  for (const Result<int64_t>* r : {&term, &notice, &grace, &heartbeat})
+    if (!r->ok()) return Fail(kName, r->status().message());
+  // Durations parse to nanoseconds; leases count in whole seconds (a term below one second
+  // is one second), heartbeats in milliseconds.
+  constexpr int64_t kNsPerSecond = 1'000'000'000, kNsPerMs = 1'000'000;
+  options.policy.term_s = std::max<int64_t>(*term / kNsPerSecond, 1);
+  options.policy.notice_s = *notice / kNsPerSecond;
+  options.grace_s = *grace / kNsPerSecond;
+  options.heartbeat_ms = std::max<int64_t>(*heartbeat / kNsPerMs, 1);
   const long scrub_seconds = std::strtol(args.scrub_interval.c_str(), nullptr, 10);
 
   // Signals first: every thread started after this inherits the blocked mask.
@@ -65,33 +99,23 @@ int RunServe(const ServeArgs& args) {
     cv.notify_all();
   });
 
-  Result<net::NodeIdentity> identity = LoadNodeIdentity(*home);
-  if (!identity.ok()) return Fail(kName, identity.status().message());
-  net::HostServiceOptions service_options;
-  service_options.data_dir = *home + "/host";
-  service_options.contribution_bytes = *contribution;
-  service_options.tenant_fingerprints = args.tenants;
-  auto service = net::HostService::Open(service_options);
-  if (!service.ok()) return Fail(kName, service.status().message());
-  server.identity = *identity;
-  server.service = service->get();
-  auto running = net::HostServer::Start(server);
-  if (!running.ok())
-    return Fail(kName, "listen on " + args.listen + ": " + running.status().message());
-
-  spdlog::info("serving as {} on {}:{}, contributing {} ({} used) to {} tenant(s)",
-               identity->fingerprint(), server.listen_host, (*running)->port(),
-               FormatSize(*contribution), FormatSize((*service)->used_bytes()),
-               args.tenants.size());
+  auto daemon = NodeDaemon::Start(options);
+  if (!daemon.ok()) {
+    const Status& s = daemon.status();
+    if (s.code() == Code::kUnavailable)
+      return Fail(kName, "listen on " + args.listen + ": " + s.message());
+    return Fail(kName, s.message());
+  }
+  spdlog::info("node {} serving on {}:{}, contributing {} ({} used), {} standing tenant(s)",
+               (*daemon)->fingerprint(), options.listen_host, (*daemon)->port(),
+               FormatSize(*contribution), FormatSize((*daemon)->used_bytes()), args.tenants.size());
   // The scrub re-reads every shard now and then, so rot is found before a tenant needs it.
   auto next_scrub = std::chrono::steady_clock::now() + std::chrono::seconds(scrub_seconds);
   std::unique_lock lock(mu);
   while (!stop) {
     if (scrub_seconds > 0 && cv.wait_until(lock, next_scrub) == std::cv_status::timeout) {
       lock.unlock();
-      net::ScrubReport report = (*service)->Scrub();
-      spdlog::info("scrub: {} shards checked, {} corrupt", report.shards_checked,
-                   report.shards_corrupt);
+      (*daemon)->Scrub();
       lock.lock();
       next_scrub = std::chrono::steady_clock::now() + std::chrono::seconds(scrub_seconds);
     } else if (scrub_seconds <= 0) {
@@ -99,7 +123,7 @@ int RunServe(const ServeArgs& args) {
     }
   }
   lock.unlock();
-  (*running)->Stop();
+  (*daemon)->Stop();
   spdlog::info("stopped");
   return 0;
 }
@@ -109,7 +133,8 @@ int RunServe(const ServeArgs& args) {
 Command AddServeCommand(CLI::App& quid) {
   auto args = std::make_shared<ServeArgs>();
   CLI::App* app = quid.add_subcommand(
-      "serve", "Host shards for admitted tenants within the space you contribute");
+      "serve",
+      "Run this node: host partners' shards within the space you contribute, pair, heartbeat");
   app->add_option("--home", args->home,
                   "Home folder (default: $QUID_HOME, else ~/.local/share/quid)")
       ->option_text("H");
@@ -121,6 +146,18 @@ Command AddServeCommand(CLI::App& quid) {
       ->required();
   app->add_option("--tenant", args->tenants, "Fingerprint of a tenant to admit (repeatable)")
       ->option_text("FINGERPRINT");
+  app->add_option("--lease-term", args->lease_term,
+                  "Term of the leases this node opens (default 30d); renewed past half of it")
+      ->option_text("D");
+  app->add_option("--notice", args->notice, "Notice before a change of what is given (default 7d)")
+      ->option_text("D");
+  app->add_option("--grace", args->grace,
+                  "How long a tenant's shards stay after its lease ended (default 7d)")
+      ->option_text("D");
+  app->add_option("--heartbeat", args->heartbeat, "Interval between heartbeats (default 10s)")
+      ->option_text("D");
+  app->add_option("--label", args->labels, "Failure-domain label, e.g. site=home (repeatable)")
+      ->option_text("KEY=VALUE");
   app->add_option("--scrub-interval", args->scrub_interval,
                   "Seconds between scrubs that re-read every shard (0: never; default 3600)")
       ->option_text("SECONDS");

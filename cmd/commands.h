@@ -26,6 +26,11 @@ Command AddStatusCommand(CLI::App& quid);
 Command AddServeCommand(CLI::App& quid);
 Command AddDemoCommand(CLI::App& quid);
 Command AddIdCommand(CLI::App& quid);
+Command AddInviteCommand(CLI::App& quid);
+Command AddJoinCommand(CLI::App& quid);
+Command AddTrustCommand(CLI::App& quid);
+Command AddPeersCommand(CLI::App& quid);
+Command AddLeasesCommand(CLI::App& quid);
 
 // Every command reports failure the same way, so scripts and people can rely on it: one line
 // on stderr, "quid <command>: <message>", and exit code 1.

@@ -19,7 +19,7 @@ namespace quid {
 namespace {
 
 // A request is one short word or two; anything longer is not a client of ours.
-constexpr size_t kMaxRequestBytes = 256;
+constexpr size_t kMaxRequestBytes = 1024;  // a node request carries an invitation code
 // A client that connects and says nothing must not hold the one server thread.
 constexpr int kRequestTimeoutSeconds = 5;
 // After an unexpected accept() failure (say, out of descriptors), wait before trying again
@@ -145,7 +145,11 @@ void ControlServer::Serve(int connection) {
   const timeval timeout{kRequestTimeoutSeconds, 0};
   ::setsockopt(connection, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
   const std::string request = ReadRequest(connection);
-  if (request == "status") {
+  if (handlers_.command) {
+    std::string reply = handlers_.command(request);
+    reply.erase(std::remove(reply.begin(), reply.end(), '\n'), reply.end());
+    SendAll(connection, reply + "\n");
+  } else if (request == "status") {
     SendAll(connection, handlers_.status_json() + "\n");
   } else if (request == "drain") {
     const uint64_t left = handlers_.drain([connection](uint64_t pending) {

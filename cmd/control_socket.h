@@ -24,6 +24,7 @@
 namespace quid {
 
 constexpr const char* kControlSocketName = "control.sock";
+constexpr const char* kNodeSocketName = "node.sock";
 std::string ControlSocketPath(const std::string& home);
 
 // What the daemon does for each request. Called on the server's one thread, one at a time.
@@ -34,6 +35,10 @@ struct ControlHandlers {
   std::function<uint64_t(const std::function<void(uint64_t)>& progress)> drain;
   // Starts unmounting; with `force` the daemon skips its final drain.
   std::function<void(bool force)> unmount;
+  // The node daemon's socket (node.sock) instead: every request line goes here and the
+  // returned line is the reply (the requests of cmd/node_socket.h). Set, the three above
+  // are not used.
+  std::function<std::string(const std::string& request)> command;
 };
 
 // One thread with a blocking accept loop: requests are rare and short, except a drain, during

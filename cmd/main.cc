@@ -38,9 +38,10 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string("quid ") + QUID_VERSION);
   app.require_subcommand(1);
   const std::vector<quid::Command> commands = {
-      quid::AddInitCommand(app),   quid::AddMountCommand(app), quid::AddUmountCommand(app),
-      quid::AddStatusCommand(app), quid::AddServeCommand(app), quid::AddDemoCommand(app),
-      quid::AddIdCommand(app),
+      quid::AddInitCommand(app),   quid::AddMountCommand(app),  quid::AddUmountCommand(app),
+      quid::AddStatusCommand(app), quid::AddServeCommand(app),  quid::AddDemoCommand(app),
+      quid::AddIdCommand(app),     quid::AddInviteCommand(app), quid::AddJoinCommand(app),
+      quid::AddTrustCommand(app),  quid::AddPeersCommand(app),  quid::AddLeasesCommand(app),
   };
   try {
     app.parse(argc, argv);

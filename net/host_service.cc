@@ -385,6 +385,18 @@ Result<std::unique_ptr<HostService>> HostService::Open(const HostServiceOptions&
   return service;
 }
 
+uint64_t HostService::TenantBytes(const PublicKey& tenant) {
+  std::shared_ptr<TenantArea> area;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = areas_.find(Fingerprint(tenant));
+    if (it == areas_.end()) return 0;
+    area = it->second;
+  }
+  std::lock_guard<std::mutex> lock(area->mu);
+  return area->charged_bytes;
+}
+
 std::optional<uint64_t> HostService::TenantCapacity(const PublicKey& tenant) const {
   if (!tenants_.empty() && tenants_.count(Fingerprint(tenant)) != 0)
     return options_.contribution_bytes;

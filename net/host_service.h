@@ -92,6 +92,9 @@ class HostService : public RequestHandler {
   // Re-reads every stored shard and verifies its checksum.
   ScrubReport Scrub();
 
+  // Bytes charged to one tenant (0 if it keeps nothing here).
+  uint64_t TenantBytes(const PublicKey& tenant);
+
   // Bytes charged against the contribution, all tenants together.
   uint64_t used_bytes() const { return used_.load(); }
   uint64_t contribution_bytes() const { return options_.contribution_bytes; }

@@ -184,6 +184,14 @@ Result<wire::JoinOffer> Pairing::OnJoin(const PublicKey& joiner, ByteSpan channe
       capacity = trust->capacity_bytes();
       paired_by = "trust";
     }
+    for (const exchange::LeaseEntry& entry : book->leases()) {
+      Result<exchange::LeaseTerms> terms = exchange::DecodeTerms(entry.lease());
+      if (terms.ok() && exchange::FullySigned(entry.lease()) &&
+          Between(*terms, self_->public_key(), joiner) &&
+          exchange::InForce(exchange::StateAt(entry, now)))
+        return Status::Exists("already partners with " + Fingerprint(joiner) +
+                              " under leases in force (quid lease set changes them)");
+    }
     exchange::Peer* peer = exchange::UpsertPeer(book, joiner, now);
     SetAddresses(peer, addresses);
     if (peer->paired_by().empty()) peer->set_paired_by(paired_by);
