@@ -88,8 +88,8 @@ Status PinHosts(const std::string& home, const std::vector<std::string>& peers,
 }
 
 int RunInit(const InitArgs& args) {
-  if (args.stores.empty() && args.peers.empty())
-    return Fail(kName, "at least one --store DIR or --peer HOST:PORT is needed");
+  // Neither --store nor --peer: the volume lives on the node's leases.
+  const bool on_leases = args.stores.empty() && args.peers.empty();
   if (args.data + args.parity > kMaxStripeWidth) {
     return Fail(kName, fmt::format("--data plus --parity must be at most {}", kMaxStripeWidth));
   }
@@ -99,9 +99,25 @@ int RunInit(const InitArgs& args) {
   if (!chunk_size.ok()) return Fail(kName, "--chunk-size: " + chunk_size.status().message());
   const Status fits = CheckShardsFitFrames(*chunk_size, args.data);
   if (!fits.ok()) return Fail(kName, fits.message());
-  const Status enough = CheckStoreCount(args.stores.size() + args.peers.size(), args.data,
-                                        args.parity, args.allow_degraded);
-  if (!enough.ok()) return Fail(kName, enough.message());
+  std::vector<StoreSpec> lease_hosts;
+  if (on_leases) {
+    Result<std::vector<StoreSpec>> hosts = LeaseHosts(*home);
+    if (!hosts.ok())
+      return Fail(kName, "a volume on this node's leases needs its node daemon: " +
+                             hosts.status().message());
+    lease_hosts = std::move(hosts).value();
+    const size_t width = static_cast<size_t>(args.data + args.parity);
+    if (lease_hosts.empty() || (lease_hosts.size() < width && !args.allow_degraded))
+      return Fail(kName, fmt::format("this node has {} partner(s) with leases in force, and "
+                                     "{}+{} coding puts each chunk's {} shards on {} of them: "
+                                     "pair with more (quid invite, quid join){}",
+                                     lease_hosts.size(), args.data, args.parity, width, width,
+                                     lease_hosts.empty() ? "" : ", or --allow-degraded"));
+  } else {
+    const Status enough = CheckStoreCount(args.stores.size() + args.peers.size(), args.data,
+                                          args.parity, args.allow_degraded);
+    if (!enough.ok()) return Fail(kName, enough.message());
+  }
 
   VolumeInitOptions options;
   options.home = *home;
@@ -112,8 +128,17 @@ int RunInit(const InitArgs& args) {
   for (const std::string& store : args.stores) options.store_folders.push_back(AbsolutePath(store));
   const Status pinned = PinHosts(options.home, args.peers, &options.hosts);
   if (!pinned.ok()) return Fail(kName, pinned.message());
+  if (on_leases) {
+    options.on_leases = true;
+    options.hosts = lease_hosts;
+  }
   // Init stamps the hosts' areas for this node as it stamps folders.
   if (!options.hosts.empty()) options.store_factory = MakeNetworkStoreFactory(options.home);
+  if (on_leases)
+    fmt::print(
+        "the volume lives on this node's leases: {} partner(s) now, more as leases "
+        "appear\n",
+        lease_hosts.size());
 
   bool created_key_file = false;
   if (!args.key_file.empty()) {

@@ -1,5 +1,9 @@
 #include "cmd/network_stores.h"
 
+#include <nlohmann/json.hpp>
+
+#include "cmd/node_socket.h"
+
 #include <charconv>
 #include <cstring>
 #include <memory>
@@ -10,8 +14,30 @@
 
 namespace quid {
 
+// The node daemon answers from its book at once; a busy one (a join in progress) may take
+// a while.
+constexpr int kLeaseHostsTimeoutMs = 15000;
+
 std::string NodeKeyPath(const std::string& home) {
   return home + "/node.key";
+}
+
+Result<std::vector<StoreSpec>> LeaseHosts(const std::string& home) {
+  QUID_ASSIGN_OR_RETURN(nlohmann::json reply,
+                        NodeRequest(home, {{"op", "stores"}}, kLeaseHostsTimeoutMs));
+  std::vector<StoreSpec> hosts;
+  for (const nlohmann::json& store : reply.at("stores")) {
+    StoreSpec spec;
+    spec.kind = "host";
+    const auto& addresses = store.at("addresses");
+    if (addresses.empty()) continue;  // a partner whose address is not known yet
+    spec.location = addresses[0].get<std::string>();
+    spec.public_key.resize(net::kPublicKeyBytes);
+    if (!FromHex(store.at("key").get<std::string>(), spec.public_key))
+      return Status::IoError("the node daemon named a malformed host key");
+    hosts.push_back(std::move(spec));
+  }
+  return hosts;
 }
 
 Result<net::NodeIdentity> LoadNodeIdentity(const std::string& home) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "net/address.h"
 #include "net/identity.h"
@@ -21,6 +22,10 @@ Result<net::NodeIdentity> LoadNodeIdentity(const std::string& home);
 // store is opened (inside Volume::Open, after the daemon's signal handling is set up) and
 // stopped after the store is destroyed.
 StoreFactory MakeNetworkStoreFactory(const std::string& home);
+
+// The hosts of the leases this node receives and that are in force, from its node daemon
+// (node.sock "stores"): where a volume on the node's leases places its shards.
+Result<std::vector<StoreSpec>> LeaseHosts(const std::string& home);
 
 using net::SplitHostPort;  // net/address.h
 

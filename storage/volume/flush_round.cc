@@ -16,6 +16,7 @@
 #include "storage/meta/metadata_keys.h"
 #include "storage/volume/chunk_record.h"
 #include "storage/volume/flusher.h"
+#include "storage/volume/quota.h"
 
 namespace quid {
 namespace {
@@ -209,6 +210,7 @@ bool Flusher::CommitRound(std::vector<FileJob>& files) {
     rocksdb::WriteBatch batch;
     std::map<ChunkId, meta::Chunk> refs;
     std::vector<StoredChunk> unused_uploads;
+    std::vector<const StoredChunk*> new_records;  // counted by the quota once committed
     std::vector<Ino> committed;
     for (auto& file : files) {
       meta::Inode inode;
@@ -254,6 +256,7 @@ bool Flusher::CommitRound(std::vector<FileJob>& files) {
             unused_uploads.push_back(chunk.stored);  // the same content landed twice
           } else {
             refs.emplace(chunk.id, ToRecord(chunk.stored));
+            new_records.push_back(&chunk.stored);
           }
         }
         s = p_.ns->AdjustChunkRef(chunk.id, +1, &refs);
@@ -273,6 +276,7 @@ bool Flusher::CommitRound(std::vector<FileJob>& files) {
             p_.ns->dirty()[f.ino]->FinishFlush(false, p_.journal);
         committed.clear();
         unused_uploads.clear();
+        new_records.clear();
         break;
       }
       if (file.make_inline) {
@@ -319,6 +323,9 @@ bool Flusher::CommitRound(std::vector<FileJob>& files) {
     if (!written.ok()) {
       spdlog::error("flush commit failed: {}", written.message());
       committed.clear();
+    } else if (p_.quota != nullptr) {
+      for (const StoredChunk* chunk : new_records)
+        p_.quota->AddChunk(chunk->shard_size, chunk->stores.size());
     }
     for (auto& file : files) {
       auto it = p_.ns->dirty().find(file.ino);

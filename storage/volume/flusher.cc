@@ -16,6 +16,7 @@ constexpr uint64_t kRoundBytes = 256ull << 20;      // dirty bytes planned into 
 constexpr size_t kRoundFiles = 512;
 constexpr int64_t kSweepIntervalNs = 600'000'000'000;   // unreferenced-shard sweep period
 constexpr int64_t kRestoreIntervalNs = 10'000'000'000;  // redundancy check period when idle
+constexpr int64_t kPeriodicIntervalNs = 2'000'000'000;  // FlusherParts::periodic
 
 }  // namespace
 
@@ -63,6 +64,7 @@ std::vector<Ino> Flusher::PickCandidates(bool everything) {
 void Flusher::Loop() {
   int64_t next_sweep = p_.clock->monotonic_ns();
   int64_t next_restore = p_.clock->monotonic_ns();
+  int64_t next_periodic = p_.clock->monotonic_ns();
   bool more = false;
   for (;;) {
     bool everything = false;
@@ -81,6 +83,10 @@ void Flusher::Loop() {
         std::unique_lock lock(mu_);
         wake_cv_.wait_for(lock, std::chrono::seconds(1), [this] { return stopping_; });
       }
+    }
+    if (p_.periodic && p_.clock->monotonic_ns() >= next_periodic) {
+      p_.periodic();
+      next_periodic = p_.clock->monotonic_ns() + kPeriodicIntervalNs;
     }
     // Big unlinked files, a bounded batch per pass; come back at once while any remain.
     if (p_.ns->DestroyDoomedStep()) more = true;

@@ -34,6 +34,8 @@
 
 namespace quid {
 
+class Quota;
+
 // What the flusher works on; every pointer outlives it.
 struct FlusherParts {
   Namespace* ns = nullptr;
@@ -51,6 +53,10 @@ struct FlusherParts {
   // The data path's write-order lock: taken to copy live journal records forward, so no
   // write to the same range can fall between the copy and the switch to it.
   std::mutex* write_order_mu = nullptr;
+  Quota* quota = nullptr;  // learns of every chunk record a commit adds
+  // Called from the flusher's thread every few seconds (the volume refreshes its quota's
+  // capacities from the stores).
+  std::function<void()> periodic;
 };
 
 class Flusher {

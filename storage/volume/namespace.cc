@@ -11,6 +11,8 @@
 #include "storage/volume/chunk_record.h"
 #include "storage/volume/namespace.h"
 
+#include "storage/volume/quota.h"
+
 namespace quid {
 namespace {
 
@@ -142,6 +144,7 @@ void Namespace::FinishChunkRefs(rocksdb::WriteBatch* batch,
       // The last reference is gone: the shards go on the durable to-delete list in this
       // same batch, and are removed after it commits.
       db_->Delete(batch, Cf::kChunks, ChunkKey(id));
+      if (quota_ != nullptr) quota_->RemoveChunk(chunk.shard_size(), chunk.stores_size());
       meta::PendingDelete pd;
       *pd.mutable_chunk() = chunk;
       db_->PutProto(batch, Cf::kDeletes, DeleteKey(id, chunk.generation()), pd);

@@ -33,6 +33,8 @@
 
 namespace quid {
 
+class Quota;
+
 class Namespace {
  public:
   // `name_hash_key` keys directory-entry hashes (16 bytes of the volume id). `next_ino`
@@ -46,6 +48,8 @@ class Namespace {
   // The journal is opened after the namespace (its replay fills the dirty map): set once,
   // before any operation.
   void AttachJournal(Journal* journal) { journal_ = journal; }
+  // The quota learns of every chunk record dropped here (set once, before any operation).
+  void AttachQuota(Quota* quota) { quota_ = quota; }
 
   // --- POSIX operations; each takes the lock ---
   void Forget(Ino ino, uint64_t nlookup);
@@ -126,6 +130,7 @@ class Namespace {
 
   MetaDb* const db_;
   GarbageCollector* const gc_;
+  Quota* quota_ = nullptr;
   Clock* const clock_;
   const std::function<void()> wake_flusher_;
   const size_t destroy_batch_extents_;

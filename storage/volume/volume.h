@@ -146,6 +146,10 @@ struct VolumeOpenOptions {
   // Extents per batch when an unlinked file is destroyed (a big file goes in several, so
   // no unlink holds the namespace lock for long). Tests set it small.
   size_t destroy_batch_extents = 1024;
+  // For a volume on the node's leases: the hosts of the leases in force now (an error:
+  // the node daemon does not answer, and the volume keeps the hosts it knows). Hosts not
+  // yet in the volume are added, known ones (by key) take the address given.
+  std::function<Result<std::vector<StoreSpec>>()> lease_hosts;
   // Test seam: when set, used instead of opening the configured stores.
   std::vector<std::shared_ptr<ShardStore>> stores_override;
 };
@@ -158,6 +162,9 @@ struct VolumeInitOptions {
   uint32_t inline_max = 4096;
   std::vector<std::string> store_folders;
   std::vector<StoreSpec> hosts;  // network hosts, keys already pinned by the caller
+  // The hosts are the node's leases (VolumeConfig.on_leases): at each open, the hosts
+  // VolumeOpenOptions::lease_hosts names join the volume.
+  bool on_leases = false;
   // Opens `hosts`, so that Init stamps them as it stamps folders. Without it, hosts are
   // stamped when the volume first reaches them.
   StoreFactory store_factory;

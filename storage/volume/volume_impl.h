@@ -24,6 +24,7 @@
 #include "storage/volume/flusher.h"
 #include "storage/volume/garbage_collector.h"
 #include "storage/volume/namespace.h"
+#include "storage/volume/quota.h"
 #include "storage/volume/read_gate.h"
 #include "storage/volume/volume.h"
 
@@ -80,6 +81,10 @@ class VolumeImpl : public Volume {
   Result<JournalRecord> AppendInOrder(uint64_t payload_bytes, std::unique_lock<std::mutex>& order,
                                       const std::function<Result<JournalRecord>()>& try_append);
   int64_t Now() const { return clock_->now_ns(); }
+  // Asks every store for its capacity (bounded wait) and hands the answers to the quota.
+  void RefreshQuota();
+  // A volume on the node's leases: adds the hosts of new leases, updates addresses.
+  Status JoinLeaseHosts();
   void WakeFlusher() {
     if (flusher_) flusher_->Wake();
   }
@@ -101,6 +106,7 @@ class VolumeImpl : public Volume {
   ReadGate read_gate_;
   std::unique_ptr<GarbageCollector> gc_;
   std::unique_ptr<Namespace> ns_;
+  std::unique_ptr<Quota> quota_;
   std::unique_ptr<Journal> journal_;
   std::unique_ptr<Flusher> flusher_;
 

@@ -65,6 +65,9 @@ Result<size_t> VolumeImpl::Write(Ino ino, uint64_t offset, ByteSpan data) {
     QUID_RETURN_IF_ERROR(ns_->LoadInode(ino, &inode));
     if (!S_ISREG(inode.mode())) return Status::Invalid("not a regular file");
   }
+  // Past the stores' usable capacity a write fails now, before the journal takes it: bytes
+  // no store would take must not be acknowledged.
+  QUID_RETURN_IF_ERROR(quota_->Admit(journal_->used_bytes(), data.size()));
   size_t done = 0;
   while (done < data.size()) {
     const size_t n = std::min<size_t>(data.size() - done, kMaxJournalPayload);

@@ -110,7 +110,7 @@ Status Volume::Init(const VolumeInitOptions& options) {
       options.parity_shards < 0 || options.parity_shards > kMaxParityShards)
     return Status::Invalid("data shards must be 1.." + std::to_string(kMaxDataShards) +
                            " and parity shards 0.." + std::to_string(kMaxParityShards));
-  if (options.store_folders.empty() && options.hosts.empty())
+  if (options.store_folders.empty() && options.hosts.empty() && !options.on_leases)
     return Status::Invalid("a volume needs at least one store (--store DIR or --peer HOST:PORT)");
   if (options.chunk_size < 64 * 1024 || options.chunk_size > (64u << 20))
     return Status::Invalid("chunk size must be between 64K and 64M");
@@ -148,6 +148,7 @@ Status Volume::Init(const VolumeInitOptions& options) {
     entry->set_kind("folder");
     entry->set_location(location);
   }
+  config.set_on_leases(options.on_leases);
   for (const StoreSpec& host : options.hosts) {
     auto* entry = config.add_stores();
     entry->set_kind(host.kind);
@@ -175,6 +176,38 @@ Status Volume::Init(const VolumeInitOptions& options) {
   return db->Write(&batch, /*sync=*/true);
 }
 
+Status VolumeImpl::JoinLeaseHosts() {
+  Result<std::vector<StoreSpec>> hosts = options_.lease_hosts();
+  if (!hosts.ok()) {
+    spdlog::warn("the node's leases are unknown ({}); the volume keeps the {} hosts it has",
+                 hosts.status().message(), config_.stores_size());
+    store_warnings_.push_back("the node's leases are unknown: " + hosts.status().message());
+    return Status::Ok();
+  }
+  bool changed = false;
+  for (const StoreSpec& host : *hosts) {
+    const std::string key(host.public_key.begin(), host.public_key.end());
+    meta::StoreConfig* known = nullptr;
+    for (meta::StoreConfig& entry : *config_.mutable_stores())
+      if (entry.kind() == "host" && entry.public_key() == key) known = &entry;
+    if (known == nullptr) {
+      known = config_.add_stores();
+      known->set_kind("host");
+      known->set_public_key(key);
+      spdlog::info("the volume grows onto the new lease at {}", host.location);
+      changed = true;
+    }
+    if (known->location() != host.location) {
+      known->set_location(host.location);
+      changed = true;
+    }
+  }
+  if (!changed) return Status::Ok();
+  rocksdb::WriteBatch batch;
+  db_->PutProto(&batch, Cf::kConfig, std::string(kVolumeConfigKey), config_);
+  return db_->Write(&batch, /*sync=*/true);
+}
+
 Result<std::unique_ptr<Volume>> Volume::Open(const VolumeOpenOptions& options) {
   auto volume = std::make_unique<VolumeImpl>();
   QUID_RETURN_IF_ERROR(volume->Start(options));
@@ -194,6 +227,7 @@ Status VolumeImpl::Start(const VolumeOpenOptions& options) {
 
   QUID_ASSIGN_OR_RETURN(SecretKey master,
                         UnwrapMasterKey(config_, options.passphrase, options.key_file, env_));
+  if (config_.on_leases() && options.lease_hosts) QUID_RETURN_IF_ERROR(JoinLeaseHosts());
   keys_ = VolumeKeys::Derive(master);
   chunker_ = std::make_unique<FixedSizeChunker>(config_.chunk_size());
 
@@ -259,6 +293,20 @@ Status VolumeImpl::Start(const VolumeOpenOptions& options) {
   ns_ = std::make_unique<Namespace>(
       db_.get(), gc_.get(), clock_, config_.volume_id(), counters.next_ino(),
       [this] { WakeFlusher(); }, options.destroy_batch_extents);
+  // The quota counts every chunk record once here (one pass over the chunk records), then
+  // follows commits and drops.
+  quota_ = std::make_unique<Quota>(static_cast<int>(config_.data_shards()),
+                                   static_cast<int>(config_.parity_shards()));
+  {
+    auto it = db_->NewIterator(Cf::kChunks);
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      meta::Chunk chunk;
+      if (chunk.ParseFromArray(it->value().data(), static_cast<int>(it->value().size())))
+        quota_->AddChunk(chunk.shard_size(), chunk.stores_size());
+    }
+  }
+  ns_->AttachQuota(quota_.get());
+  RefreshQuota();
 
   JournalOptions journal_options;
   journal_options.dir = JournalDir(options.home);
@@ -301,6 +349,8 @@ Status VolumeImpl::Start(const VolumeOpenOptions& options) {
   parts.inline_max = config_.inline_max();
   parts.clock = clock_;
   parts.write_order_mu = &write_order_mu_;
+  parts.quota = quota_.get();
+  parts.periodic = [this] { RefreshQuota(); };
   flusher_ = std::make_unique<Flusher>(parts);
   return Status::Ok();
 }

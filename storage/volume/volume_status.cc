@@ -8,6 +8,14 @@
 
 namespace quid {
 
+void VolumeImpl::RefreshQuota() {
+  std::vector<std::optional<uint64_t>> capacities;
+  for (const Result<StoreUsage>& usage : ProbeStores(*chunks_, *io_pool_))
+    capacities.push_back(usage.ok() ? std::optional<uint64_t>(usage->capacity_bytes)
+                                    : std::nullopt);
+  quota_->SetCapacities(capacities);
+}
+
 Result<StatFs> VolumeImpl::StatFilesystem() {
   StatFs out;
   const double usable = static_cast<double>(config_.data_shards()) /

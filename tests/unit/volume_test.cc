@@ -956,5 +956,47 @@ TEST_F(VolumeTest, ABigUnlinkedFileIsDestroyedInBoundedBatches) {
   EXPECT_EQ(ReadAll(keep, 0, kept.size()), kept);
 }
 
+// Quota is ENOSPC: on stores of 1 MiB each (4+2 over six: 4 MiB of file space), writing
+// on fails with kNoSpace near that capacity, at write time, and every file written before
+// reads back whole, also after a reopen.
+TEST_F(VolumeTest, WritesPastTheStoresCapacityFailWithNoSpaceAndEarlierFilesStay) {
+  for (int i = 0; i < 6; ++i)
+    memory_[static_cast<size_t>(i)] =
+        std::make_shared<MemoryStore>(1 << 20, "small" + std::to_string(i));
+  Reopen();
+  constexpr size_t kFile = 128 * 1024;
+  std::vector<Ino> files;
+  uint64_t written = 0;
+  Status refused;
+  for (int n = 0; n < 100 && refused.ok(); ++n) {
+    const Ino ino = CreateFile("f" + std::to_string(n));
+    Result<size_t> w = volume_->Write(ino, 0, RandomBytes(kFile, static_cast<uint32_t>(n)));
+    if (!w.ok()) {
+      refused = w.status();
+      break;
+    }
+    files.push_back(ino);
+    written += *w;
+    if (n % 4 == 3) Drain();
+  }
+  ASSERT_EQ(refused.code(), Code::kNoSpace) << written << " bytes written, no refusal";
+  EXPECT_NE(refused.message().find("the volume is full"), std::string::npos);
+  EXPECT_GE(written, 2u << 20);  // at least half the usable 4 MiB
+  EXPECT_LE(written, (4u << 20) + kFile);
+  Drain();
+  Reopen();
+  for (size_t i = 0; i < files.size(); ++i)
+    ASSERT_EQ(ReadAll(files[i], 0, kFile), RandomBytes(kFile, static_cast<uint32_t>(i))) << i;
+  // Freeing space lets writes in again.
+  ASSERT_TRUE(volume_->Unlink(kRootIno, "f0").ok());
+  ASSERT_TRUE(volume_->Unlink(kRootIno, "f1").ok());
+  bool admitted = false;
+  for (int tries = 0; tries < 100 && !admitted; ++tries) {
+    admitted = volume_->Write(files[2], kFile, RandomBytes(4096, 7)).ok();
+    if (!admitted) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_TRUE(admitted);
+}
+
 }  // namespace
 }  // namespace quid

@@ -1,0 +1,98 @@
+#include "storage/volume/quota.h"
+
+#include <algorithm>
+#include <numeric>
+#include <string>
+
+namespace quid {
+namespace {
+
+std::string Mib(uint64_t bytes) {
+  return std::to_string((bytes + (1 << 19)) >> 20) + " MiB";
+}
+
+}  // namespace
+
+uint64_t Quota::FeasibleRaw(const std::vector<uint64_t>& capacities, size_t width) {
+  if (width == 0) return 0;
+  if (capacities.size() < width)
+    return std::accumulate(capacities.begin(), capacities.end(), uint64_t{0});
+  // S, the bytes of one shard column (each chunk's shard size, summed over chunks), is
+  // feasible when sum(min(c, S)) >= width * S: a store holds at most one shard of each
+  // chunk, so at most S. Binary search, since the left side grows slower than the right
+  // past the answer; S is at most sum(c) / width.
+  uint64_t sum = 0;
+  for (uint64_t c : capacities)
+    if (__builtin_add_overflow(sum, c, &sum)) sum = UINT64_MAX;
+  uint64_t lo = 0, hi = sum / width;
+  while (lo < hi) {
+    const uint64_t mid = lo + (hi - lo) / 2 + 1;  // hi - lo + 1 would wrap at 2^64
+    // Saturating: capacities near 2^64 (a store that reports no limit) must not wrap.
+    uint64_t need = 0;
+    if (__builtin_mul_overflow(mid, static_cast<uint64_t>(width), &need)) need = UINT64_MAX;
+    uint64_t room = 0;
+    for (uint64_t c : capacities)
+      if (__builtin_add_overflow(room, std::min(c, mid), &room)) room = UINT64_MAX;
+    if (room >= need) {
+      lo = mid;
+    } else {
+      hi = mid - 1;
+    }
+  }
+  uint64_t total = 0;
+  if (__builtin_mul_overflow(lo, static_cast<uint64_t>(width), &total)) return UINT64_MAX;
+  return total;
+}
+
+void Quota::SetCapacities(const std::vector<std::optional<uint64_t>>& capacities) {
+  std::lock_guard lock(mu_);
+  capacities_.resize(capacities.size());
+  for (size_t i = 0; i < capacities.size(); ++i)
+    if (capacities[i]) capacities_[i] = capacities[i];
+}
+
+void Quota::AddChunk(uint64_t shard_size, size_t shards) {
+  std::lock_guard lock(mu_);
+  chunk_raw_ += std::max(shard_size, min_charge_) * shards;
+}
+
+void Quota::RemoveChunk(uint64_t shard_size, size_t shards) {
+  std::lock_guard lock(mu_);
+  chunk_raw_ -= std::min(chunk_raw_, std::max(shard_size, min_charge_) * shards);
+}
+
+std::optional<uint64_t> Quota::usable_raw() const {
+  std::lock_guard lock(mu_);
+  if (capacities_.empty()) return std::nullopt;
+  std::vector<uint64_t> known;
+  for (const std::optional<uint64_t>& c : capacities_) {
+    if (!c) return std::nullopt;
+    known.push_back(*c);
+  }
+  return FeasibleRaw(known, n_);
+}
+
+uint64_t Quota::chunk_raw() const {
+  std::lock_guard lock(mu_);
+  return chunk_raw_;
+}
+
+uint64_t Quota::Coded(uint64_t plain) const {
+  return (plain * n_ + k_ - 1) / k_;
+}
+uint64_t Quota::PlainOf(uint64_t raw) const {
+  return raw * k_ / n_;
+}
+
+Status Quota::Admit(uint64_t pending_bytes, uint64_t write_bytes) const {
+  const std::optional<uint64_t> usable = usable_raw();
+  if (!usable) return Status::Ok();
+  const uint64_t used = chunk_raw() + Coded(pending_bytes);
+  const uint64_t more = Coded(write_bytes);
+  if (used <= *usable && more <= *usable - used) return Status::Ok();
+  return Status::NoSpace("the volume is full: its stores give " + Mib(PlainOf(*usable)) +
+                         " of file space and " + Mib(PlainOf(used)) +
+                         " are stored or waiting to be (free some, or get more leases)");
+}
+
+}  // namespace quid

@@ -1,0 +1,63 @@
+// Quota: whether the volume may take another write, so that a volume on leases fails a
+// write that would pass its usable capacity with ENOSPC at write time, not later as bytes
+// stuck in the journal that no host takes (DESIGN.md: "quota is ENOSPC").
+//
+// In raw shard bytes, as hosts charge them:
+//   usable = the most a volume of k+m distinct shards per chunk can place on its stores'
+//            capacities (FeasibleRaw: no store holds more than one shard of a chunk, so a
+//            store's room beyond what the others can match is of no use);
+//   used   = every chunk record's shards at the hosts' charge (a shard counts at least the
+//            minimum charge), plus what the journal holds, coded: (k+m)/k per byte.
+// A write is admitted while used + write x (k+m)/k stays within usable. The capacities
+// come from the stores' Usage (a lease's capacity for a host); until every store has
+// answered once the volume's capacity is unknown and nothing is refused.
+//
+// Thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <vector>
+
+#include "storage/base/status.h"
+
+namespace quid {
+
+class Quota {
+ public:
+  Quota(int data_shards, int parity_shards, uint64_t min_shard_charge = 4096)
+      : k_(data_shards), n_(data_shards + parity_shards), min_charge_(min_shard_charge) {}
+
+  // The largest raw total a volume of `width` distinct shards per chunk can place on
+  // stores of these capacities (fewer stores than `width`: their sum, shards doubled up).
+  static uint64_t FeasibleRaw(const std::vector<uint64_t>& capacities, size_t width);
+
+  // Per store, its capacity as it last answered (nullopt: it did not answer now, the
+  // last answer stays).
+  void SetCapacities(const std::vector<std::optional<uint64_t>>& capacities);
+  void AddChunk(uint64_t shard_size, size_t shards);
+  void RemoveChunk(uint64_t shard_size, size_t shards);
+
+  // kNoSpace, with the numbers, if `write_bytes` more (with `pending_bytes` already in the
+  // journal) would not fit.
+  Status Admit(uint64_t pending_bytes, uint64_t write_bytes) const;
+
+  // Raw bytes usable and used by chunks; usable is nullopt while unknown.
+  std::optional<uint64_t> usable_raw() const;
+  uint64_t chunk_raw() const;
+  // What `raw` bytes hold in file bytes: raw x k/(k+m).
+  uint64_t PlainOf(uint64_t raw) const;
+
+ private:
+  uint64_t Coded(uint64_t plain) const;
+
+  const uint64_t k_;
+  const uint64_t n_;
+  const uint64_t min_charge_;
+  mutable std::mutex mu_;
+  std::vector<std::optional<uint64_t>> capacities_;
+  uint64_t chunk_raw_ = 0;
+};
+
+}  // namespace quid

@@ -1,0 +1,73 @@
+// The quota's arithmetic: what k+m distinct shards per chunk can place on stores of given
+// capacities, and when a write is refused.
+#include "storage/volume/quota.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <limits>
+
+namespace quid {
+namespace {
+
+constexpr uint64_t kMiB = 1 << 20;
+
+TEST(QuotaTest, EqualStoresGiveTheirSum) {
+  EXPECT_EQ(Quota::FeasibleRaw(std::vector<uint64_t>(6, 48 * kMiB), 6), 288 * kMiB);
+  EXPECT_EQ(Quota::FeasibleRaw(std::vector<uint64_t>(12, 48 * kMiB), 6), 576 * kMiB);
+}
+
+TEST(QuotaTest, AStoreBiggerThanTheOthersCanMatchCountsOnlyWhatTheyMatch) {
+  // One shard of each chunk per store: 5 stores of 10 MiB and one of 1 GiB hold at most
+  // 10 MiB of shards each.
+  std::vector<uint64_t> caps(5, 10 * kMiB);
+  caps.push_back(1024 * kMiB);
+  EXPECT_EQ(Quota::FeasibleRaw(caps, 6), 60 * kMiB);
+  // With 7 stores for 6-wide stripes the big one takes a shard of every chunk, and the
+  // six small ones share the other five: 6 x 12 MiB of shards.
+  caps.push_back(10 * kMiB);
+  EXPECT_EQ(Quota::FeasibleRaw(caps, 6), 72 * kMiB);
+}
+
+TEST(QuotaTest, FewerStoresThanTheStripeGiveTheirSumAndNoStoresNothing) {
+  EXPECT_EQ(Quota::FeasibleRaw({10 * kMiB, 20 * kMiB}, 6), 30 * kMiB);
+  EXPECT_EQ(Quota::FeasibleRaw({}, 6), 0u);
+}
+
+TEST(QuotaTest, StoresWithoutALimitDoNotWrap) {
+  const uint64_t max = std::numeric_limits<uint64_t>::max();
+  EXPECT_GE(Quota::FeasibleRaw(std::vector<uint64_t>(6, max), 6), max - 6);
+}
+
+TEST(QuotaTest, AWriteThatWouldPassTheUsableCapacityIsRefused) {
+  Quota quota(4, 2);
+  // Unknown capacities: nothing is refused.
+  EXPECT_TRUE(quota.Admit(0, 1ull << 40).ok());
+  quota.SetCapacities(std::vector<std::optional<uint64_t>>(6, 6 * kMiB));  // 36 MiB raw
+  ASSERT_EQ(quota.usable_raw(), 36 * kMiB);
+  EXPECT_EQ(quota.PlainOf(*quota.usable_raw()), 24 * kMiB);
+  EXPECT_TRUE(quota.Admit(0, 24 * kMiB).ok());
+  EXPECT_EQ(quota.Admit(0, 24 * kMiB + 1).code(), Code::kNoSpace);
+  // 16 MiB stored (1 MiB shards, 6 per chunk, 4 chunks = 24 MiB raw) and 6 MiB pending.
+  for (int i = 0; i < 4; ++i) quota.AddChunk(kMiB, 6);
+  EXPECT_TRUE(quota.Admit(6 * kMiB, 2 * kMiB).ok());
+  Status full = quota.Admit(6 * kMiB, 2 * kMiB + 4096);
+  EXPECT_EQ(full.code(), Code::kNoSpace);
+  EXPECT_NE(full.message().find("24 MiB"), std::string::npos) << full.message();
+  quota.RemoveChunk(kMiB, 6);
+  EXPECT_TRUE(quota.Admit(6 * kMiB, 6 * kMiB).ok());
+  // A store that does not answer keeps its last capacity.
+  std::vector<std::optional<uint64_t>> partial(6, 6 * kMiB);
+  partial[2].reset();
+  quota.SetCapacities(partial);
+  EXPECT_EQ(quota.usable_raw(), 36 * kMiB);
+}
+
+TEST(QuotaTest, TinyShardsCountTheHostsMinimumCharge) {
+  Quota quota(4, 2, 4096);
+  quota.AddChunk(100, 6);
+  EXPECT_EQ(quota.chunk_raw(), 6u * 4096);
+}
+
+}  // namespace
+}  // namespace quid
