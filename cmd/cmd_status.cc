@@ -1,15 +1,22 @@
-// quid status: what the mount daemon reports about its volume, as a table or one JSON line.
+// quid status: what the mount daemon reports about its volume, merged with what the node
+// daemon of the same home says about the exchange (capacity given and received under leases
+// in force), as a table or one JSON line; the node's fields alone when nothing is mounted.
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
 #include <memory>
+#include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "cmd/commands.h"
 #include "cmd/control_socket.h"
 #include "cmd/home.h"
+#include "cmd/node_socket.h"
 #include "cmd/size_parse.h"
 #include "cmd/status_json.h"
 
@@ -19,6 +26,45 @@ namespace {
 constexpr const char* kName = "status";
 // The daemon answers status between other requests; a drain in progress can hold it that long.
 constexpr int kStatusTimeoutMs = 10'000;
+// The node daemon answers from its book; a join in progress may hold it a while.
+constexpr int kNodeTimeoutMs = 5'000;
+
+// What the node daemon says about the exchange; nothing when no node daemon answers.
+struct NodeFields {
+  uint64_t given_bytes = 0;
+  uint64_t received_bytes = 0;
+  size_t peers = 0;
+  size_t leases_in_force = 0;
+};
+
+std::optional<NodeFields> AskNode(const std::string& home) {
+  Result<nlohmann::json> leases = NodeRequest(home, {{"op", "leases"}}, kNodeTimeoutMs);
+  if (!leases.ok()) return std::nullopt;
+  NodeFields out;
+  std::set<std::string> peers;
+  for (const nlohmann::json& l : (*leases)["leases"]) {
+    const std::string state = l.value("state", "");
+    if (state != "active" && state != "renewed" && state != "expiring") continue;
+    ++out.leases_in_force;
+    peers.insert(l.value("peer", ""));
+    (l.value("direction", "") == "given" ? out.given_bytes : out.received_bytes) +=
+        l.value("capacity_bytes", uint64_t{0});
+  }
+  out.peers = peers.size();
+  return out;
+}
+
+void AddNodeFields(nlohmann::json* out, const NodeFields& node) {
+  (*out)["capacity_given_bytes"] = node.given_bytes;
+  (*out)["capacity_received_bytes"] = node.received_bytes;
+  (*out)["partners"] = node.peers;
+}
+
+void PrintNode(const NodeFields& node) {
+  fmt::print("exchange  {} given, {} received under {} leases with {} partners\n",
+             FormatSize(node.given_bytes), FormatSize(node.received_bytes), node.leases_in_force,
+             node.peers);
+}
 
 struct StatusArgs {
   std::string home;
@@ -92,18 +138,32 @@ int RunStatus(const StatusArgs& args) {
   if (!home.ok()) return Fail(kName, home.status().message());
   const std::string socket = ControlSocketPath(*home);
   Result<std::string> json = ControlRequest(socket, "status", kStatusTimeoutMs);
+  const std::optional<NodeFields> node = AskNode(*home);
   if (!json.ok()) {
-    if (json.status().code() == Code::kUnavailable) {
-      return Fail(kName, "not mounted (no mount daemon answers on " + socket + ")");
+    if (json.status().code() != Code::kUnavailable) return Fail(kName, json.status().message());
+    if (!node)
+      return Fail(kName, "not mounted (no mount daemon answers on " + socket +
+                             ") and no node daemon runs for " + *home);
+    // A node without a mounted volume: the exchange's fields alone.
+    if (args.json) {
+      nlohmann::json out = {{"home", *home}, {"mounted", false}};
+      AddNodeFields(&out, *node);
+      fmt::print("{}\n", out.dump());
+    } else {
+      fmt::print("node      {} (no volume mounted)\n", *home);
+      PrintNode(*node);
     }
-    return Fail(kName, json.status().message());
+    return 0;
   }
   Result<DaemonStatus> status = StatusFromJson(*json);
   if (!status.ok()) return Fail(kName, status.status().message());
   if (args.json) {
-    fmt::print("{}\n", *json);
+    nlohmann::json out = nlohmann::json::parse(*json, nullptr, false);
+    if (out.is_object() && node) AddNodeFields(&out, *node);
+    fmt::print("{}\n", out.is_object() ? out.dump() : *json);
   } else {
     PrintTable(*status);
+    if (node) PrintNode(*node);
   }
   return 0;
 }

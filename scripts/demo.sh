@@ -1,9 +1,15 @@
 #!/bin/bash
-# A local exchange to try by hand: `quid demo` starts six hosts on loopback (each a
-# `quid serve` with its own home), creates a 4+2 volume over them and mounts it in the
-# foreground under a scratch folder. Ctrl-C stores what is pending, unmounts and stops the
-# hosts. Run as root (FUSE), e.g. `sudo scripts/demo.sh`.
+# A local exchange to try by hand: `quid demo` starts seven nodes on loopback (each a
+# `quid serve` with its own home), pairs node 1 with the six others by invitations, creates
+# node 1's 4+2 volume on its leases and mounts it in the foreground under a scratch folder.
+# Ctrl-C stores what is pending, unmounts and stops the nodes. Runs as root (FUSE); a user
+# with sudo is asked for it.
 set -euo pipefail
+# Root for FUSE mounts (and, for tests, network namespaces): a user with sudo is asked once.
+if [ "$(id -u)" != 0 ]; then
+  command -v sudo >/dev/null || { echo "$0: run this as root (sudo is not installed)" >&2; exit 1; }
+  exec sudo -E "$0" "$@"
+fi
 cd "$(dirname "$0")/.."
 
 scripts/install-deps.sh
@@ -22,11 +28,11 @@ if [ "$(id -u)" -eq 0 ]; then mount_opts=(-o allow_other); fi
 
 echo "demo: mounting at $scratch/mnt -- use it from another terminal:"
 echo "  cp -a /usr/include/linux $scratch/mnt/ && ls $scratch/mnt"
-echo "  $quid status --home $scratch/work/tenant"
-echo "  pkill -9 -f 'quid serve --home $scratch/work/host1'   # a host dies; reads go on"
+echo "  $quid status --home $scratch/work/node1; $quid leases --home $scratch/work/node1"
+echo "  pkill -9 -f 'quid serve --home $scratch/work/node2'   # a partner dies; reads go on"
 echo "demo: Ctrl-C stores what is pending, unmounts and stops the hosts"
 echo "demo: the passphrase comes from QUID_PASSPHRASE or a prompt; with neither, a random one"
 echo "      is kept in $scratch/work/passphrase"
 echo
-"$quid" demo --hosts 6 --workdir "$scratch/work" "${mount_opts[@]}" "$scratch/mnt"
+"$quid" demo --nodes 7 --workdir "$scratch/work" "${mount_opts[@]}" "$scratch/mnt"
 echo "demo: stopped; the exchange stays in $scratch (rm -rf it when done)"

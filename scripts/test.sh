@@ -4,6 +4,11 @@
 # libFuzzer target for a bounded time (clang 14), then the unit tests again under
 # AddressSanitizer and UndefinedBehaviorSanitizer. Exits non-zero if any test fails.
 set -euo pipefail
+# Root for FUSE mounts (and, for tests, network namespaces): a user with sudo is asked once.
+if [ "$(id -u)" != 0 ]; then
+  command -v sudo >/dev/null || { echo "$0: run this as root (sudo is not installed)" >&2; exit 1; }
+  exec sudo -E "$0" "$@"
+fi
 cd "$(dirname "$0")/.."
 
 scripts/install-deps.sh

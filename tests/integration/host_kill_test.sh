@@ -1,10 +1,10 @@
 #!/bin/bash
-# Hosts killed with SIGKILL under `quid demo --hosts 6 --cache-size 0` (a 4+2 volume over six
+# Hosts killed with SIGKILL under `quid demo --nodes 7 --cache-size 0` (a 4+2 volume over six
 # `quid serve` processes on loopback; every read goes to the hosts):
 #  (a) 2 hosts killed while a full read of the tree runs: every file still verifies;
 #  (b) with those 2 still dead, a new batch written and synced is stored (0 bytes pending) on the 4
 #      live hosts and reads back exactly;
-#  (c) the 2 restarted (their exact command lines, same home, port and --tenant): status shows them
+#  (c) the 2 restarted (their exact command lines, same home and port): status shows them
 #      reachable again within 30 s and everything verifies; the volume moves the extra shards of
 #      batch (b) onto them (no degraded chunk within 60 s); then 2 OTHER hosts killed: everything
 #      must still verify, the batch of (b) included;
@@ -18,8 +18,8 @@ set -euo pipefail
 it_setup host_kill "${1:-}"
 snapshot_quid
 
-W=$S/demo       # the demo's workdir: host1..host6, tenant, ports
-H=$W/tenant     # the volume's home (status, wait_settled)
+W=$S/demo       # the demo's workdir: node1 (the volume), node2..node7 (hosts 1..6), ports
+H=$W/node1     # the volume's home (status, wait_settled)
 
 # all_sums LABEL: every tree written so far verifies through the mount, caches dropped first.
 all_sums() {
@@ -30,9 +30,9 @@ all_sums() {
 
 shards_line() { store_states | awk '{printf "%s%s=%s%s", (NR > 1 ? " " : ""), NR, $3, ($2 == "true" ? "" : "(down)")}'; }
 
-check "quid demo --hosts 6 --cache-size 0 mounts a volume over 6 hosts"
+check "quid demo --nodes 7 --cache-size 0 mounts a volume over 6 hosts"
 start_demo --cache-size 0
-[ "$(wc -l <"$W/ports")" = 6 ] || fail "the demo's workdir has no list of 6 host ports"
+[ "$(wc -l <"$W/ports")" = 7 ] || fail "the demo's workdir has no list of 7 node ports"
 for i in 1 2 3 4 5 6; do [ -n "$(host_pid "$i")" ] || fail "host $i of the demo is not running"; done
 [ "$(store_states | grep -c ' true ')" = 6 ] || fail "status does not show 6 reachable stores: $(store_states | tr '\n' ';')"
 

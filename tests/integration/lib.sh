@@ -411,26 +411,28 @@ wait_no_degraded() {
   return 1
 }
 
-# --- the hosts of a `quid demo` whose workdir is $W (its ports file lists one port per host) ---
+# --- the hosts of a `quid demo` whose workdir is $W: node 1 ($W/node1) mounts its volume, hosts
+# 1..6 are its partners, nodes 2..7 ($W/node2 ...); the ports file lists one port per node ---
 
-# start_demo ARGS...: `quid demo --hosts 6 --workdir $W ARGS... $M` in the background (log in
+# start_demo ARGS...: `quid demo --nodes 7 --workdir $W ARGS... $M` in the background (log in
 # $S/demo.log, pid in DEMO_PID); returns once $M is mounted (60 s at most).
 start_demo() {
   local n
-  start_bg "$QUID" demo --hosts 6 --workdir "$W" "$@" "$M" >"$S/demo.log" 2>&1
+  start_bg "$QUID" demo --nodes 7 --workdir "$W" --heartbeat 1s "$@" "$M" >"$S/demo.log" 2>&1
   DEMO_PID=$BG_PID
   for n in $(seq 120); do mountpoint -q "$M" && return 0; kill -0 "$DEMO_PID" 2>/dev/null || break; sleep 0.5; done
   fail "quid demo did not mount $M: $(tail -1 "$S/demo.log")"
 }
-port_of() { sed -n "${1}p" "$W/ports"; }
+port_of() { sed -n "$(($1 + 1))p" "$W/ports"; }
 addr_of() { echo "127.0.0.1:$(port_of "$1")"; }
-host_pid() { pgrep -f "quid serve --home $W/host$1 " | head -1 || true; }
+host_home() { echo "$W/node$(($1 + 1))"; }
+host_pid() { pgrep -f "quid serve --home $(host_home "$1") " | head -1 || true; }
 
 # kill_host I: SIGKILL host I, after keeping its exact command line for restart_host.
 kill_host() {
   local i=$1 pid n state
   pid=$(host_pid "$i")
-  [ -n "$pid" ] || fail "host $i (quid serve --home $W/host$i) is not running"
+  [ -n "$pid" ] || fail "host $i (quid serve --home $(host_home "$i")) is not running"
   cp "/proc/$pid/cmdline" "$S/cmdline.$i"
   kill -9 "$pid"
   { wait "$pid"; } 2>/dev/null || true # reaps it if this shell started it (a restarted host), quietly
@@ -449,10 +451,10 @@ restart_host() {
   mapfile -d '' -t args <"$S/cmdline.$i"
   args[0]=$QUID
   [ "${args[1]}" = serve ] || fail "host $i's command line is not quid serve: ${args[*]}"
-  start_bg "${args[@]}" >>"$W/host$i/restart.log" 2>&1
+  start_bg "${args[@]}" >>"$(host_home "$i")/restart.log" 2>&1
   for n in $(seq 60); do
     ss -Hltn "sport = :$(port_of "$i")" | grep -q . && return 0
-    kill -0 "$BG_PID" 2>/dev/null || fail "restarted host $i exited: $(tail -1 "$W/host$i/restart.log")"
+    kill -0 "$BG_PID" 2>/dev/null || fail "restarted host $i exited: $(tail -1 "$(host_home "$i")/restart.log")"
     sleep 0.25
   done
   fail "restarted host $i does not listen on port $(port_of "$i") after 15 s"

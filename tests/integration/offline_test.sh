@@ -1,5 +1,5 @@
 #!/bin/bash
-# Offline means usable: `quid demo --hosts 6 --cache-size 0 --journal-size 96M --journal-wait 5s`,
+# Offline means usable: `quid demo --nodes 7 --cache-size 0 --journal-size 96M --journal-wait 5s`,
 # a small file stored, then all six hosts killed with SIGKILL and 1.5 x the journal (144 MiB)
 # written with O_DIRECT (each write is acknowledged, or refused, by the volume itself):
 #  (a) every 2 s while the writer runs, a stat of the small file and a lookup of an absent name
@@ -13,8 +13,8 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 it_setup offline "${1:-}"
 
-W=$S/demo    # the demo's workdir: host1..host6, tenant, ports
-H=$W/tenant  # the volume's home
+W=$S/demo    # the demo's workdir: node1 (the volume), node2..node7 (hosts 1..6), ports
+H=$W/node1  # the volume's home
 JOURNAL_MIB=96
 WRITE_MIB=$((JOURNAL_MIB * 3 / 2))
 WAIT_S=5
