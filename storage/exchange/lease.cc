@@ -10,6 +10,9 @@ namespace quid::exchange {
 namespace {
 
 constexpr std::string_view kSignatureLabel{"quid lease v1\0", 14};
+// Times in lease records: Unix seconds before the year 36812, spans of at most 1000 years.
+constexpr int64_t kMaxTimeS = int64_t{1} << 40;
+constexpr int64_t kMaxSpanS = int64_t{1000} * 366 * 86400;
 
 Bytes SignedMessage(const SignedLease& lease) {
   Bytes message(kSignatureLabel.begin(), kSignatureLabel.end());
@@ -66,8 +69,10 @@ Result<LeaseTerms> DecodeTerms(const SignedLease& lease) {
   if (terms.lease_id().size() != 16) return Status::Corrupt("lease: malformed id");
   if (terms.tenant_key() == terms.host_key())
     return Status::Corrupt("lease: a node cannot lease to itself");
-  if (terms.term_s() <= 0 || terms.notice_s() < 0)
-    return Status::Corrupt("lease: malformed term or notice");
+  // Bounded, so start + term and notice_at + notice never overflow, whatever a peer signs.
+  if (terms.start() < 0 || terms.start() > kMaxTimeS || terms.term_s() <= 0 ||
+      terms.term_s() > kMaxSpanS || terms.notice_s() < 0 || terms.notice_s() > kMaxSpanS)
+    return Status::Corrupt("lease: malformed start, term or notice");
   return terms;
 }
 
@@ -137,7 +142,8 @@ int64_t EndsAt(const LeaseEntry& entry) {
   Result<LeaseTerms> terms = DecodeTerms(entry.lease());
   if (!terms.ok()) return 0;
   int64_t end = terms->start() + terms->term_s();
-  if (entry.notice_at() > 0) end = std::min(end, entry.notice_at() + terms->notice_s());
+  if (entry.notice_at() > 0 && entry.notice_at() < kMaxTimeS)
+    end = std::min(end, entry.notice_at() + terms->notice_s());
   return end;
 }
 
@@ -145,7 +151,7 @@ LeaseState StateAt(const LeaseEntry& entry, int64_t now) {
   Result<LeaseTerms> terms = DecodeTerms(entry.lease());
   if (!terms.ok() || !FullySigned(entry.lease())) return LeaseState::kOffered;
   const int64_t term_end = terms->start() + terms->term_s();
-  if (entry.notice_at() > 0) {
+  if (entry.notice_at() > 0 && entry.notice_at() < kMaxTimeS) {
     const int64_t notice_end = entry.notice_at() + terms->notice_s();
     if (now >= notice_end && notice_end <= term_end) return LeaseState::kRevoked;
     if (now < std::min(notice_end, term_end)) return LeaseState::kExpiring;

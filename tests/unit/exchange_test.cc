@@ -4,7 +4,9 @@
 #include <sodium.h>
 
 #include <array>
+#include <functional>
 #include <string>
+#include <vector>
 
 #include "storage/base/mem_env.h"
 #include "storage/crypto/sodium_init.h"
@@ -82,6 +84,26 @@ TEST(LeaseTest, BothPartiesSignAndEitherSignatureCatchesAChange) {
   SignedLease garbage = lease;
   garbage.set_terms("\xff\xff\xff");
   EXPECT_EQ(VerifyLease(garbage, false).code(), Code::kCorrupt);
+}
+
+// Found by lease_fuzz: a peer may sign any term; absurd times are refused, never summed
+// into an overflow.
+TEST(LeaseTest, AbsurdTimesAreRefused) {
+  Party tenant, host;
+  for (auto set : std::vector<std::function<void(LeaseTerms*)>>{
+           [](LeaseTerms* t) { t->set_term_s(INT64_MAX - 10); },
+           [](LeaseTerms* t) { t->set_start(-1); }, [](LeaseTerms* t) { t->set_start(INT64_MAX); },
+           [](LeaseTerms* t) { t->set_notice_s(INT64_MAX); },
+           [](LeaseTerms* t) { t->set_term_s(0); }}) {
+    LeaseTerms terms = Terms(tenant, host);
+    set(&terms);
+    EXPECT_EQ(DecodeTerms(MakeLease(terms)).status().code(), Code::kCorrupt);
+  }
+  LeaseEntry entry;
+  *entry.mutable_lease() = Signed(tenant, host);
+  entry.set_notice_at(INT64_MAX);  // a damaged local fact: ignored, not overflowed
+  EXPECT_EQ(StateAt(entry, 1001), LeaseState::kActive);
+  EXPECT_EQ(EndsAt(entry), 1600);
 }
 
 TEST(LeaseTest, ARecordMadeTwiceFromTheSameTermsIsTheSameBytes) {
