@@ -7,9 +7,9 @@
 namespace quid::net {
 namespace {
 
-// Wire codes are quid::Code's numeric values; kQuota is the last one. A code beyond it
-// comes from a newer or broken peer and is reported as a plain I/O error.
-constexpr int32_t kLastCode = static_cast<int32_t>(Code::kQuota);
+// Wire codes are quid::Code's numeric values; kLastCode (status.h) is the last one. A code beyond
+// it comes from a newer or broken peer and is reported as a plain I/O error.
+constexpr int32_t kLastWireCode = static_cast<int32_t>(kLastCode);
 
 // A drained FrameReader keeps its buffer up to this size for the next reads (small
 // requests come often) and gives larger ones back.
@@ -200,7 +200,7 @@ Bytes WithLengthPrefix(ByteSpan body) {
 Status StatusFromResponse(const wire::Response& response) {
   int32_t code = response.code();
   if (code == 0) return Status::Ok();
-  if (code < 0 || code > kLastCode) {
+  if (code < 0 || code > kLastWireCode) {
     return Status::IoError("peer sent unknown status code " + std::to_string(code) + ": " +
                            response.message());
   }

@@ -34,6 +34,9 @@ enum class Code {
   kBusy,          // EBUSY
   kQuota,         // EDQUOT: a lease's capacity is used up (the host keeps no more for this tenant)
 };
+// The highest code: the wire accepts codes up to it (net/wire.cc). A new code goes above,
+// and this follows it.
+constexpr Code kLastCode = Code::kQuota;
 
 class [[nodiscard]] Status {
  public:

@@ -290,7 +290,7 @@ TEST(FrameReader, WithLengthPrefixWritesBigEndianLength) {
 }
 
 TEST(WireStatus, EveryCodeRoundTrips) {
-  for (int c = 0; c <= static_cast<int>(Code::kBusy); ++c) {
+  for (int c = 0; c <= static_cast<int>(kLastCode); ++c) {
     Code code = static_cast<Code>(c);
     Status original =
         code == Code::kOk ? Status::Ok() : Status(code, "reason " + std::to_string(c));
@@ -333,7 +333,7 @@ TEST(WireStatus, MessagesThatAreNotUtf8StillDecode) {
 }
 
 TEST(WireStatus, UnknownCodeIsAnIoErrorThatKeepsTheMessage) {
-  for (int32_t code : {-1, static_cast<int32_t>(Code::kQuota) + 1, 1 << 30}) {
+  for (int32_t code : {-1, static_cast<int32_t>(kLastCode) + 1, 1 << 30}) {
     wire::Response response;
     response.set_code(code);
     response.set_message("from the future");
