@@ -269,9 +269,6 @@ Result<json> NodeDaemon::Impl::Invite(const json& request) {
   const uint64_t capacity = request.at("capacity").get<uint64_t>();
   const int64_t valid_s = request.value("valid_s", int64_t{86400});
   const uint32_t ratio = request.value("ratio", uint32_t{1000});
-  std::string host;
-  uint16_t port = 0;
-  QUID_RETURN_IF_ERROR(net::SplitHostPort(advertised, &host, &port));
   QUID_ASSIGN_OR_RETURN(net::Invitation code,
                         pairing->Invite(capacity, valid_s, ratio, Addresses()));
   spdlog::info("invitation made: {} bytes each way, valid until {}", capacity, code.expires_at);

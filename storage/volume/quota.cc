@@ -49,6 +49,13 @@ void Quota::SetCapacities(const std::vector<std::optional<uint64_t>>& capacities
   capacities_.resize(capacities.size());
   for (size_t i = 0; i < capacities.size(); ++i)
     if (capacities[i]) capacities_[i] = capacities[i];
+  std::vector<uint64_t> known;
+  usable_raw_.reset();
+  for (const std::optional<uint64_t>& c : capacities_) {
+    if (!c) return;  // a store that never answered: the capacity is unknown
+    known.push_back(*c);
+  }
+  if (!known.empty()) usable_raw_ = FeasibleRaw(known, n_);
 }
 
 void Quota::AddChunk(uint64_t shard_size, size_t shards) {
@@ -63,13 +70,7 @@ void Quota::RemoveChunk(uint64_t shard_size, size_t shards) {
 
 std::optional<uint64_t> Quota::usable_raw() const {
   std::lock_guard lock(mu_);
-  if (capacities_.empty()) return std::nullopt;
-  std::vector<uint64_t> known;
-  for (const std::optional<uint64_t>& c : capacities_) {
-    if (!c) return std::nullopt;
-    known.push_back(*c);
-  }
-  return FeasibleRaw(known, n_);
+  return usable_raw_;
 }
 
 uint64_t Quota::chunk_raw() const {

@@ -57,6 +57,7 @@ class Quota {
   const uint64_t min_charge_;
   mutable std::mutex mu_;
   std::vector<std::optional<uint64_t>> capacities_;
+  std::optional<uint64_t> usable_raw_;  // from capacities_, kept so a write costs no search
   uint64_t chunk_raw_ = 0;
 };
 
