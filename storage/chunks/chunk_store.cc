@@ -45,15 +45,47 @@ Result<std::unique_ptr<ChunkStore>> ChunkStore::Create(
   impl->pool = io_pool;
   impl->clock = clock != nullptr ? clock : RealClock::Get();
   impl->coder = std::move(coder).value();
-  impl->down_until = std::make_unique<std::atomic<int64_t>[]>(stores.size());
-  impl->full_until = std::make_unique<std::atomic<int64_t>[]>(stores.size());
-  for (size_t i = 0; i < stores.size(); ++i) {
-    impl->down_until[i].store(0);
-    impl->full_until[i].store(0);
-  }
+  auto set = std::make_shared<StoreSet>();
+  for (auto& store : stores) set->push_back(std::make_shared<StoreSlot>(std::move(store)));
+  impl->set = std::move(set);
   self->impl_ = std::move(impl);
-  self->stores_ = std::move(stores);
   return self;
+}
+
+std::vector<std::shared_ptr<ShardStore>> ChunkStore::stores() const {
+  const std::shared_ptr<const StoreSet> set = impl_->Stores();
+  std::vector<std::shared_ptr<ShardStore>> out;
+  out.reserve(set->size());
+  for (const auto& slot : *set) out.push_back(slot->store);
+  return out;
+}
+
+size_t ChunkStore::store_count() const {
+  return impl_->Stores()->size();
+}
+
+Result<uint32_t> ChunkStore::AddStore(std::shared_ptr<ShardStore> store) {
+  if (store == nullptr) return Status::Invalid("chunk store given a null shard store");
+  Impl& d = *impl_;
+  std::lock_guard lock(d.set_mu);
+  if (d.set->size() >= kMaxStores)
+    return Status::Invalid("a volume has at most " + std::to_string(kMaxStores) + " stores");
+  auto grown = std::make_shared<StoreSet>(*d.set);
+  grown->push_back(std::make_shared<StoreSlot>(std::move(store)));
+  d.set = std::move(grown);
+  return static_cast<uint32_t>(d.set->size() - 1);
+}
+
+Status ChunkStore::ReplaceStore(uint32_t index, std::shared_ptr<ShardStore> store) {
+  if (store == nullptr) return Status::Invalid("chunk store given a null shard store");
+  Impl& d = *impl_;
+  std::lock_guard lock(d.set_mu);
+  if (index >= d.set->size())
+    return Status::Invalid("no store " + std::to_string(index) + " to replace");
+  auto changed = std::make_shared<StoreSet>(*d.set);
+  (*changed)[index] = std::make_shared<StoreSlot>(std::move(store));
+  d.set = std::move(changed);
+  return Status::Ok();
 }
 
 int ChunkStore::data_shards() const {
@@ -131,12 +163,14 @@ Result<StoredChunk> ChunkStore::Put(const ChunkId& id, ByteSpan plain) {
   // Placement over the stores not currently backed off. If every store is backed off, all
   // are offered anyway: the back-off is a hint to save time, and must not on its own turn
   // a brief blip of every host into refused writes.
-  std::vector<PlacementCandidate> candidates(stores_.size());
+  const std::shared_ptr<const StoreSet> set = d.Stores();
+  const StoreSet& stores = *set;
+  std::vector<PlacementCandidate> candidates(stores.size());
   size_t available = 0;
-  for (size_t s = 0; s < stores_.size(); ++s) {
+  for (size_t s = 0; s < stores.size(); ++s) {
     candidates[s].store_index = static_cast<uint32_t>(s);
-    candidates[s].name = stores_[s]->name();
-    candidates[s].available = !d.IsDown(s) && !d.IsFull(s);
+    candidates[s].name = stores[s]->store->name();
+    candidates[s].available = !d.IsDown(*stores[s]) && !d.IsFull(*stores[s]);
     if (candidates[s].available) ++available;
   }
   if (available == 0) {
@@ -146,7 +180,7 @@ Result<StoredChunk> ChunkStore::Put(const ChunkId& id, ByteSpan plain) {
   std::vector<uint32_t> assign = d.placement->Place(id, static_cast<int>(n), candidates);
   // Where a failed shard goes next: the available stores in the policy's order.
   std::vector<uint32_t> order = d.placement->Place(id, static_cast<int>(available), candidates);
-  const auto bad_index = [&](uint32_t s) { return s >= stores_.size(); };
+  const auto bad_index = [&](uint32_t s) { return s >= stores.size(); };
   if (assign.size() != n || std::any_of(assign.begin(), assign.end(), bad_index) ||
       std::any_of(order.begin(), order.end(), bad_index)) {
     return Status::Unavailable(ChunkLabel(id) + ": placement found no store for its shards");
@@ -162,12 +196,12 @@ Result<StoredChunk> ChunkStore::Put(const ChunkId& id, ByteSpan plain) {
   while (!pending.empty()) {
     RunAll(d.pool, pending.size(), [&](size_t p) {
       const size_t i = pending[p];
-      results[i] = stores_[assign[i]]->Put(
+      results[i] = stores[assign[i]]->store->Put(
           ids[i], ByteSpan(i < k ? data_ptrs[i] : parity_ptrs[i - k], shard_size));
     });
     std::vector<size_t> retry;
     for (size_t i : pending) {
-      d.Note(assign[i], results[i]);
+      d.Note(*stores[assign[i]], results[i]);
       if (results[i].ok()) {
         stored[i] = true;
       } else {
@@ -177,7 +211,7 @@ Result<StoredChunk> ChunkStore::Put(const ChunkId& id, ByteSpan plain) {
     }
     // Shards that succeeded on a store that also failed one of ours still count as used,
     // but that store gets no more of this chunk.
-    std::vector<size_t> holding(stores_.size(), 0);
+    std::vector<size_t> holding(stores.size(), 0);
     for (size_t i = 0; i < n; ++i) {
       if (stored[i]) ++holding[assign[i]];
     }
@@ -205,7 +239,7 @@ Result<StoredChunk> ChunkStore::Put(const ChunkId& id, ByteSpan plain) {
         if (code != Code::kNoSpace) code = Code::kUnavailable;
         failure =
             Status(code, ChunkLabel(id) + ": shard " + std::to_string(i) +
-                             " could not be stored on any of " + std::to_string(stores_.size()) +
+                             " could not be stored on any of " + std::to_string(stores.size()) +
                              " stores (last: " + why.ToString() + ")");
         break;
       }
@@ -225,7 +259,7 @@ Result<StoredChunk> ChunkStore::Put(const ChunkId& id, ByteSpan plain) {
     }
     RunAll(d.pool, landed.size(), [&](size_t p) {
       const size_t i = landed[p];
-      (void)stores_[assign[i]]->Remove(ids[i]);
+      (void)stores[assign[i]]->store->Remove(ids[i]);
     });
     return failure;
   }
@@ -244,11 +278,13 @@ Status ChunkStore::RemoveShards(const StoredChunk& chunk, uint64_t* removed_mask
   Impl& d = *impl_;
   const size_t n = chunk.stores.size();
   if (n > 64) return Status::Corrupt(ChunkLabel(chunk.id) + ": more than 64 shards");
+  const std::shared_ptr<const StoreSet> set = d.Stores();
+  const StoreSet& stores = *set;
   std::vector<size_t> todo;
   size_t skipped_down = 0;
   for (size_t i = 0; i < n; ++i) {
     if (*removed_mask & (uint64_t{1} << i)) continue;
-    if (chunk.stores[i] < stores_.size() && d.IsDown(chunk.stores[i])) {
+    if (chunk.stores[i] < stores.size() && d.IsDown(*stores[chunk.stores[i]])) {
       ++skipped_down;  // asked again once the store is back
       continue;
     }
@@ -257,19 +293,19 @@ Status ChunkStore::RemoveShards(const StoredChunk& chunk, uint64_t* removed_mask
   std::vector<Status> results(todo.size());
   RunAll(d.pool, todo.size(), [&](size_t j) {
     const size_t i = todo[j];
-    if (chunk.stores[i] >= stores_.size()) {
+    if (chunk.stores[i] >= stores.size()) {
       results[j] = Status::Corrupt("shard " + std::to_string(i) + " names store " +
                                    std::to_string(chunk.stores[i]) + " which does not exist");
       return;
     }
-    results[j] = stores_[chunk.stores[i]]->Remove(
+    results[j] = stores[chunk.stores[i]]->store->Remove(
         ShardIdFor(chunk.id, chunk.generation, static_cast<int>(i)));
   });
   Status first_error;
   size_t unreachable = skipped_down;
   for (size_t j = 0; j < todo.size(); ++j) {
     const size_t i = todo[j];
-    if (chunk.stores[i] < stores_.size()) d.Note(chunk.stores[i], results[j]);
+    if (chunk.stores[i] < stores.size()) d.Note(*stores[chunk.stores[i]], results[j]);
     if (results[j].ok()) *removed_mask |= uint64_t{1} << i;
     if (results[j].code() == Code::kUnavailable) ++unreachable;
     if (!results[j].ok() && first_error.ok()) first_error = results[j];

@@ -40,6 +40,10 @@ struct StoredChunk {
   std::vector<uint32_t> stores;  // store index holding shard i, for i in [0, k+m)
 };
 
+// A generous bound on a volume's stores (a store per lease): keeps a mistaken loop from
+// growing the list without end.
+constexpr size_t kMaxStores = 4096;
+
 struct ChunkStoreOptions {
   int data_shards = 4;
   int parity_shards = 2;
@@ -92,7 +96,20 @@ class ChunkStore {
   // The opaque id of shard `index` of one upload of chunk `id`.
   ShardId ShardIdFor(const ChunkId& id, uint64_t generation, int index) const;
 
-  const std::vector<std::shared_ptr<ShardStore>>& stores() const { return stores_; }
+  // The stores as of now, indexed as in the volume's store list. The list only grows, and an
+  // index keeps naming the same store (perhaps at a new address) for the volume's life.
+  std::vector<std::shared_ptr<ShardStore>> stores() const;
+  size_t store_count() const;
+
+  // A store joins the volume (a new lease): placement offers it from the next Put on.
+  // Returns its index, one past the last; kInvalid past kMaxStores or for a null store.
+  // The caller records the store in the volume's configuration before calling, so no chunk
+  // record can name an index the configuration does not know.
+  Result<uint32_t> AddStore(std::shared_ptr<ShardStore> store);
+  // The store at `index` is now reached through `store` (a host's new address). Calls in
+  // flight finish on the old one; its health record starts afresh. kInvalid for a bad index.
+  Status ReplaceStore(uint32_t index, std::shared_ptr<ShardStore> store);
+
   int data_shards() const;
   int parity_shards() const;
   ChunkStoreStats stats() const;
@@ -103,7 +120,6 @@ class ChunkStore {
   ChunkStore() = default;
   struct Impl;
   std::unique_ptr<Impl> impl_;
-  std::vector<std::shared_ptr<ShardStore>> stores_;
 };
 
 }  // namespace quid

@@ -61,6 +61,20 @@ inline uint64_t Bit(size_t i) {
 
 }  // namespace chunk_store_internal
 
+// One of the volume's stores and what the chunk store has lately seen of it. A slot is never
+// reused: a store given a new address gets a fresh slot (and fresh health) at its index.
+struct StoreSlot {
+  explicit StoreSlot(std::shared_ptr<ShardStore> s) : store(std::move(s)) {}
+  std::shared_ptr<ShardStore> store;
+  // Monotonic ns until which the store is considered down (skipped by placement, read
+  // last) or full (skipped by placement only). 0: healthy.
+  std::atomic<int64_t> down_until{0};
+  std::atomic<int64_t> full_until{0};
+};
+// The store list as one operation sees it: indices are the volume's store indices, and a
+// list only ever grows, so an index taken from any snapshot stays valid in every later one.
+using StoreSet = std::vector<std::shared_ptr<StoreSlot>>;
+
 struct ChunkStore::Impl {
   VolumeKeys keys;
   ChunkStoreOptions options;
@@ -69,10 +83,15 @@ struct ChunkStore::Impl {
   Clock* clock = nullptr;
   std::shared_ptr<const ErasureCoder> coder;  // for options' (k, m): every Put uses it
 
-  // Per store, monotonic ns until which it is considered down (skipped by placement, read
-  // last) or full (skipped by placement only). 0: healthy.
-  std::unique_ptr<std::atomic<int64_t>[]> down_until;
-  std::unique_ptr<std::atomic<int64_t>[]> full_until;
+  // Copy-on-write: each operation takes the current list once and works on that, so stores
+  // joining (AddStore) or moving (ReplaceStore) never disturb a call in flight.
+  mutable std::mutex set_mu;
+  std::shared_ptr<const StoreSet> set;  // guarded by set_mu; never null
+
+  std::shared_ptr<const StoreSet> Stores() const {
+    std::lock_guard lock(set_mu);
+    return set;
+  }
 
   std::atomic<uint64_t> chunks_put{0};
   std::atomic<uint64_t> degraded_reads{0};
@@ -95,33 +114,34 @@ struct ChunkStore::Impl {
     return shared;
   }
 
-  bool IsDown(size_t store) const {
-    return clock->monotonic_ns() < down_until[store].load(std::memory_order_relaxed);
+  bool IsDown(const StoreSlot& store) const {
+    return clock->monotonic_ns() < store.down_until.load(std::memory_order_relaxed);
   }
-  bool IsFull(size_t store) const {
-    return clock->monotonic_ns() < full_until[store].load(std::memory_order_relaxed);
+  bool IsFull(const StoreSlot& store) const {
+    return clock->monotonic_ns() < store.full_until.load(std::memory_order_relaxed);
   }
 
   // Records the outcome of one call to `store`, keeping the health flags current.
-  void Note(size_t store, const Status& status) {
+  void Note(StoreSlot& store, const Status& status) {
     if (status.ok()) {
-      down_until[store].store(0, std::memory_order_relaxed);
+      store.down_until.store(0, std::memory_order_relaxed);
       return;
     }
     shard_failures.fetch_add(1, std::memory_order_relaxed);
     const int64_t until = clock->monotonic_ns() + chunk_store_internal::kStoreBackoffNs;
     if (status.code() == Code::kUnavailable) {
-      down_until[store].store(until, std::memory_order_relaxed);
+      store.down_until.store(until, std::memory_order_relaxed);
     } else if (status.code() == Code::kNoSpace) {
-      full_until[store].store(until, std::memory_order_relaxed);
+      store.full_until.store(until, std::memory_order_relaxed);
     }
   }
 
-  Status ReadHealthy(ChunkStore& self, const StoredChunk& chunk, const ChunkHeader& header,
-                     const SegmentSpan& span, MutableByteSpan blob_part, MutableByteSpan plain_out);
-  Status ReadDegraded(ChunkStore& self, const StoredChunk& chunk, const ChunkHeader& header,
-                      const SegmentSpan& span, MutableByteSpan blob_part, MutableByteSpan plain_out,
-                      bool* degraded);
+  Status ReadHealthy(const ChunkStore& self, const StoreSet& stores, const StoredChunk& chunk,
+                     const ChunkHeader& header, const SegmentSpan& span, MutableByteSpan blob_part,
+                     MutableByteSpan plain_out);
+  Status ReadDegraded(const ChunkStore& self, const StoreSet& stores, const StoredChunk& chunk,
+                      const ChunkHeader& header, const SegmentSpan& span, MutableByteSpan blob_part,
+                      MutableByteSpan plain_out, bool* degraded);
 };
 
 }  // namespace quid

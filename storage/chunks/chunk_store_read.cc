@@ -9,28 +9,30 @@ namespace quid {
 
 using namespace chunk_store_internal;  // this file's half of the internals
 
-Status ChunkStore::Impl::ReadHealthy(ChunkStore& self, const StoredChunk& chunk,
-                                     const ChunkHeader& header, const SegmentSpan& span,
-                                     MutableByteSpan blob_part, MutableByteSpan plain_out) {
+Status ChunkStore::Impl::ReadHealthy(const ChunkStore& self, const StoreSet& stores,
+                                     const StoredChunk& chunk, const ChunkHeader& header,
+                                     const SegmentSpan& span, MutableByteSpan blob_part,
+                                     MutableByteSpan plain_out) {
   const size_t shard_size = chunk.shard_size;
   const size_t first = span.blob_offset / shard_size;
   const size_t last = (span.blob_offset + span.blob_length - 1) / shard_size;
   // A store known to be down would only cost a timeout before the degraded path anyway.
   for (size_t i = first; i <= last; ++i) {
-    if (IsDown(chunk.stores[i])) return Status::Unavailable("a data shard's store is down");
+    if (IsDown(*stores[chunk.stores[i]]))
+      return Status::Unavailable("a data shard's store is down");
   }
   std::vector<Status> results(last - first + 1);
   RunAll(pool, results.size(), [&](size_t p) {
     const size_t i = first + p;
     const size_t lo = std::max(span.blob_offset, i * shard_size);
     const size_t hi = std::min(span.blob_offset + span.blob_length, (i + 1) * shard_size);
-    results[p] = self.stores_[chunk.stores[i]]->ReadRange(
+    results[p] = stores[chunk.stores[i]]->store->ReadRange(
         self.ShardIdFor(chunk.id, chunk.generation, static_cast<int>(i)), lo - i * shard_size,
         blob_part.subspan(lo - span.blob_offset, hi - lo));
   });
   Status first_error;
   for (size_t p = 0; p < results.size(); ++p) {
-    Note(chunk.stores[first + p], results[p]);
+    Note(*stores[chunk.stores[first + p]], results[p]);
     if (!results[p].ok() && first_error.ok()) first_error = results[p];
   }
   if (!first_error.ok()) return first_error;
@@ -39,10 +41,10 @@ Status ChunkStore::Impl::ReadHealthy(ChunkStore& self, const StoredChunk& chunk,
   return s;
 }
 
-Status ChunkStore::Impl::ReadDegraded(ChunkStore& self, const StoredChunk& chunk,
-                                      const ChunkHeader& header, const SegmentSpan& span,
-                                      MutableByteSpan blob_part, MutableByteSpan plain_out,
-                                      bool* degraded) {
+Status ChunkStore::Impl::ReadDegraded(const ChunkStore& self, const StoreSet& stores,
+                                      const StoredChunk& chunk, const ChunkHeader& header,
+                                      const SegmentSpan& span, MutableByteSpan blob_part,
+                                      MutableByteSpan plain_out, bool* degraded) {
   const size_t k = chunk.k;
   const size_t n = static_cast<size_t>(chunk.k) + chunk.m;
   const size_t shard_size = chunk.shard_size;
@@ -54,7 +56,7 @@ Status ChunkStore::Impl::ReadDegraded(ChunkStore& self, const StoredChunk& chunk
   order.reserve(n);
   for (int pass = 0; pass < 2; ++pass) {
     for (size_t i = 0; i < n; ++i) {
-      if (IsDown(chunk.stores[i]) == (pass == 1)) order.push_back(i);
+      if (IsDown(*stores[chunk.stores[i]]) == (pass == 1)) order.push_back(i);
     }
   }
 
@@ -71,7 +73,7 @@ Status ChunkStore::Impl::ReadDegraded(ChunkStore& self, const StoredChunk& chunk
     std::vector<Status> results(batch.size());
     RunAll(pool, batch.size(), [&](size_t p) {
       const size_t i = batch[p];
-      auto got = self.stores_[chunk.stores[i]]->Get(
+      auto got = stores[chunk.stores[i]]->store->Get(
           self.ShardIdFor(chunk.id, chunk.generation, static_cast<int>(i)));
       if (!got.ok()) {
         results[p] = got.status();
@@ -84,7 +86,7 @@ Status ChunkStore::Impl::ReadDegraded(ChunkStore& self, const StoredChunk& chunk
       }
     });
     for (size_t p = 0; p < batch.size(); ++p) {
-      Note(chunk.stores[batch[p]], results[p]);
+      Note(*stores[chunk.stores[batch[p]]], results[p]);
       if (results[p].ok()) {
         good[batch[p]] = true;
         ++good_count;
@@ -216,7 +218,8 @@ Status ChunkStore::Read(const StoredChunk& chunk, uint64_t offset, MutableByteSp
   bool consistent = chunk.k >= 1 && chunk.stores.size() == n && chunk.shard_size > 0 &&
                     chunk.blob_size == EncryptedSize(chunk.plain_size) &&
                     uint64_t{chunk.shard_size} * chunk.k >= chunk.blob_size;
-  for (uint32_t s : chunk.stores) consistent = consistent && s < stores_.size();
+  const std::shared_ptr<const StoreSet> stores = d.Stores();
+  for (uint32_t s : chunk.stores) consistent = consistent && s < stores->size();
   if (!consistent) return Status::Corrupt(label + ": inconsistent chunk record");
   QUID_ASSIGN_OR_RETURN(ChunkHeader header, ChunkHeader::Parse(chunk.header));
   if (header.plain_size != chunk.plain_size) {
@@ -234,10 +237,10 @@ Status ChunkStore::Read(const StoredChunk& chunk, uint64_t offset, MutableByteSp
   const MutableByteSpan plain =
       aligned ? out : MutableByteSpan(buffer.get() + span.blob_length, span.plain_length);
 
-  Status s = d.ReadHealthy(*this, chunk, header, span, blob_part, plain);
+  Status s = d.ReadHealthy(*this, *stores, chunk, header, span, blob_part, plain);
   if (!s.ok()) {
     bool used_parity = false;
-    s = d.ReadDegraded(*this, chunk, header, span, blob_part, plain, &used_parity);
+    s = d.ReadDegraded(*this, *stores, chunk, header, span, blob_part, plain, &used_parity);
     if (used_parity) {
       d.degraded_reads.fetch_add(1, std::memory_order_relaxed);
       if (degraded != nullptr) *degraded = true;

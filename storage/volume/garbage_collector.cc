@@ -114,7 +114,8 @@ Status GarbageCollector::Sweep() {
   // a shard, rather than a hash set of strings (about 120): a volume of tens of millions
   // of shards sweeps in a few hundred MiB at most. The iterators read one implicit
   // snapshot each; anything committed after it is younger than the grace period.
-  const size_t store_count = chunks_->stores().size();
+  const std::vector<std::shared_ptr<ShardStore>> stores = chunks_->stores();
+  const size_t store_count = stores.size();
   std::vector<std::vector<ShardId>> known(store_count);
   auto add = [&](const ChunkId& id, const meta::Chunk& c) {
     for (int i = 0; i < c.stores_size(); ++i) {
@@ -147,7 +148,7 @@ Status GarbageCollector::Sweep() {
   const int64_t cutoff = clock_->now_ns() - grace_ns_;
   uint64_t removed = 0;
   for (size_t s = 0; s < store_count && !stop_sweep_; ++s) {
-    const auto& store = chunks_->stores()[s];
+    const auto& store = stores[s];
     // Removed in batches as the listing goes, so strays never pile up in memory either.
     std::vector<ShardId> stray;
     const auto remove_stray = [&] {

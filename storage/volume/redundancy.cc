@@ -26,7 +26,7 @@ constexpr size_t kMovesPerPass = 32;
 }  // namespace
 
 bool Flusher::RestoreRedundancy() {
-  const auto& stores = p_.chunks->stores();
+  const std::vector<std::shared_ptr<ShardStore>> stores = p_.chunks->stores();
   // Asking every store costs a round trip (and up to a timeout for a silent one): only
   // when some chunk actually doubles up on a store.
   std::vector<bool> reachable;

@@ -150,6 +150,9 @@ struct VolumeOpenOptions {
   // the node daemon does not answer, and the volume keeps the hosts it knows). Hosts not
   // yet in the volume are added, known ones (by key) take the address given.
   std::function<Result<std::vector<StoreSpec>>()> lease_hosts;
+  // How often a mounted volume on leases asks lease_hosts again, to grow onto new leases
+  // and follow hosts' new addresses while mounted; 0: only at open.
+  int64_t lease_refresh_ns = 5'000'000'000;
   // Test seam: when set, used instead of opening the configured stores.
   std::vector<std::shared_ptr<ShardStore>> stores_override;
 };
@@ -162,8 +165,8 @@ struct VolumeInitOptions {
   uint32_t inline_max = 4096;
   std::vector<std::string> store_folders;
   std::vector<StoreSpec> hosts;  // network hosts, keys already pinned by the caller
-  // The hosts are the node's leases (VolumeConfig.on_leases): at each open, the hosts
-  // VolumeOpenOptions::lease_hosts names join the volume.
+  // The hosts are the node's leases (VolumeConfig.on_leases): at each open and while
+  // mounted, the hosts VolumeOpenOptions::lease_hosts names join the volume.
   bool on_leases = false;
   // Opens `hosts`, so that Init stamps them as it stamps folders. Without it, hosts are
   // stamped when the volume first reaches them.

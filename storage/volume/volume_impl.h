@@ -11,9 +11,11 @@
 // cpu_pool_ (separate pools, so a task never waits on work queued behind it).
 #pragma once
 
+#include <condition_variable>
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <thread>
 
 #include "storage/chunks/chunk_store.h"
 #include "storage/chunks/chunker.h"
@@ -83,8 +85,14 @@ class VolumeImpl : public Volume {
   int64_t Now() const { return clock_->now_ns(); }
   // Asks every store for its capacity (bounded wait) and hands the answers to the quota.
   void RefreshQuota();
-  // A volume on the node's leases: adds the hosts of new leases, updates addresses.
-  Status JoinLeaseHosts();
+  // A volume on the node's leases: adds the hosts of new leases and updates addresses, in
+  // the configuration and (once open) in the chunk store (lease_hosts.cc).
+  Status FollowLeases();
+  // The lease watcher thread: FollowLeases every options_.lease_refresh_ns until Close.
+  void WatchLeases();
+  // The store a configuration entry names, opened (or an offline stand-in) and stamped.
+  std::shared_ptr<ShardStore> OpenConfiguredStore(const meta::StoreConfig& entry);
+  std::shared_ptr<ShardStore> StampForVolume(std::shared_ptr<ShardStore> store, bool claim_now);
   void WakeFlusher() {
     if (flusher_) flusher_->Wake();
   }
@@ -117,6 +125,13 @@ class VolumeImpl : public Volume {
   std::mutex write_order_mu_;
   std::mutex close_mu_;
   bool closed_ = false;  // guarded by close_mu_
+
+  // Serializes changes to config_'s store list (FollowLeases); a leaf lock.
+  std::mutex leases_mu_;
+  std::thread lease_watch_;
+  std::mutex lease_watch_mu_;
+  std::condition_variable lease_watch_cv_;
+  bool lease_watch_stop_ = false;  // guarded by lease_watch_mu_
 };
 
 }  // namespace quid

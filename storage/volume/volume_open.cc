@@ -176,36 +176,43 @@ Status Volume::Init(const VolumeInitOptions& options) {
   return db->Write(&batch, /*sync=*/true);
 }
 
-Status VolumeImpl::JoinLeaseHosts() {
-  Result<std::vector<StoreSpec>> hosts = options_.lease_hosts();
-  if (!hosts.ok()) {
-    spdlog::warn("the node's leases are unknown ({}); the volume keeps the {} hosts it has",
-                 hosts.status().message(), config_.stores_size());
-    store_warnings_.push_back("the node's leases are unknown: " + hosts.status().message());
-    return Status::Ok();
-  }
-  bool changed = false;
-  for (const StoreSpec& host : *hosts) {
-    const std::string key(host.public_key.begin(), host.public_key.end());
-    meta::StoreConfig* known = nullptr;
-    for (meta::StoreConfig& entry : *config_.mutable_stores())
-      if (entry.kind() == "host" && entry.public_key() == key) known = &entry;
-    if (known == nullptr) {
-      known = config_.add_stores();
-      known->set_kind("host");
-      known->set_public_key(key);
-      spdlog::info("the volume grows onto the new lease at {}", host.location);
-      changed = true;
-    }
-    if (known->location() != host.location) {
-      known->set_location(host.location);
-      changed = true;
+std::shared_ptr<ShardStore> VolumeImpl::StampForVolume(std::shared_ptr<ShardStore> store,
+                                                       bool claim_now) {
+  // Every store is used only once it carries this volume's stamp (stamped_store.h), so no
+  // sweep ever lists another volume's store. Folders and test stores answer at once and
+  // are claimed now, so the mount can say which belong to another volume; a host is
+  // claimed on first use (it may be away now).
+  auto stamped =
+      std::make_shared<StampedStore>(std::move(store), StoreStamp::ForVolume(config_.volume_id()));
+  if (claim_now) {
+    const Status claimed = stamped->Verify();
+    if (stamped->foreign()) {
+      spdlog::warn("{}; it counts as down", claimed.message());
+      store_warnings_.push_back(claimed.message() + "; it counts as down");
     }
   }
-  if (!changed) return Status::Ok();
-  rocksdb::WriteBatch batch;
-  db_->PutProto(&batch, Cf::kConfig, std::string(kVolumeConfigKey), config_);
-  return db_->Write(&batch, /*sync=*/true);
+  return stamped;
+}
+
+std::shared_ptr<ShardStore> VolumeImpl::OpenConfiguredStore(const meta::StoreConfig& entry) {
+  StoreSpec spec{entry.kind(), entry.location(),
+                 Bytes(entry.public_key().begin(), entry.public_key().end())};
+  Result<std::shared_ptr<ShardStore>> opened = Status(Code::kNotSupported, "");
+  if (spec.kind == "folder") {
+    auto folder = FolderStore::Open(spec.location, 0, env_);
+    opened = folder.ok() ? Result<std::shared_ptr<ShardStore>>(folder.value())
+                         : Result<std::shared_ptr<ShardStore>>(folder.status());
+  } else if (options_.store_factory) {
+    opened = options_.store_factory(spec);
+  } else {
+    opened = Status(Code::kNotSupported, "no way to open a store of kind " + spec.kind);
+  }
+  if (!opened.ok()) {
+    spdlog::warn("store {} is offline: {}", spec.location, opened.status().message());
+    return std::make_shared<OfflineStore>(spec.kind + ":" + spec.location,
+                                          opened.status().message());
+  }
+  return StampForVolume(opened.value(), /*claim_now=*/spec.kind == "folder");
 }
 
 Result<std::unique_ptr<Volume>> Volume::Open(const VolumeOpenOptions& options) {
@@ -227,51 +234,17 @@ Status VolumeImpl::Start(const VolumeOpenOptions& options) {
 
   QUID_ASSIGN_OR_RETURN(SecretKey master,
                         UnwrapMasterKey(config_, options.passphrase, options.key_file, env_));
-  if (config_.on_leases() && options.lease_hosts) QUID_RETURN_IF_ERROR(JoinLeaseHosts());
+  if (config_.on_leases() && options.lease_hosts) QUID_RETURN_IF_ERROR(FollowLeases());
   keys_ = VolumeKeys::Derive(master);
   chunker_ = std::make_unique<FixedSizeChunker>(config_.chunk_size());
 
-  std::vector<std::shared_ptr<ShardStore>> stores = options.stores_override;
-  if (stores.empty()) {
-    for (const auto& entry : config_.stores()) {
-      StoreSpec spec{entry.kind(), entry.location(),
-                     Bytes(entry.public_key().begin(), entry.public_key().end())};
-      Result<std::shared_ptr<ShardStore>> opened = Status(Code::kNotSupported, "");
-      if (spec.kind == "folder") {
-        auto folder = FolderStore::Open(spec.location, 0, env_);
-        opened = folder.ok() ? Result<std::shared_ptr<ShardStore>>(folder.value())
-                             : Result<std::shared_ptr<ShardStore>>(folder.status());
-      } else if (options.store_factory) {
-        opened = options.store_factory(spec);
-      } else {
-        opened = Status(Code::kNotSupported, "no way to open a store of kind " + spec.kind);
-      }
-      if (opened.ok()) {
-        stores.push_back(opened.value());
-      } else {
-        spdlog::warn("store {} is offline: {}", spec.location, opened.status().message());
-        stores.push_back(std::make_shared<OfflineStore>(spec.kind + ":" + spec.location,
-                                                        opened.status().message()));
-      }
-    }
-  }
-  // Every store is used only once it carries this volume's stamp (stamped_store.h), so no
-  // sweep ever lists another volume's store. Folders and test stores answer at once and
-  // are claimed now, so the mount can say which belong to another volume; a host is
-  // claimed on first use (it may be away now).
-  const StoreStamp mine = StoreStamp::ForVolume(config_.volume_id());
-  for (size_t i = 0; i < stores.size(); ++i) {
-    auto stamped = std::make_shared<StampedStore>(std::move(stores[i]), mine);
-    const bool answers_at_once =
-        !options.stores_override.empty() || config_.stores(static_cast<int>(i)).kind() == "folder";
-    if (answers_at_once) {
-      const Status claimed = stamped->Verify();
-      if (stamped->foreign()) {
-        spdlog::warn("{}; it counts as down", claimed.message());
-        store_warnings_.push_back(claimed.message() + "; it counts as down");
-      }
-    }
-    stores[i] = std::move(stamped);
+  std::vector<std::shared_ptr<ShardStore>> stores;
+  if (!options.stores_override.empty()) {
+    // Test stores answer at once: claimed now, like folders.
+    for (const auto& store : options.stores_override)
+      stores.push_back(StampForVolume(store, /*claim_now=*/true));
+  } else {
+    for (const auto& entry : config_.stores()) stores.push_back(OpenConfiguredStore(entry));
   }
   io_pool_ = std::make_unique<ThreadPool>(kIoThreads);
   cpu_pool_ = std::make_unique<ThreadPool>(kCpuThreads);
@@ -352,6 +325,8 @@ Status VolumeImpl::Start(const VolumeOpenOptions& options) {
   parts.quota = quota_.get();
   parts.periodic = [this] { RefreshQuota(); };
   flusher_ = std::make_unique<Flusher>(parts);
+  if (config_.on_leases() && options.lease_hosts && options.lease_refresh_ns > 0)
+    lease_watch_ = std::thread([this] { WatchLeases(); });
   return Status::Ok();
 }
 
@@ -365,6 +340,12 @@ Status VolumeImpl::Close() {
     if (closed_) return Status::Ok();
     closed_ = true;
   }
+  {
+    std::lock_guard lock(lease_watch_mu_);
+    lease_watch_stop_ = true;
+  }
+  lease_watch_cv_.notify_all();
+  if (lease_watch_.joinable()) lease_watch_.join();
   if (flusher_) flusher_->Stop();
   Status synced = Status::Ok();
   if (journal_) synced = journal_->Sync();

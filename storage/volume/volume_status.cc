@@ -42,10 +42,11 @@ VolumeStatus VolumeImpl::GetStatus() {
   status.data_shards = static_cast<int>(config_.data_shards());
   status.parity_shards = static_cast<int>(config_.parity_shards());
   std::vector<bool> reachable;
+  const std::vector<std::shared_ptr<ShardStore>> stores = chunks_->stores();
   const std::vector<Result<StoreUsage>> usages = ProbeStores(*chunks_, *io_pool_);
-  for (size_t i = 0; i < usages.size(); ++i) {
+  for (size_t i = 0; i < usages.size() && i < stores.size(); ++i) {
     VolumeStatus::Store s;
-    s.name = chunks_->stores()[i]->name();
+    s.name = stores[i]->name();
     const Result<StoreUsage>& usage = usages[i];
     s.reachable = usage.ok();
     if (usage.ok()) {

@@ -10,7 +10,9 @@
 #  (d) node 1's daemon killed with SIGKILL: its mount reads on (it takes no data through it);
 #      then every node daemon killed and restarted: peers and leases are exactly as before and
 #      the mount reads everything;
-#  (e) writing past the volume's usable capacity (6 x 48 MiB x 4/6 = 192 MiB) fails with ENOSPC
+#  (e) an eighth node joins node 1 while the volume is mounted: the volume grows onto the new
+#      lease without a remount (its store list and statfs grow) and new files put shards there;
+#  (f) writing past the volume's usable capacity (7 x 48 MiB x 4/6 = 224 MiB) fails with ENOSPC
 #      near it, and every file written before compares equal.
 # Usage (as root): exchange_test.sh PATH_TO_QUID
 set -euo pipefail
@@ -159,9 +161,27 @@ diff "$S/peers1.before" "$S/peers1.after" >/dev/null || fail "(d) node 1's peers
 drop_caches
 verify_sums "$M" "$S/ref.sums" "(d) after the restart"
 
-check "(e) writing past the 192 MiB usable capacity gets ENOSPC near it; earlier files stay"
+check "(e) an eighth node joins node 1 while it is mounted: the volume grows onto the new lease"
+df_before=$(df -B1 --output=size "$M" | tail -1)
+serve 8
+c=$(invite 1 "$CAP")
+join 8 "$c" || fail "(e) node 8 could not join node 1: $(cat "$S/join.out")"
+stores_now() { "$QUID" status --home "$H" --json | python3 -c 'import json, sys; print(len(json.load(sys.stdin)["stores"]))'; }
+for i in $(seq 60); do [ "$(stores_now)" = 7 ] && break; sleep 0.5; done
+[ "$(stores_now)" = 7 ] || fail "(e) the mounted volume has $(stores_now) stores 30 s after node 8 joined, not 7"
+df_after=$(df -B1 --output=size "$M" | tail -1)
+[ "$df_after" -gt "$df_before" ] || fail "(e) statfs did not grow with the new lease ($df_before -> $df_after bytes)"
+it_log "  statfs $((df_before / MiB)) -> $((df_after / MiB)) MiB"
+head -c $((8 * MiB)) /dev/urandom >"$S/grown.bin"
+cp "$S/grown.bin" "$M/grown.bin"
+sync
+wait_settled 120
+[ "$(store_state "127.0.0.1:${PORT[8]}" 3)" -gt 0 ] || fail "(e) no shard of a file written after the join is on node 8: $(store_states)"
+echo "$(sha256sum <"$S/grown.bin" | cut -d' ' -f1)  grown.bin" >>"$S/ref.sums"
+
+check "(f) writing past the 224 MiB usable capacity gets ENOSPC near it; earlier files stay"
 tree_bytes=$(du -sb "$S/ref" | cut -f1)
-python3 - "$M" "$S/ref.sums" $((3 * 192 * MiB)) >"$S/fill.out" <<'PY'
+python3 - "$M" "$S/ref.sums" $((3 * 224 * MiB)) >"$S/fill.out" <<'PY'
 import errno, hashlib, os, sys
 mnt, sums, limit = sys.argv[1], sys.argv[2], int(sys.argv[3])
 os.makedirs(os.path.join(mnt, "fill"), exist_ok=True)
@@ -183,10 +203,10 @@ PY
 read -r en filled nfiles <"$S/fill.out"
 mib=$(((tree_bytes + filled) / MiB))
 it_log "  $en after $mib MiB in all ($nfiles files of 8 MiB)"
-[ "$en" = ENOSPC ] || fail "(e) writing past the leases ended with '$en', not ENOSPC, after $mib MiB"
-[ "$mib" -ge 96 ] && [ "$mib" -le 288 ] || fail "(e) ENOSPC after $mib MiB: not near the 192 MiB usable"
+[ "$en" = ENOSPC ] || fail "(f) writing past the leases ended with '$en', not ENOSPC, after $mib MiB"
+[ "$mib" -ge 112 ] && [ "$mib" -le 336 ] || fail "(f) ENOSPC after $mib MiB: not near the 224 MiB usable"
 # the file whose write failed is not among the sums
 drop_caches
-verify_sums "$M" "$S/ref.sums" "(e) after ENOSPC"
+verify_sums "$M" "$S/ref.sums" "(f) after ENOSPC"
 quid_umount
 it_done

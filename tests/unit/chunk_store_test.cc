@@ -423,6 +423,53 @@ TEST_F(ChunkStoreTest, FewerStoresThanShardsStillStoresEveryShard) {
   EXPECT_TRUE(status.ok());
 }
 
+// A volume on leases grows while mounted: a store added later is offered from the next Put,
+// indices already recorded keep naming the same stores, and old chunks stay readable.
+TEST_F(ChunkStoreTest, AddedStoreTakesShardsFromTheNextPutOn) {
+  Build(4, 2, 3);
+  const Bytes early = RandomBytes(kMiB, 70);
+  const StoredChunk before = PutOk(early);
+  EXPECT_EQ(std::set<uint32_t>(before.stores.begin(), before.stores.end()).size(), 3u);
+  for (int i = 3; i < 6; ++i) {
+    memory_.push_back(std::make_shared<MemoryStore>(0, "mem" + std::to_string(i)));
+    faulty_.push_back(std::make_shared<FaultyStore>(memory_.back()));
+    auto added = cs_->AddStore(faulty_.back());
+    ASSERT_TRUE(added.ok()) << added.status().ToString();
+    EXPECT_EQ(*added, static_cast<uint32_t>(i));
+  }
+  EXPECT_EQ(cs_->store_count(), 6u);
+  const Bytes late = RandomBytes(kMiB, 71);
+  const StoredChunk after = PutOk(late);
+  EXPECT_EQ(std::set<uint32_t>(after.stores.begin(), after.stores.end()).size(), 6u);
+  Status status;
+  EXPECT_EQ(ReadAll(before, &status), early);
+  EXPECT_TRUE(status.ok()) << status.ToString();
+  EXPECT_EQ(ReadAll(after, &status), late);
+  EXPECT_TRUE(status.ok()) << status.ToString();
+  EXPECT_EQ(cs_->AddStore(nullptr).status().code(), Code::kInvalid);
+}
+
+// A host at a new address: the same index, a new way to reach it, fresh health.
+TEST_F(ChunkStoreTest, ReplacedStoreServesTheSameIndexWithFreshHealth) {
+  Build(4, 2, 6);
+  const Bytes plain = RandomBytes(kMiB, 72);
+  const StoredChunk chunk = PutOk(plain);
+  const uint32_t moved = chunk.stores[0];
+  // The old way to reach it is down and backed off; the new one reaches the same shards.
+  faulty_[moved]->SetDown(true);
+  Status status;
+  EXPECT_EQ(ReadAll(chunk, &status), plain);
+  auto reached_again = std::make_shared<FaultyStore>(memory_[moved]);
+  ASSERT_TRUE(cs_->ReplaceStore(moved, reached_again).ok());
+  bool degraded = true;
+  EXPECT_EQ(ReadAll(chunk, &status, &degraded), plain);
+  EXPECT_TRUE(status.ok()) << status.ToString();
+  EXPECT_FALSE(degraded) << "the new store was passed over as if still down";
+  EXPECT_GT(reached_again->gets() + reached_again->reads(), 0u);
+  EXPECT_EQ(cs_->ReplaceStore(6, reached_again).code(), Code::kInvalid);
+  EXPECT_EQ(cs_->store_count(), 6u);
+}
+
 TEST_F(ChunkStoreTest, RemoveIsIdempotentAndRemovesEveryShard) {
   Build(4, 2, 6);
   const StoredChunk a = PutOk(RandomBytes(kMiB, 21));
