@@ -19,13 +19,13 @@ void DirtyFile::Punch(uint64_t offset, uint64_t length, SegmentRefs* refs) {
       continue;
     }
     it = pieces_.erase(it);
-    dirty_bytes_ -= p.length;
+    AddDirty(-static_cast<int64_t>(p.length));
     bool kept_left = false;
     if (p_start < offset) {
       DirtyPiece left = p;
       left.length = offset - p_start;
       pieces_[p_start] = left;
-      dirty_bytes_ += left.length;
+      AddDirty(static_cast<int64_t>(left.length));
       kept_left = true;
     }
     if (p_end > end) {
@@ -33,7 +33,7 @@ void DirtyFile::Punch(uint64_t offset, uint64_t length, SegmentRefs* refs) {
       right.length = p_end - end;
       right.data_offset = p.data_offset + (end - p_start);
       it = pieces_.emplace(end, right).first;
-      dirty_bytes_ += right.length;
+      AddDirty(static_cast<int64_t>(right.length));
       // One reference per piece: a split in two needs one more.
       if (kept_left) refs->AddRef(p.segment, 1);
       ++it;
@@ -53,7 +53,7 @@ void DirtyFile::ApplyWrite(const JournalRecord& record, SegmentRefs* refs) {
   Punch(record.offset, record.length, refs);
   pieces_[record.offset] =
       DirtyPiece{record.length, record.seq, record.segment, record.data_offset};
-  dirty_bytes_ += record.length;
+  AddDirty(static_cast<int64_t>(record.length));
   size_ = std::max(size_, record.offset + record.length);
 }
 
@@ -123,7 +123,7 @@ void DirtyFile::FinishFlush(bool committed, SegmentRefs* refs) {
   for (auto it = pieces_.begin(); it != pieces_.end();) {
     if (it->second.seq <= inflight_seq_) {
       refs->Release(it->second.segment, 1);
-      dirty_bytes_ -= it->second.length;
+      AddDirty(-static_cast<int64_t>(it->second.length));
       it = pieces_.erase(it);
     } else {
       ++it;
@@ -142,7 +142,7 @@ void DirtyFile::DropAll(SegmentRefs* refs) {
   for (auto& t : truncates_) refs->Release(t.second, 1);
   pieces_.clear();
   truncates_.clear();
-  dirty_bytes_ = 0;
+  AddDirty(-static_cast<int64_t>(dirty_bytes_));
   flushing_ = false;
 }
 

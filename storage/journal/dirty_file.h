@@ -9,6 +9,7 @@
 // Not thread-safe: the volume guards every DirtyFile with its metadata mutex.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <utility>
@@ -36,8 +37,14 @@ struct DirtySnapshot {
 
 class DirtyFile {
  public:
-  // A file whose committed size is `committed_size`.
-  explicit DirtyFile(uint64_t committed_size) : size_(committed_size), min_size_(committed_size) {}
+  // A file whose committed size is `committed_size`. `total` (optional; must outlive this
+  // object) follows the sum of dirty_bytes() over every file that shares it, so the volume's
+  // quota can read what is acknowledged but unstored without walking the dirty map.
+  explicit DirtyFile(uint64_t committed_size, std::atomic<uint64_t>* total = nullptr)
+      : size_(committed_size), min_size_(committed_size), total_(total) {}
+  ~DirtyFile() { AddDirty(-static_cast<int64_t>(dirty_bytes_)); }
+  DirtyFile(const DirtyFile&) = delete;
+  DirtyFile& operator=(const DirtyFile&) = delete;
 
   // Applies a write record; takes over the reference the record holds.
   void ApplyWrite(const JournalRecord& record, SegmentRefs* refs);
@@ -84,6 +91,12 @@ class DirtyFile {
   void set_last_write_mono_ns(int64_t t) { last_write_mono_ns_ = t; }
 
  private:
+  // Changes dirty_bytes_ (and the shared total) by `delta`.
+  void AddDirty(int64_t delta) {
+    dirty_bytes_ = static_cast<uint64_t>(static_cast<int64_t>(dirty_bytes_) + delta);
+    if (total_ != nullptr)
+      total_->fetch_add(static_cast<uint64_t>(delta), std::memory_order_relaxed);
+  }
   // Removes [offset, offset+length) from the piece map, splitting pieces at the edges.
   void Punch(uint64_t offset, uint64_t length, SegmentRefs* refs);
 
@@ -95,6 +108,7 @@ class DirtyFile {
   uint64_t inflight_seq_ = 0;
   bool flushing_ = false;
   uint64_t dirty_bytes_ = 0;
+  std::atomic<uint64_t>* const total_;
   uint64_t last_seq_ = 0;
   int64_t mtime_ns_ = 0;
   int64_t last_write_mono_ns_ = 0;

@@ -112,7 +112,7 @@ Result<Attr> Namespace::AttrOf(Ino ino) const {
 
 DirtyFile* Namespace::DirtyFor(Ino ino, uint64_t committed_size) {
   auto& slot = dirty_[ino];
-  if (!slot) slot = std::make_unique<DirtyFile>(committed_size);
+  if (!slot) slot = std::make_unique<DirtyFile>(committed_size, &dirty_total_);
   return slot.get();
 }
 

@@ -13,6 +13,7 @@
 // read gate, chunk reader). The flusher's own lock is never held while taking this one.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -83,6 +84,9 @@ class Namespace {
   // --- for the data path and the flusher ---
   std::unique_lock<std::mutex> Lock() const { return std::unique_lock(mu_); }
 
+  // Bytes acknowledged but not yet stored, over every file (any thread, no lock needed).
+  uint64_t dirty_total() const { return dirty_total_.load(std::memory_order_relaxed); }
+
   // REQUIRES: Lock() held, for everything below.
   Status LoadInode(Ino ino, meta::Inode* inode) const;
   void PutInode(rocksdb::WriteBatch* batch, Ino ino, const meta::Inode& inode) const;
@@ -138,7 +142,9 @@ class Namespace {
   uint64_t name_hash_key_[2] = {0, 0};
 
   mutable std::mutex mu_;
-  uint64_t next_ino_;                                          // guarded by mu_
+  uint64_t next_ino_;  // guarded by mu_
+  // Sum of dirty_bytes() over dirty_ (declared first: the files subtract theirs as they go).
+  std::atomic<uint64_t> dirty_total_{0};
   std::unordered_map<Ino, std::unique_ptr<DirtyFile>> dirty_;  // guarded by mu_
   std::unordered_map<Ino, uint64_t> lookups_;                  // guarded by mu_
   std::unordered_map<Ino, uint64_t> opens_;                    // guarded by mu_

@@ -53,7 +53,7 @@ void Quota::SetCapacities(const std::vector<std::optional<uint64_t>>& capacities
   usable_raw_.reset();
   for (const std::optional<uint64_t>& c : capacities_) {
     if (!c) return;  // a store that never answered: the capacity is unknown
-    known.push_back(*c);
+    known.push_back(*c > largest_shard_ ? *c - largest_shard_ : 0);
   }
   if (!known.empty()) usable_raw_ = FeasibleRaw(known, n_);
 }

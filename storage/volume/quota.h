@@ -5,9 +5,12 @@
 // In raw shard bytes, as hosts charge them:
 //   usable = the most a volume of k+m distinct shards per chunk can place on its stores'
 //            capacities (FeasibleRaw: no store holds more than one shard of a chunk, so a
-//            store's room beyond what the others can match is of no use);
+//            store's room beyond what the others can match is of no use), each store's
+//            capacity less one largest shard (room below a shard holds no shard);
 //   used   = every chunk record's shards at the hosts' charge (a shard counts at least the
-//            minimum charge), plus what the journal holds, coded: (k+m)/k per byte.
+//            minimum charge), plus the bytes written but not yet stored (the dirty
+//            map's total, not the journal's segments: overwritten bytes never count),
+//            coded: (k+m)/k per byte.
 // A write is admitted while used + write x (k+m)/k stays within usable. The capacities
 // come from the stores' Usage (a lease's capacity for a host); until every store has
 // answered once the volume's capacity is unknown and nothing is refused.
@@ -26,8 +29,15 @@ namespace quid {
 
 class Quota {
  public:
-  Quota(int data_shards, int parity_shards, uint64_t min_shard_charge = 4096)
-      : k_(data_shards), n_(data_shards + parity_shards), min_charge_(min_shard_charge) {}
+  // `largest_shard` (a full chunk's shard size, 0: none) is room a store needs to take any
+  // shard at all: the last bit of room below it on each store is never counted, since a
+  // write admitted into it would be acknowledged and then fit on no store.
+  Quota(int data_shards, int parity_shards, uint64_t largest_shard = 0,
+        uint64_t min_shard_charge = 4096)
+      : k_(data_shards),
+        n_(data_shards + parity_shards),
+        largest_shard_(largest_shard),
+        min_charge_(min_shard_charge) {}
 
   // The largest raw total a volume of `width` distinct shards per chunk can place on
   // stores of these capacities (fewer stores than `width`: their sum, shards doubled up).
@@ -39,8 +49,8 @@ class Quota {
   void AddChunk(uint64_t shard_size, size_t shards);
   void RemoveChunk(uint64_t shard_size, size_t shards);
 
-  // kNoSpace, with the numbers, if `write_bytes` more (with `pending_bytes` already in the
-  // journal) would not fit.
+  // kNoSpace, with the numbers, if `write_bytes` more (with `pending_bytes` written and not
+  // yet stored) would not fit.
   Status Admit(uint64_t pending_bytes, uint64_t write_bytes) const;
 
   // Raw bytes usable and used by chunks; usable is nullopt while unknown.
@@ -54,6 +64,7 @@ class Quota {
 
   const uint64_t k_;
   const uint64_t n_;
+  const uint64_t largest_shard_;
   const uint64_t min_charge_;
   mutable std::mutex mu_;
   std::vector<std::optional<uint64_t>> capacities_;

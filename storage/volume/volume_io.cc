@@ -67,7 +67,7 @@ Result<size_t> VolumeImpl::Write(Ino ino, uint64_t offset, ByteSpan data) {
   }
   // Past the stores' usable capacity a write fails now, before the journal takes it: bytes
   // no store would take must not be acknowledged.
-  QUID_RETURN_IF_ERROR(quota_->Admit(journal_->used_bytes(), data.size()));
+  QUID_RETURN_IF_ERROR(quota_->Admit(ns_->dirty_total(), data.size()));
   size_t done = 0;
   while (done < data.size()) {
     const size_t n = std::min<size_t>(data.size() - done, kMaxJournalPayload);

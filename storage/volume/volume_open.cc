@@ -268,8 +268,9 @@ Status VolumeImpl::Start(const VolumeOpenOptions& options) {
       [this] { WakeFlusher(); }, options.destroy_batch_extents);
   // The quota counts every chunk record once here (one pass over the chunk records), then
   // follows commits and drops.
-  quota_ = std::make_unique<Quota>(static_cast<int>(config_.data_shards()),
-                                   static_cast<int>(config_.parity_shards()));
+  quota_ = std::make_unique<Quota>(
+      static_cast<int>(config_.data_shards()), static_cast<int>(config_.parity_shards()),
+      ShardSizeForChunk(config_.chunk_size(), static_cast<int>(config_.data_shards())));
   {
     auto it = db_->NewIterator(Cf::kChunks);
     for (it->SeekToFirst(); it->Valid(); it->Next()) {

@@ -158,6 +158,12 @@ done
 "$QUID" peers --home "$S/n1" --json | python3 -c 'import json, sys
 print(sorted((p["peer"], p["addresses"][0]) for p in json.loads(sys.stdin.readline())["peers"]))' >"$S/peers1.after"
 diff "$S/peers1.before" "$S/peers1.after" >/dev/null || fail "(d) node 1's peers changed across the restart"
+# The mount's breakers for the six hosts opened while they were dead; reads fail fast until a
+# probe finds each host back (probes run every 2 s), so wait for that before reading.
+for i in 2 3 4 5 6 7; do
+  wait_store_reachable "127.0.0.1:${PORT[$i]}" true 15 "(d) node $i after the restart" \
+    || fail "(d) node $i's host is not reachable from the mount 15 s after its restart"
+done
 drop_caches
 verify_sums "$M" "$S/ref.sums" "(d) after the restart"
 

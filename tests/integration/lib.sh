@@ -10,7 +10,8 @@
 #
 # Run one: `sudo bash tests/integration/store_loss_test.sh BUILD/cmd/quid`; all of them:
 # `ctest -L fuse` in the build folder (each is registered with the quid binary as its argument).
-# IT_KEEP=DIR in the environment keeps the full manifest diff of every failed comparison there.
+# IT_KEEP=DIR in the environment keeps the full manifest diff of every failed comparison there,
+# and the logs of a failed test's daemons in DIR/NAME.logs.
 #
 # Variables after it_setup: QUID (absolute path of the binary), S (scratch tmpfs), H (volume home),
 # M (mount point), STORE_DIRS (array, filled by quid_init), IT_NAME.
@@ -91,6 +92,11 @@ it_cleanup() {
   trap - ERR
   set +e
   for p in "${IT_BG_PIDS[@]}"; do kill -9 -- "-$p" 2>/dev/null || kill -9 "$p" 2>/dev/null; done
+  if [ "$rc" != 0 ] && [ -n "${IT_KEEP:-}" ] && [ -n "${S:-}" ] && [ -d "$S" ]; then
+    # the daemons' logs, for a person to read after the scratch tmpfs is gone
+    mkdir -p "$IT_KEEP/$IT_NAME.logs" &&
+      find "$S" -maxdepth 3 -name '*.log' -not -path "$S/mnt/*" -not -path '*/meta/*' -exec cp --backup=numbered {} "$IT_KEEP/$IT_NAME.logs/" \; 2>/dev/null
+  fi
   if [ -n "${S:-}" ] && [ -d "$S" ]; then
     for m in $(it_mounts_under "$S"); do
       [ "$m" = "$S" ] && continue
@@ -395,7 +401,7 @@ verify_sums() {
   fi
   VERIFY_OK=0
   bad=$(grep -c ': FAILED' "$S/verify.out" || true)
-  soft_fail "$label: $bad of $(wc -l <"$list") files differ or fail to read under $dir; first: $(grep ': FAILED' "$S/verify.out" | head -1)"
+  soft_fail "$label: $bad of $(wc -l <"$list") files differ or fail to read under $dir; first: $(grep -m1 ': FAILED' "$S/verify.out")"
 }
 
 # Waits up to $2 seconds until `quid status --json` for home $1 shows no degraded chunk (every

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <map>
 
 namespace quid {
@@ -63,6 +64,34 @@ TEST(DirtyFileTest, OverlappingWriteSplitsOlderPieceAndKeepsRefsBalanced) {
   EXPECT_EQ(pieces[2].second.data_offset, 1000u + 60u);
   for (auto& p : pieces) refs.Release(p.second.segment, 1);
   EXPECT_EQ(refs.total(), 3u);  // three pieces, one reference each
+}
+
+// The volume's quota reads the shared total instead of walking every dirty file: it must
+// follow every split, overwrite, truncate, flush and drop, and a destroyed file's bytes.
+TEST(DirtyFileTest, TheSharedTotalFollowsEveryChange) {
+  CountingRefs refs;
+  std::atomic<uint64_t> total{0};
+  {
+    DirtyFile a(0, &total);
+    DirtyFile b(0, &total);
+    a.ApplyWrite(Write(&refs, 1, 0, 100), &refs);
+    a.ApplyWrite(Write(&refs, 2, 40, 20), &refs);  // an overwrite inside: still 100
+    b.ApplyWrite(Write(&refs, 3, 0, 50), &refs);
+    EXPECT_EQ(total.load(), 150u);
+    a.ApplyTruncate(Truncate(&refs, 4, 30), &refs);
+    EXPECT_EQ(total.load(), 80u);
+    b.BeginFlush();
+    b.ApplyWrite(Write(&refs, 5, 100, 10), &refs);  // after the snapshot: kept
+    b.FinishFlush(/*committed=*/true, &refs);
+    EXPECT_EQ(total.load(), 40u);
+    a.DropAll(&refs);
+    EXPECT_EQ(total.load(), 10u);
+    a.ApplyWrite(Write(&refs, 6, 0, 5), &refs);
+    EXPECT_EQ(total.load(), 15u);
+    for (DirtyFile* f : {&a, &b}) f->DropAll(&refs);
+    b.ApplyWrite(Write(&refs, 7, 0, 7), &refs);
+  }
+  EXPECT_EQ(total.load(), 0u) << "a destroyed file left its bytes in the total";
 }
 
 TEST(DirtyFileTest, FullOverwriteReleasesTheOldRecord) {

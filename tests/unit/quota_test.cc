@@ -63,8 +63,21 @@ TEST(QuotaTest, AWriteThatWouldPassTheUsableCapacityIsRefused) {
   EXPECT_EQ(quota.usable_raw(), 36 * kMiB);
 }
 
+// Hosts take whole shards: a store with less room than one shard holds no more, so that room
+// is not counted (the exchange test once had every host 1 MiB short of the last shard, and
+// 8 MiB acknowledged that no host would take).
+TEST(QuotaTest, RoomBelowOneShardOnAStoreIsNotCounted) {
+  Quota quota(4, 2, kMiB);
+  quota.SetCapacities(std::vector<std::optional<uint64_t>>(6, 6 * kMiB));
+  ASSERT_EQ(quota.usable_raw(), 30 * kMiB);
+  EXPECT_TRUE(quota.Admit(0, 20 * kMiB).ok());
+  EXPECT_EQ(quota.Admit(0, 20 * kMiB + 1).code(), Code::kNoSpace);
+  quota.SetCapacities(std::vector<std::optional<uint64_t>>(6, kMiB / 2));
+  EXPECT_EQ(quota.usable_raw(), 0u);
+}
+
 TEST(QuotaTest, TinyShardsCountTheHostsMinimumCharge) {
-  Quota quota(4, 2, 4096);
+  Quota quota(4, 2, 0, 4096);
   quota.AddChunk(100, 6);
   EXPECT_EQ(quota.chunk_raw(), 6u * 4096);
 }
