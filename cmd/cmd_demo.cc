@@ -347,7 +347,7 @@ int RunDemo(const DemoArgs& args) {
 
   options.volume.passphrase = std::move(passphrase).value();
   options.volume.store_factory = MakeNetworkStoreFactory(options.volume.home);
-  options.volume.lease_hosts = [home = options.volume.home] { return LeaseHosts(home); };
+  options.volume.lease_hosts = FollowLeaseHosts(options.volume.home);
   DemoReport report(mountpoint, nodes - 1);
   const int code = RunMountDaemon(std::move(options), report);
   StopHosts(hosts);

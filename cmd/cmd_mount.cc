@@ -87,7 +87,7 @@ Result<MountDaemonOptions> Prepare(const MountArgs& args) {
   if (!home.ok()) return home.status();
   options.volume.home = *home;
   options.volume.store_factory = MakeNetworkStoreFactory(options.volume.home);
-  options.volume.lease_hosts = [home = *home] { return LeaseHosts(home); };
+  options.volume.lease_hosts = FollowLeaseHosts(*home);
   if (!std::filesystem::is_directory(options.volume.home)) {
     return Status::NotFound("no volume in " + options.volume.home + " (run quid init first)");
   }

@@ -77,10 +77,10 @@ void PrintStores(const std::vector<VolumeStatus::Store>& stores) {
   fmt::print("\n{:<{}}  {:<9}  {:>10}  {:>10}  {:>8}\n", "STORE", name_width, "REACHABLE", "USED",
              "CAPACITY", "SHARDS");
   for (const VolumeStatus::Store& s : stores) {
-    fmt::print("{:<{}}  {:<9}  {:>10}  {:>10}  {:>8}\n", s.name, name_width,
+    fmt::print("{:<{}}  {:<9}  {:>10}  {:>10}  {:>8}{}\n", s.name, name_width,
                s.reachable ? "yes" : "NO", FormatSize(s.used_bytes),
                s.capacity_bytes == 0 ? std::string("-") : FormatSize(s.capacity_bytes),
-               s.shard_count);
+               s.shard_count, s.draining ? "  lease ending: shards moving off" : "");
   }
   // Why each unreachable store is down (away, or another volume's), below the table.
   for (const VolumeStatus::Store& s : stores) {
@@ -130,6 +130,11 @@ void PrintTable(const DaemonStatus& status) {
     fmt::print("swept     {} unreferenced shards removed by the last cleanup\n", v.swept_shards);
   }
   for (const std::string& damage : v.journal_damage) fmt::print("DAMAGED   {}\n", damage);
+  if (v.stuck_shards > 0)
+    fmt::print(
+        "NO ROOM   {} shards on leases that end have nowhere to go: no other lease has room. "
+        "Nothing is deleted; get more leases (quid invite) before these end\n",
+        v.stuck_shards);
   PrintStores(v.stores);
 }
 

@@ -31,6 +31,8 @@ Command AddJoinCommand(CLI::App& quid);
 Command AddTrustCommand(CLI::App& quid);
 Command AddPeersCommand(CLI::App& quid);
 Command AddLeasesCommand(CLI::App& quid);
+Command AddLeaseCommand(CLI::App& quid);  // quid lease set | revoke
+Command AddLedgerCommand(CLI::App& quid);
 
 // Every command reports failure the same way, so scripts and people can rely on it: one line
 // on stderr, "quid <command>: <message>", and exit code 1.

@@ -22,22 +22,50 @@ std::string NodeKeyPath(const std::string& home) {
   return home + "/node.key";
 }
 
-Result<std::vector<StoreSpec>> LeaseHosts(const std::string& home) {
-  QUID_ASSIGN_OR_RETURN(nlohmann::json reply,
-                        NodeRequest(home, {{"op", "stores"}}, kLeaseHostsTimeoutMs));
-  std::vector<StoreSpec> hosts;
+namespace {
+
+Result<std::vector<LeaseHost>> AskLeaseHosts(const std::string& home,
+                                             const std::vector<PlacedOnHost>& placed) {
+  nlohmann::json request = {{"op", "stores"}};
+  if (!placed.empty()) {
+    nlohmann::json list = nlohmann::json::array();
+    for (const PlacedOnHost& p : placed)
+      list.push_back({{"key", ToHex(p.public_key)},
+                      {"bytes", p.bytes},
+                      {"puts_ok", p.puts_ok},
+                      {"puts_failed", p.puts_failed},
+                      {"reads_ok", p.reads_ok},
+                      {"reads_failed", p.reads_failed}});
+    request["placed"] = std::move(list);
+  }
+  QUID_ASSIGN_OR_RETURN(nlohmann::json reply, NodeRequest(home, request, kLeaseHostsTimeoutMs));
+  std::vector<LeaseHost> hosts;
   for (const nlohmann::json& store : reply.at("stores")) {
-    StoreSpec spec;
-    spec.kind = "host";
+    LeaseHost host;
+    host.spec.kind = "host";
     const auto& addresses = store.at("addresses");
-    if (addresses.empty()) continue;  // a partner whose address is not known yet
-    spec.location = addresses[0].get<std::string>();
-    spec.public_key.resize(net::kPublicKeyBytes);
-    if (!FromHex(store.at("key").get<std::string>(), spec.public_key))
+    if (!addresses.empty()) host.spec.location = addresses[0].get<std::string>();
+    host.spec.public_key.resize(net::kPublicKeyBytes);
+    if (!FromHex(store.at("key").get<std::string>(), host.spec.public_key))
       return Status::IoError("the node daemon named a malformed host key");
-    hosts.push_back(std::move(spec));
+    host.draining = store.value("draining", false);
+    hosts.push_back(std::move(host));
   }
   return hosts;
+}
+
+}  // namespace
+
+Result<std::vector<StoreSpec>> LeaseHosts(const std::string& home) {
+  QUID_ASSIGN_OR_RETURN(std::vector<LeaseHost> all, AskLeaseHosts(home, {}));
+  std::vector<StoreSpec> hosts;
+  for (LeaseHost& host : all)
+    if (!host.draining && !host.spec.location.empty()) hosts.push_back(std::move(host.spec));
+  return hosts;
+}
+
+LeaseHostsFn FollowLeaseHosts(const std::string& home) {
+  return [home](const std::vector<PlacedOnHost>& placed) { return AskLeaseHosts(home, placed); };
 }
 
 Result<net::NodeIdentity> LoadNodeIdentity(const std::string& home) {

@@ -24,8 +24,13 @@ Result<net::NodeIdentity> LoadNodeIdentity(const std::string& home);
 StoreFactory MakeNetworkStoreFactory(const std::string& home);
 
 // The hosts of the leases this node receives and that are in force, from its node daemon
-// (node.sock "stores"): where a volume on the node's leases places its shards.
+// (node.sock "stores"): where a new volume on the node's leases places its shards (hosts
+// whose leases end, or whose address is not known yet, are left out).
 Result<std::vector<StoreSpec>> LeaseHosts(const std::string& home);
+// For a mounted volume on the node's leases (VolumeOpenOptions::lease_hosts): every host
+// with a lease, draining or not, and the volume's own count of what it placed on each,
+// handed to the node daemon's ledger on the way.
+LeaseHostsFn FollowLeaseHosts(const std::string& home);
 
 using net::SplitHostPort;  // net/address.h
 

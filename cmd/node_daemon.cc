@@ -1,4 +1,5 @@
 #include "cmd/node_daemon.h"
+#include "cmd/node_daemon_impl.h"
 
 #include <spdlog/spdlog.h>
 #include <unistd.h>
@@ -25,73 +26,8 @@
 #include "storage/exchange/lease.h"
 
 namespace quid {
-namespace {
 
-using nlohmann::json;
-
-// A join or trust waits this long for the other node; a heartbeat at most its interval.
-constexpr int64_t kPairTimeoutMs = 10'000;
-constexpr int64_t kMaxHeartbeatTimeoutMs = 5'000;
-// Heartbeats' times are written this often (they are kept in memory in between).
-constexpr auto kBookFlushInterval = std::chrono::seconds(30);
-// A peer is online when heard from within this many heartbeat intervals.
-constexpr int64_t kOnlineIntervals = 3;
-
-std::string KeyHex(const PublicKey& key) {
-  return ToHex(key);
-}
-
-PublicKey KeyOf(const std::string& bytes) {
-  PublicKey key{};
-  if (bytes.size() == key.size()) std::copy(bytes.begin(), bytes.end(), key.begin());
-  return key;
-}
-
-bool Unspecified(const std::string& host) {
-  return host == "0.0.0.0" || host == "::";
-}
-
-}  // namespace
-
-struct NodeDaemon::Impl {
-  NodeDaemonOptions options;
-  RealClock clock;
-  std::unique_ptr<net::NodeIdentity> identity;
-  std::unique_ptr<exchange::NodeBook> book;
-  std::unique_ptr<net::Pairing> pairing;
-  std::unique_ptr<net::NodeService> node;
-  std::unique_ptr<net::HostService> host;
-  std::unique_ptr<net::HostServer> server;
-  std::unique_ptr<net::EventLoop> peer_loop;  // the clients' connections to peers
-  std::unique_ptr<ControlServer> control;
-  std::string advertised;  // "HOST:PORT" partners reach this node at
-
-  std::mutex mu;  // guards stopping and clients
-  std::condition_variable cv;
-  bool stopping = false;
-  struct Client {
-    std::string address;
-    std::unique_ptr<net::PeerClient> client;
-  };
-  std::map<PublicKey, Client> clients;  // heartbeat thread only
-  std::thread heartbeats;
-  std::atomic<bool> stopped{false};
-
-  int64_t Now() const { return clock.now_ns() / 1'000'000'000; }
-  std::vector<std::string> Addresses() const { return {advertised}; }
-
-  void HeartbeatLoop();
-  void Beat(const exchange::Peer& peer);
-  std::string Command(const std::string& line);
-  Result<json> Invite(const json& request);
-  Result<json> Join(const json& request);
-  Result<json> Trust(const json& request);
-  json Peers();
-  json Leases();
-  json Stores();
-  // Asks `client`'s node to pair (with `proof`, or none for a trust) and completes it.
-  Result<json> Pair(net::PeerClient* client, std::string proof, uint64_t capacity);
-};
+using namespace node_daemon_internal;
 
 Result<std::unique_ptr<NodeDaemon>> NodeDaemon::Start(NodeDaemonOptions options) {
   std::unique_ptr<NodeDaemon> daemon(new NodeDaemon());
@@ -114,6 +50,7 @@ Result<std::unique_ptr<NodeDaemon>> NodeDaemon::Start(NodeDaemonOptions options)
   host.lease_capacity = [node](const PublicKey& tenant) { return node->LeaseCapacity(tenant); };
   QUID_ASSIGN_OR_RETURN(d.host, net::HostService::Open(host));
   d.node->SetHostService(d.host.get());
+  d.node->SetGraceS(d.options.grace_s);
 
   net::HostServerOptions server;
   server.listen_host = d.options.listen_host;
@@ -189,6 +126,7 @@ void NodeDaemon::Impl::HeartbeatLoop() {
       }
       Beat(peer);
     }
+    EnforceReciprocity();
     node->Refresh();  // leases renewed or adopted, and states that passed with the clock
     if (std::chrono::steady_clock::now() >= next_flush) {
       Status flushed = book->Flush();
@@ -256,7 +194,11 @@ std::string NodeDaemon::Impl::Command(const std::string& line) {
     } else if (op == "leases") {
       reply = Leases();
     } else if (op == "stores") {
-      reply = Stores();
+      reply = Stores(request);
+    } else if (op == "ledger") {
+      reply = Ledger();
+    } else if (op == "lease_set" || op == "lease_revoke") {
+      reply = LeaseChange(request, op == "lease_revoke");
     }
   } catch (const json::exception& e) {
     reply = Status::Invalid(std::string("malformed request: ") + e.what());
@@ -342,73 +284,6 @@ Result<json> NodeDaemon::Impl::Trust(const json& request) {
   if (paired.status().code() == Code::kPermission)
     return json{{"peer", fp}, {"capacity_bytes", capacity}, {"state", "waiting"}};
   return paired.status();
-}
-
-json NodeDaemon::Impl::Peers() {
-  const exchange::Book b = book->Snapshot();
-  const int64_t now = Now();
-  const int64_t online_s =
-      std::max<int64_t>(kOnlineIntervals * options.heartbeat_ms / 1000, kOnlineIntervals);
-  json peers = json::array();
-  for (const exchange::Peer& p : b.peers()) {
-    const double uptime = p.heartbeats_sent() == 0 ? 0.0
-                                                   : static_cast<double>(p.heartbeats_answered()) /
-                                                         static_cast<double>(p.heartbeats_sent());
-    peers.push_back(
-        {{"peer", Fingerprint(KeyOf(p.key()))},
-         {"addresses", std::vector<std::string>(p.addresses().begin(), p.addresses().end())},
-         {"online", p.last_seen() > 0 && now - p.last_seen() <= online_s},
-         {"uptime", uptime},
-         {"last_seen", p.last_seen()},
-         {"paired_by", p.paired_by()}});
-  }
-  return json{{"peers", peers}};
-}
-
-json NodeDaemon::Impl::Leases() {
-  const exchange::Book b = book->Snapshot();
-  const int64_t now = Now();
-  const PublicKey& self = identity->public_key();
-  json leases = json::array();
-  for (const exchange::LeaseEntry& entry : b.leases()) {
-    Result<exchange::LeaseTerms> terms = exchange::DecodeTerms(entry.lease());
-    if (!terms.ok()) continue;
-    const bool given = exchange::HostKey(*terms) == self;
-    const PublicKey other = given ? exchange::TenantKey(*terms) : exchange::HostKey(*terms);
-    leases.push_back({{"id", exchange::LeaseIdHex(*terms)},
-                      {"peer", Fingerprint(other)},
-                      {"direction", given ? "given" : "received"},
-                      {"state", exchange::LeaseStateName(exchange::StateAt(entry, now))},
-                      {"capacity_bytes", terms->capacity_bytes()},
-                      {"used_bytes", given ? host->TenantBytes(other) : 0},
-                      {"expires_at", exchange::EndsAt(entry)},
-                      {"sequence", terms->sequence()}});
-  }
-  return json{{"leases", leases}};
-}
-
-json NodeDaemon::Impl::Stores() {
-  const exchange::Book b = book->Snapshot();
-  const int64_t now = Now();
-  const PublicKey& self = identity->public_key();
-  std::map<PublicKey, uint64_t> received;
-  for (const exchange::LeaseEntry& entry : b.leases()) {
-    Result<exchange::LeaseTerms> terms = exchange::DecodeTerms(entry.lease());
-    if (!terms.ok() || exchange::TenantKey(*terms) != self) continue;
-    if (!exchange::InForce(exchange::StateAt(entry, now))) continue;
-    received[exchange::HostKey(*terms)] += terms->capacity_bytes();
-  }
-  json stores = json::array();
-  for (const auto& [key, capacity] : received) {
-    const exchange::Peer* peer = exchange::FindPeer(b, key);
-    stores.push_back({{"peer", Fingerprint(key)},
-                      {"key", KeyHex(key)},
-                      {"addresses", peer ? std::vector<std::string>(peer->addresses().begin(),
-                                                                    peer->addresses().end())
-                                         : std::vector<std::string>()},
-                      {"capacity_bytes", capacity}});
-  }
-  return json{{"stores", stores}};
 }
 
 }  // namespace quid

@@ -14,7 +14,8 @@ std::string StatusToJson(const DaemonStatus& status) {
                   {"reachable", s.reachable},
                   {"used_bytes", s.used_bytes},
                   {"capacity_bytes", s.capacity_bytes},
-                  {"shard_count", s.shard_count}};
+                  {"shard_count", s.shard_count},
+                  {"draining", s.draining}};
     if (!s.problem.empty()) store["problem"] = s.problem;
     stores.push_back(std::move(store));
   }
@@ -37,6 +38,7 @@ std::string StatusToJson(const DaemonStatus& status) {
                     {"journal_capacity_bytes", v.journal_capacity_bytes},
                     {"journal_full", v.journal_full},
                     {"writers_waiting", v.writers_waiting},
+                    {"stuck_shards", v.stuck_shards},
                     {"stores", stores}};
   // Invalid UTF-8 in a store name must not turn a status request into an exception.
   return out.dump(-1, ' ', false, json::error_handler_t::replace);
@@ -70,6 +72,7 @@ Result<DaemonStatus> StatusFromJson(std::string_view text) {
     v.journal_capacity_bytes = in.value("journal_capacity_bytes", uint64_t{0});
     v.journal_full = in.value("journal_full", false);
     v.writers_waiting = in.value("writers_waiting", 0);
+    v.stuck_shards = in.value("stuck_shards", uint64_t{0});
     for (const json& s : in.at("stores")) {
       VolumeStatus::Store store;
       store.name = s.at("name").get<std::string>();
@@ -78,6 +81,7 @@ Result<DaemonStatus> StatusFromJson(std::string_view text) {
       store.capacity_bytes = s.at("capacity_bytes").get<uint64_t>();
       store.shard_count = s.at("shard_count").get<uint64_t>();
       store.problem = s.value("problem", std::string());
+      store.draining = s.value("draining", false);
       v.stores.push_back(std::move(store));
     }
     return status;

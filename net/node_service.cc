@@ -2,6 +2,7 @@
 
 #include "net/wire.h"
 #include "storage/exchange/lease.h"
+#include "storage/exchange/notice.h"
 
 namespace quid::net {
 
@@ -25,8 +26,15 @@ void NodeService::Refresh() {
     Result<exchange::LeaseTerms> terms = exchange::DecodeTerms(entry.lease());
     if (!terms.ok() || !exchange::FullySigned(entry.lease())) continue;
     if (exchange::HostKey(*terms) != self_) continue;
-    given[exchange::TenantKey(*terms)].push_back(
-        {terms->start(), exchange::EndsAt(entry), terms->capacity_bytes()});
+    Given g{terms->start(), exchange::EndsAt(entry), terms->capacity_bytes(), 0, 0};
+    if (entry.has_notice() && exchange::Acknowledged(entry.notice())) {
+      Result<exchange::LeaseNotice> notice = exchange::DecodeNotice(entry.notice());
+      if (notice.ok() && notice->capacity_bytes() < g.capacity) {
+        g.shrink_at = entry.notice().acknowledged_at() + terms->notice_s();
+        g.shrunk = notice->capacity_bytes();
+      }
+    }
+    given[exchange::TenantKey(*terms)].push_back(g);
   }
   std::unique_lock lock(mu_);
   peers_ = std::move(peers);
@@ -39,9 +47,15 @@ std::optional<uint64_t> NodeService::LeaseCapacity(const PublicKey& tenant) cons
   auto it = given_.find(tenant);
   if (it == given_.end()) return std::nullopt;
   std::optional<uint64_t> capacity;
+  const int64_t grace = grace_s_.load(std::memory_order_relaxed);
   for (const Given& g : it->second) {
     // A lease whose start lies a little ahead (the tenant's clock is behind) admits too.
-    if (now < g.end) capacity = capacity.value_or(0) + g.capacity;
+    if (now < g.end) {
+      const bool shrunk = g.shrink_at != 0 && now >= g.shrink_at;
+      capacity = capacity.value_or(0) + (shrunk ? g.shrunk : g.capacity);
+    } else if (now < g.end + grace) {
+      capacity = capacity.value_or(0);  // admitted, with no room: the tenant's grace
+    }
   }
   return capacity;
 }

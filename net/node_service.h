@@ -13,6 +13,7 @@
 // Thread-safe: Serve runs on the server's worker threads.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
@@ -47,8 +48,13 @@ class NodeService : public RequestHandler {
   void Serve(const RequestContext& context, const wire::Request& request, ByteSpan payload,
              wire::Response* response, Bytes* reply_payload) override;
 
-  // The raw shard bytes this node keeps for `tenant` under its leases in force now.
+  // The raw shard bytes this node keeps for `tenant` under its leases in force now. After
+  // its last lease ended the tenant is still admitted, with no room, for the grace period:
+  // it may read, list and delete what it left here (a tenant finishing its move), never
+  // put. nullopt: not admitted.
   std::optional<uint64_t> LeaseCapacity(const PublicKey& tenant) const;
+  // How long after a lease ends its tenant may still reach what it left (`--grace`).
+  void SetGraceS(int64_t grace_s) { grace_s_ = grace_s; }
   // Rebuilds the index from the book; call after changing the book elsewhere.
   void Refresh();
 
@@ -57,6 +63,8 @@ class NodeService : public RequestHandler {
     int64_t start = 0;
     int64_t end = 0;  // EndsAt
     uint64_t capacity = 0;
+    int64_t shrink_at = 0;  // an acknowledged notice to a smaller capacity takes effect here
+    uint64_t shrunk = 0;
   };
   int64_t Now() const { return clock_->now_ns() / 1'000'000'000; }
 
@@ -66,6 +74,7 @@ class NodeService : public RequestHandler {
   const Clock* const clock_;
   const std::function<std::vector<std::string>()> addresses_;
   HostService* host_ = nullptr;
+  std::atomic<int64_t> grace_s_{0};
 
   mutable std::shared_mutex mu_;  // guards the index below
   std::set<PublicKey> peers_;

@@ -5,11 +5,15 @@
 #include <algorithm>
 #include <cstring>
 
+#include "net/pairing_internal.h"
 #include "storage/crypto/sodium_init.h"
 #include "storage/exchange/lease.h"
+#include "storage/exchange/notice.h"
 
 namespace quid::net {
 namespace {
+
+using namespace pairing_internal;  // the helpers pairing_notices.cc shares
 
 using exchange::Book;
 using exchange::SignedLease;
@@ -17,20 +21,6 @@ using exchange::SignedLease;
 // How far the inviter's start time may be from the joiner's clock: clocks drift, but an
 // offer that starts a day away is not the one the code promised.
 constexpr int64_t kClockSlackS = 600;
-
-std::string KeyString(const PublicKey& key) {
-  return std::string(reinterpret_cast<const char*>(key.data()), key.size());
-}
-
-bool SameKey(const std::string& bytes, const PublicKey& key) {
-  return bytes.size() == key.size() && std::memcmp(bytes.data(), key.data(), key.size()) == 0;
-}
-
-// Between exactly these two nodes, either way round.
-bool Between(const exchange::LeaseTerms& terms, const PublicKey& a, const PublicKey& b) {
-  return (SameKey(terms.tenant_key(), a) && SameKey(terms.host_key(), b)) ||
-         (SameKey(terms.tenant_key(), b) && SameKey(terms.host_key(), a));
-}
 
 std::array<uint8_t, 16> SecretOf(const exchange::Invitation& invitation) {
   std::array<uint8_t, 16> secret{};
@@ -48,10 +38,6 @@ bool SetAddresses(exchange::Peer* peer, const std::vector<std::string>& addresse
   peer->clear_addresses();
   for (const std::string& a : addresses) peer->add_addresses(a);
   return true;
-}
-
-Signer SignerOf(const NodeIdentity* self) {
-  return [self](ByteSpan message) { return self->Sign(message); };
 }
 
 }  // namespace
@@ -315,8 +301,11 @@ Result<wire::Heartbeat> Pairing::OnHeartbeat(const PublicKey& peer,
         known->set_last_seen(Now());
         durable = AdoptBetween(book, self_->public_key(), peer, heartbeat.leases()) || durable;
         durable = CountersignRenewals(book, peer, heartbeat.renewals()) || durable;
+        durable = AdoptNotices(book, peer, heartbeat.notices()) || durable;
         for (std::string& lease : LeasesBetween(*book, self_->public_key(), peer))
           reply.add_leases(std::move(lease));
+        for (std::string& notice : NoticesBetween(*book, self_->public_key(), peer))
+          reply.add_notices(std::move(notice));
         return Status::Ok();
       },
       &durable));
@@ -329,6 +318,8 @@ wire::Heartbeat Pairing::MakeHeartbeat(const PublicKey& peer, std::vector<std::s
   const Book book = book_->Snapshot();
   for (std::string& lease : LeasesBetween(book, self_->public_key(), peer))
     heartbeat.add_leases(std::move(lease));
+  for (std::string& notice : NoticesBetween(book, self_->public_key(), peer))
+    heartbeat.add_notices(std::move(notice));
   const int64_t now = Now();
   for (const exchange::LeaseEntry& entry : book.leases()) {
     Result<exchange::LeaseTerms> terms = exchange::DecodeTerms(entry.lease());
@@ -337,10 +328,17 @@ wire::Heartbeat Pairing::MakeHeartbeat(const PublicKey& peer, std::vector<std::s
       continue;
     const exchange::LeaseState state = exchange::StateAt(entry, now);
     if (state != exchange::LeaseState::kActive && state != exchange::LeaseState::kRenewed) continue;
-    if (now < terms->start() + terms->term_s() / 2) continue;
+    // A lease being revoked is never renewed; one asked to grow is offered at once.
+    if (entry.has_notice() && entry.notice_at() == 0) {
+      Result<exchange::LeaseNotice> notice = exchange::DecodeNotice(entry.notice());
+      if (notice.ok() && notice->capacity_bytes() == 0) continue;
+    }
+    const bool grow = entry.grow_to() > terms->capacity_bytes();
+    if (!grow && now < terms->start() + terms->term_s() / 2) continue;
     exchange::LeaseTerms next = *terms;
     next.set_sequence(terms->sequence() + 1);
     next.set_start(now);
+    if (grow) next.set_capacity_bytes(entry.grow_to());
     SignedLease offer = exchange::MakeLease(next);
     if (exchange::SignLease(&offer, self_->public_key(), SignerOf(self_)).ok())
       heartbeat.add_renewals(offer.SerializeAsString());
@@ -360,15 +358,17 @@ bool Pairing::CountersignRenewals(Book* book, const PublicKey& host,
     if (!terms.ok() || exchange::HostKey(*terms) != host ||
         exchange::TenantKey(*terms) != self_->public_key())
       continue;
-    // Only a renewal of a lease held, on its terms: the same capacity, term, notice and
-    // service, the next sequence number.
+    // Only a renewal of a lease held, on its terms: the same term, notice and service, the
+    // next sequence number, and the same capacity or more (the host gives more).
     exchange::LeaseEntry* held = exchange::FindLease(book, terms->lease_id());
     if (held == nullptr || !exchange::FullySigned(held->lease())) continue;
     Result<exchange::LeaseTerms> old = exchange::DecodeTerms(held->lease());
     if (!old.ok() || terms->sequence() != old->sequence() + 1) continue;
+    if (terms->capacity_bytes() < old->capacity_bytes()) continue;  // less goes by notice
     exchange::LeaseTerms same = *terms;
     same.set_sequence(old->sequence());
     same.set_start(old->start());
+    same.set_capacity_bytes(old->capacity_bytes());
     if (same.SerializeAsString() != old->SerializeAsString()) continue;
     if (!exchange::SignLease(&offer, self_->public_key(), SignerOf(self_)).ok()) continue;
     changed = exchange::AdoptLease(book, offer) || changed;
@@ -388,6 +388,16 @@ Status Pairing::OnHeartbeatReply(const PublicKey& peer, const wire::Heartbeat* r
         known->set_last_seen(Now());
         durable = SetAddresses(known, CleanAddresses(reply->addresses()));
         durable = AdoptBetween(book, self_->public_key(), peer, reply->leases()) || durable;
+        durable = AdoptNotices(book, peer, reply->notices()) || durable;
+        // A growth this node offered is done once the peer's countersigned record is held.
+        for (exchange::LeaseEntry& entry : *book->mutable_leases()) {
+          Result<exchange::LeaseTerms> terms = exchange::DecodeTerms(entry.lease());
+          if (entry.grow_to() != 0 && terms.ok() && exchange::FullySigned(entry.lease()) &&
+              terms->capacity_bytes() >= entry.grow_to()) {
+            entry.set_grow_to(0);
+            durable = true;
+          }
+        }
         return Status::Ok();
       },
       &durable);

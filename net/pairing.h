@@ -45,6 +45,13 @@ struct LeasePolicy {
   uint32_t read_latency_ms = 2000;
 };
 
+// What a change of what is given did (Pairing::ChangeGiven).
+struct GivenChange {
+  uint64_t before = 0;   // raw bytes promised to the peer before
+  uint64_t after = 0;    // and once the change has taken effect
+  int64_t notice_s = 0;  // a shrink runs this long from the peer's acknowledgement (0: none)
+};
+
 class Pairing {
  public:
   // REQUIRES: book, identity and clock outlive this.
@@ -81,6 +88,13 @@ class Pairing {
   wire::Heartbeat MakeHeartbeat(const PublicKey& peer, std::vector<std::string> addresses);
   Status OnHeartbeatReply(const PublicKey& peer, const wire::Heartbeat* reply);
 
+  // Host side (pairing_notices.cc): gives `peer` `capacity` raw bytes in all over the
+  // leases this node hosts for it: less by a notice on each lease that shrinks (0 revokes),
+  // more by an offer at the next heartbeat. `ratio_permille` (0: unchanged) becomes the
+  // peer's reciprocity ratio. kNotFound for no such peer, or no lease given to it.
+  Result<GivenChange> ChangeGiven(const PublicKey& peer, uint64_t capacity,
+                                  uint32_t ratio_permille);
+
  private:
   int64_t Now() const { return clock_->now_ns() / 1'000'000'000; }
   exchange::SignedLease NewLease(const PublicKey& tenant, const PublicKey& host, uint64_t capacity,
@@ -89,6 +103,10 @@ class Pairing {
   // lease held on the same terms. True if the book changed.
   bool CountersignRenewals(exchange::Book* book, const PublicKey& host,
                            const google::protobuf::RepeatedPtrField<std::string>& offers);
+  // Keeps the notices in `notices` on leases between this node and `peer` that the host
+  // signed; as the tenant, acknowledges each new one now. True if the book changed.
+  bool AdoptNotices(exchange::Book* book, const PublicKey& peer,
+                    const google::protobuf::RepeatedPtrField<std::string>& notices);
   // Adopts the fully signed leases in `leases` that are between this node and `peer`.
   static bool AdoptBetween(exchange::Book* book, const PublicKey& self, const PublicKey& peer,
                            const google::protobuf::RepeatedPtrField<std::string>& leases);
@@ -102,6 +120,9 @@ class Pairing {
 // The fully signed leases in `book` between `a` and `b`, serialised for the wire.
 std::vector<std::string> LeasesBetween(const exchange::Book& book, const PublicKey& a,
                                        const PublicKey& b);
+// The notices on leases in `book` between `a` and `b`, serialised for the wire.
+std::vector<std::string> NoticesBetween(const exchange::Book& book, const PublicKey& a,
+                                        const PublicKey& b);
 // Keeps at most kMaxInvitationAddresses well-formed "HOST:PORT" addresses.
 std::vector<std::string> CleanAddresses(const google::protobuf::RepeatedPtrField<std::string>& in);
 

@@ -60,6 +60,20 @@ std::vector<std::shared_ptr<ShardStore>> ChunkStore::stores() const {
   return out;
 }
 
+void ChunkStore::SetDraining(uint32_t index, bool draining) {
+  const std::shared_ptr<const StoreSet> set = impl_->Stores();
+  if (index < set->size()) (*set)[index]->draining.store(draining);
+}
+
+std::vector<StoreCalls> ChunkStore::store_calls() const {
+  const std::shared_ptr<const StoreSet> set = impl_->Stores();
+  std::vector<StoreCalls> out;
+  for (const auto& slot : *set)
+    out.push_back({slot->draining.load(), slot->puts_ok.load(), slot->puts_failed.load(),
+                   slot->reads_ok.load(), slot->reads_failed.load()});
+  return out;
+}
+
 size_t ChunkStore::store_count() const {
   return impl_->Stores()->size();
 }
@@ -83,7 +97,9 @@ Status ChunkStore::ReplaceStore(uint32_t index, std::shared_ptr<ShardStore> stor
   if (index >= d.set->size())
     return Status::Invalid("no store " + std::to_string(index) + " to replace");
   auto changed = std::make_shared<StoreSet>(*d.set);
-  (*changed)[index] = std::make_shared<StoreSlot>(std::move(store));
+  auto slot = std::make_shared<StoreSlot>(std::move(store));
+  slot->draining.store((*d.set)[index]->draining.load());  // the lease is the same
+  (*changed)[index] = std::move(slot);
   d.set = std::move(changed);
   return Status::Ok();
 }
@@ -170,12 +186,18 @@ Result<StoredChunk> ChunkStore::Put(const ChunkId& id, ByteSpan plain) {
   for (size_t s = 0; s < stores.size(); ++s) {
     candidates[s].store_index = static_cast<uint32_t>(s);
     candidates[s].name = stores[s]->store->name();
-    candidates[s].available = !d.IsDown(*stores[s]) && !d.IsFull(*stores[s]);
+    candidates[s].available =
+        !d.IsDown(*stores[s]) && !d.IsFull(*stores[s]) && !stores[s]->draining.load();
     if (candidates[s].available) ++available;
   }
   if (available == 0) {
-    for (auto& c : candidates) c.available = true;
-    available = candidates.size();
+    // Stores whose leases end are never offered again, unless every store's lease ends.
+    bool all_draining = true;
+    for (const auto& slot : stores) all_draining = all_draining && slot->draining.load();
+    for (size_t s = 0; s < stores.size(); ++s) {
+      candidates[s].available = all_draining || !stores[s]->draining.load();
+      if (candidates[s].available) ++available;
+    }
   }
   std::vector<uint32_t> assign = d.placement->Place(id, static_cast<int>(n), candidates);
   // Where a failed shard goes next: the available stores in the policy's order.
@@ -201,7 +223,7 @@ Result<StoredChunk> ChunkStore::Put(const ChunkId& id, ByteSpan plain) {
     });
     std::vector<size_t> retry;
     for (size_t i : pending) {
-      d.Note(*stores[assign[i]], results[i]);
+      d.Note(*stores[assign[i]], results[i], Impl::Call::kPut);
       if (results[i].ok()) {
         stored[i] = true;
       } else {
@@ -305,7 +327,8 @@ Status ChunkStore::RemoveShards(const StoredChunk& chunk, uint64_t* removed_mask
   size_t unreachable = skipped_down;
   for (size_t j = 0; j < todo.size(); ++j) {
     const size_t i = todo[j];
-    if (chunk.stores[i] < stores.size()) d.Note(*stores[chunk.stores[i]], results[j]);
+    if (chunk.stores[i] < stores.size())
+      d.Note(*stores[chunk.stores[i]], results[j], Impl::Call::kRemove);
     if (results[j].ok()) *removed_mask |= uint64_t{1} << i;
     if (results[j].code() == Code::kUnavailable) ++unreachable;
     if (!results[j].ok() && first_error.ok()) first_error = results[j];

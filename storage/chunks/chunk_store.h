@@ -57,6 +57,12 @@ struct ChunkStoreStats {
   uint64_t shard_failures = 0;  // shard gets/puts that failed (missing, corrupt, down)
 };
 
+// One store as the chunk store has used it (ChunkStore::store_calls).
+struct StoreCalls {
+  bool draining = false;
+  uint64_t puts_ok = 0, puts_failed = 0, reads_ok = 0, reads_failed = 0;
+};
+
 // Bytes in each shard of a chunk of `plain_size` bytes at `data_shards` (k >= 1): the
 // encrypted blob cut k ways and padded, as ChunkStore::Put makes them.
 size_t ShardSizeForChunk(size_t plain_size, int data_shards);
@@ -109,6 +115,11 @@ class ChunkStore {
   // The store at `index` is now reached through `store` (a host's new address). Calls in
   // flight finish on the old one; its health record starts afresh. kInvalid for a bad index.
   Status ReplaceStore(uint32_t index, std::shared_ptr<ShardStore> store);
+  // The store's lease is ending (or no longer so): placement never offers a draining store
+  // while any other is left. Ignored for a bad index.
+  void SetDraining(uint32_t index, bool draining);
+  // Per store: whether it drains, and the calls it answered and failed since construction.
+  std::vector<StoreCalls> store_calls() const;
 
   int data_shards() const;
   int parity_shards() const;

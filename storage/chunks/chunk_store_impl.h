@@ -70,6 +70,10 @@ struct StoreSlot {
   // last) or full (skipped by placement only). 0: healthy.
   std::atomic<int64_t> down_until{0};
   std::atomic<int64_t> full_until{0};
+  // Its lease is ending: placement passes it over; the volume moves its shards away.
+  std::atomic<bool> draining{false};
+  // Calls answered and failed, by kind: the volume's own record of the host's service.
+  std::atomic<uint64_t> puts_ok{0}, puts_failed{0}, reads_ok{0}, reads_failed{0};
 };
 // The store list as one operation sees it: indices are the volume's store indices, and a
 // list only ever grows, so an index taken from any snapshot stays valid in every later one.
@@ -122,7 +126,10 @@ struct ChunkStore::Impl {
   }
 
   // Records the outcome of one call to `store`, keeping the health flags current.
-  void Note(StoreSlot& store, const Status& status) {
+  enum class Call { kPut, kRead, kRemove };
+  void Note(StoreSlot& store, const Status& status, Call call) {
+    if (call == Call::kPut) (status.ok() ? store.puts_ok : store.puts_failed).fetch_add(1);
+    if (call == Call::kRead) (status.ok() ? store.reads_ok : store.reads_failed).fetch_add(1);
     if (status.ok()) {
       store.down_until.store(0, std::memory_order_relaxed);
       return;

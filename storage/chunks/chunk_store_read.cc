@@ -32,7 +32,7 @@ Status ChunkStore::Impl::ReadHealthy(const ChunkStore& self, const StoreSet& sto
   });
   Status first_error;
   for (size_t p = 0; p < results.size(); ++p) {
-    Note(*stores[chunk.stores[first + p]], results[p]);
+    Note(*stores[chunk.stores[first + p]], results[p], Call::kRead);
     if (!results[p].ok() && first_error.ok()) first_error = results[p];
   }
   if (!first_error.ok()) return first_error;
@@ -86,7 +86,7 @@ Status ChunkStore::Impl::ReadDegraded(const ChunkStore& self, const StoreSet& st
       }
     });
     for (size_t p = 0; p < batch.size(); ++p) {
-      Note(*stores[chunk.stores[batch[p]]], results[p]);
+      Note(*stores[chunk.stores[batch[p]]], results[p], Call::kRead);
       if (results[p].ok()) {
         good[batch[p]] = true;
         ++good_count;

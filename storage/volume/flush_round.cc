@@ -325,7 +325,7 @@ bool Flusher::CommitRound(std::vector<FileJob>& files) {
       committed.clear();
     } else if (p_.quota != nullptr) {
       for (const StoredChunk* chunk : new_records)
-        p_.quota->AddChunk(chunk->shard_size, chunk->stores.size());
+        p_.quota->AddChunk(chunk->shard_size, chunk->stores);
     }
     for (auto& file : files) {
       auto it = p_.ns->dirty().find(file.ino);

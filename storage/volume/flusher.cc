@@ -15,7 +15,7 @@ constexpr uint64_t kEagerDirtyBytes = 64ull << 20;  // ... or once this much of 
 constexpr uint64_t kRoundBytes = 256ull << 20;      // dirty bytes planned into one round
 constexpr size_t kRoundFiles = 512;
 constexpr int64_t kSweepIntervalNs = 600'000'000'000;   // unreferenced-shard sweep period
-constexpr int64_t kRestoreIntervalNs = 10'000'000'000;  // redundancy check period when idle
+constexpr int64_t kRestoreIntervalNs = 5'000'000'000;   // redundancy check period when idle
 constexpr int64_t kPeriodicIntervalNs = 2'000'000'000;  // FlusherParts::periodic
 
 }  // namespace

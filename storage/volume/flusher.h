@@ -12,6 +12,7 @@
 // never held while taking the namespace lock or doing I/O.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -68,6 +69,9 @@ class Flusher {
 
   // There is new work (a write, a delete): look now rather than at the next poll.
   void Wake();
+  // Shards on stores whose leases end that found no other store with room, over the last
+  // whole walk of the chunks (VolumeStatus::stuck_shards).
+  uint64_t stuck_shards() const { return stuck_shards_.load(); }
   // Flushes everything dirty, whatever its age, until nothing is dirty or `timeout_ns`
   // passes (kUnavailable: bytes stay in the journal). `progress` gets the bytes still
   // pending, about twice a second. Any thread.
@@ -85,8 +89,9 @@ class Flusher {
   Status BuildChunk(FileJob& file, ChunkJob& chunk);
   bool CommitRound(std::vector<FileJob>& files);
   // Moves the extra shards of chunks placed twice on one store (written while stores were
-  // away) to reachable stores the chunk does not use yet, a bounded amount per call.
-  // True if it moved anything (redundancy.cc).
+  // away), and every shard on a draining store (its lease ends), to reachable stores the
+  // chunk does not use yet, a bounded amount per call. True if it moved anything
+  // (redundancy.cc).
   bool RestoreRedundancy();
   // When the journal is at least half full and its oldest segment is held by a few live
   // pieces only (a file that cannot be flushed yet), copies those pieces to the head of
@@ -95,7 +100,9 @@ class Flusher {
   bool RelocatePinnedRecords();
 
   const FlusherParts p_;
-  std::string redundancy_cursor_;  // chunk key to resume RestoreRedundancy from
+  std::string redundancy_cursor_;          // chunk key to resume RestoreRedundancy from
+  uint64_t stuck_this_cycle_ = 0;          // shards on draining stores with nowhere to go, so far
+  std::atomic<uint64_t> stuck_shards_{0};  // the same, over the last whole walk
 
   std::mutex mu_;
   std::condition_variable wake_cv_;

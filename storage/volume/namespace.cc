@@ -144,7 +144,9 @@ void Namespace::FinishChunkRefs(rocksdb::WriteBatch* batch,
       // The last reference is gone: the shards go on the durable to-delete list in this
       // same batch, and are removed after it commits.
       db_->Delete(batch, Cf::kChunks, ChunkKey(id));
-      if (quota_ != nullptr) quota_->RemoveChunk(chunk.shard_size(), chunk.stores_size());
+      if (quota_ != nullptr)
+        quota_->RemoveChunk(chunk.shard_size(),
+                            {chunk.stores().data(), static_cast<size_t>(chunk.stores_size())});
       meta::PendingDelete pd;
       *pd.mutable_chunk() = chunk;
       db_->PutProto(batch, Cf::kDeletes, DeleteKey(id, chunk.generation()), pd);

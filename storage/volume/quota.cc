@@ -58,14 +58,35 @@ void Quota::SetCapacities(const std::vector<std::optional<uint64_t>>& capacities
   if (!known.empty()) usable_raw_ = FeasibleRaw(known, n_);
 }
 
-void Quota::AddChunk(uint64_t shard_size, size_t shards) {
+void Quota::AddChunk(uint64_t shard_size, std::span<const uint32_t> stores) {
+  const uint64_t charge = std::max(shard_size, min_charge_);
   std::lock_guard lock(mu_);
-  chunk_raw_ += std::max(shard_size, min_charge_) * shards;
+  chunk_raw_ += charge * stores.size();
+  for (uint32_t s : stores) {
+    if (s >= placed_.size()) placed_.resize(s + 1, 0);
+    placed_[s] += charge;
+  }
 }
 
-void Quota::RemoveChunk(uint64_t shard_size, size_t shards) {
+void Quota::RemoveChunk(uint64_t shard_size, std::span<const uint32_t> stores) {
+  const uint64_t charge = std::max(shard_size, min_charge_);
   std::lock_guard lock(mu_);
-  chunk_raw_ -= std::min(chunk_raw_, std::max(shard_size, min_charge_) * shards);
+  chunk_raw_ -= std::min(chunk_raw_, charge * stores.size());
+  for (uint32_t s : stores)
+    if (s < placed_.size()) placed_[s] -= std::min(placed_[s], charge);
+}
+
+void Quota::MoveShard(uint64_t shard_size, uint32_t from, uint32_t to) {
+  const uint64_t charge = std::max(shard_size, min_charge_);
+  std::lock_guard lock(mu_);
+  if (from < placed_.size()) placed_[from] -= std::min(placed_[from], charge);
+  if (to >= placed_.size()) placed_.resize(to + 1, 0);
+  placed_[to] += charge;
+}
+
+std::vector<uint64_t> Quota::PlacedPerStore() const {
+  std::lock_guard lock(mu_);
+  return placed_;
 }
 
 std::optional<uint64_t> Quota::usable_raw() const {

@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <vector>
 
 #include "storage/base/status.h"
@@ -46,8 +47,14 @@ class Quota {
   // Per store, its capacity as it last answered (nullopt: it did not answer now, the
   // last answer stays).
   void SetCapacities(const std::vector<std::optional<uint64_t>>& capacities);
-  void AddChunk(uint64_t shard_size, size_t shards);
-  void RemoveChunk(uint64_t shard_size, size_t shards);
+  // A chunk record with one shard of `shard_size` on each store in `stores` (the record's
+  // store indices, one per shard) was committed, or dropped; a shard moved between stores.
+  void AddChunk(uint64_t shard_size, std::span<const uint32_t> stores);
+  void RemoveChunk(uint64_t shard_size, std::span<const uint32_t> stores);
+  void MoveShard(uint64_t shard_size, uint32_t from, uint32_t to);
+  // Per store index, the raw bytes the chunk records place there at the hosts' charge: the
+  // volume's own count of what each host holds for it (the ledger's "held by peer").
+  std::vector<uint64_t> PlacedPerStore() const;
 
   // kNoSpace, with the numbers, if `write_bytes` more (with `pending_bytes` written and not
   // yet stored) would not fit.
@@ -70,6 +77,7 @@ class Quota {
   std::vector<std::optional<uint64_t>> capacities_;
   std::optional<uint64_t> usable_raw_;  // from capacities_, kept so a write costs no search
   uint64_t chunk_raw_ = 0;
+  std::vector<uint64_t> placed_;  // per store index
 };
 
 }  // namespace quid

@@ -1,8 +1,11 @@
-// Restoring redundancy after stores come back. A chunk written while some stores were
-// unreachable has several shards on one store (ChunkStore places them there rather than
-// refuse the write); losing that store would then cost more than one shard. Once enough
-// stores are reachable again, each extra shard is copied to a store the chunk does not use
-// yet, the chunk record is updated, and only then is the extra copy removed:
+// Moving shards to where they belong, a bounded amount per pass:
+//  - restoring redundancy after stores come back: a chunk written while some stores were
+//    unreachable has several shards on one store (ChunkStore places them there rather
+//    than refuse the write), and losing that store would then cost more than one shard;
+//  - leaving stores whose leases end (draining): every shard there moves before the host
+//    may delete it (DESIGN.md: a tenant moves its shards off a lease before it ends).
+// Each shard is copied to a reachable store the chunk does not use yet (never a draining
+// one), the chunk record is updated, and only then is the old copy removed:
 //   put on the new store (durable) -> commit the record (synced) -> remove the old copy.
 // A crash between the steps leaves a spare copy that the unreferenced-shard sweep removes,
 // never a record pointing at a missing shard.
@@ -17,6 +20,7 @@
 
 #include "storage/meta/metadata_keys.h"
 #include "storage/volume/flusher.h"
+#include "storage/volume/quota.h"
 #include "storage/volume/store_probe.h"
 
 namespace quid {
@@ -27,12 +31,15 @@ constexpr size_t kMovesPerPass = 32;
 
 bool Flusher::RestoreRedundancy() {
   const std::vector<std::shared_ptr<ShardStore>> stores = p_.chunks->stores();
+  const std::vector<StoreCalls> calls = p_.chunks->store_calls();
+  const auto draining = [&](uint32_t s) { return s < calls.size() && calls[s].draining; };
   // Asking every store costs a round trip (and up to a timeout for a silent one): only
-  // when some chunk actually doubles up on a store.
+  // when some chunk actually has a shard to move.
   std::vector<bool> reachable;
   auto ensure_reachability = [&] {
     if (!reachable.empty()) return;
     for (const auto& usage : ProbeStores(*p_.chunks, *p_.io_pool)) reachable.push_back(usage.ok());
+    reachable.resize(stores.size(), false);
   };
 
   struct Move {
@@ -42,6 +49,7 @@ bool Flusher::RestoreRedundancy() {
     int index;
     uint32_t from;
     uint32_t to;
+    uint32_t shard_size;
   };
   std::vector<Move> moves;
   size_t scanned = 0;
@@ -55,23 +63,40 @@ bool Flusher::RestoreRedundancy() {
       meta::Chunk chunk;
       if (!chunk.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) continue;
       std::set<uint32_t> used(chunk.stores().begin(), chunk.stores().end());
-      if (used.size() == static_cast<size_t>(chunk.stores_size())) continue;  // all distinct
+      const bool doubled = used.size() != static_cast<size_t>(chunk.stores_size());
+      const bool on_draining = std::any_of(chunk.stores().begin(), chunk.stores().end(), draining);
+      if (!doubled && !on_draining) continue;
       ensure_reachability();
       std::vector<uint32_t> free;
       for (uint32_t s = 0; s < stores.size(); ++s)
-        if (reachable[s] && !used.count(s)) free.push_back(s);
+        if (reachable[s] && !used.count(s) && !draining(s)) free.push_back(s);
       std::set<uint32_t> seen;
-      for (int i = 0; i < chunk.stores_size() && !free.empty(); ++i) {
+      for (int i = 0; i < chunk.stores_size(); ++i) {
         const uint32_t from = chunk.stores(i);
-        if (seen.insert(from).second) continue;  // the first shard on a store stays
+        // The first shard on a store stays, unless that store's lease is ending.
+        if (seen.insert(from).second && !draining(from)) continue;
         if (from >= stores.size() || !reachable[from]) continue;  // needs a rebuild, not a copy
-        Move m{it->key().ToString(), chunk.generation(), {}, i, from, free.back()};
+        if (free.empty()) {
+          if (draining(from)) ++stuck_this_cycle_;
+          continue;
+        }
+        Move m{it->key().ToString(), chunk.generation(), {}, i, from,
+               free.back(),          chunk.shard_size()};
         std::memcpy(m.id.data(), it->key().data(), std::min<size_t>(m.id.size(), it->key().size()));
         free.pop_back();
         moves.push_back(m);
       }
     }
-    if (!it->Valid()) redundancy_cursor_.clear();  // wrap around next time
+    if (!it->Valid()) {
+      redundancy_cursor_.clear();  // wrap around next time
+      stuck_shards_.store(stuck_this_cycle_);
+      if (stuck_this_cycle_ > 0)
+        spdlog::error(
+            "{} shards on stores whose leases end have nowhere to go: no other lease has room "
+            "(nothing is deleted; get more leases before these end)",
+            stuck_this_cycle_);
+      stuck_this_cycle_ = 0;
+    }
   }
 
   size_t moved = 0;
@@ -95,9 +120,12 @@ bool Flusher::RestoreRedundancy() {
     }
     // Whether it was committed or not, exactly one of the two copies is surplus.
     (void)(committed ? stores[m.from] : stores[m.to])->Remove(shard);
-    if (committed) ++moved;
+    if (committed) {
+      ++moved;
+      if (p_.quota != nullptr) p_.quota->MoveShard(m.shard_size, m.from, m.to);
+    }
   }
-  if (moved) spdlog::info("restored redundancy: moved {} shards to stores that had none", moved);
+  if (moved) spdlog::info("moved {} shards to stores the chunks did not use yet", moved);
   return moved > 0;
 }
 

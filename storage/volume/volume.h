@@ -81,9 +81,13 @@ struct VolumeStatus {
     uint64_t used_bytes = 0;
     uint64_t capacity_bytes = 0;
     uint64_t shard_count = 0;
-    std::string problem;  // why it is not reachable (empty when it is)
+    std::string problem;    // why it is not reachable (empty when it is)
+    bool draining = false;  // its lease is ending: its shards are moving to other stores
   };
   std::vector<Store> stores;
+  // Shards on stores whose leases end that found no other store with room at the last
+  // pass: nothing is deleted, but they must move before the lease ends (get more leases).
+  uint64_t stuck_shards = 0;
   int data_shards = 0;
   int parity_shards = 0;
   uint64_t files = 0;  // inodes
@@ -126,6 +130,20 @@ struct StoreSpec {
 };
 using StoreFactory = std::function<Result<std::shared_ptr<ShardStore>>(const StoreSpec&)>;
 
+// A host the node holds a lease on, as the node daemon reports it to the mount.
+struct LeaseHost {
+  StoreSpec spec;         // kind "host"; location empty while its address is not known
+  bool draining = false;  // every lease with it is ending: move shards off it
+};
+// What a volume holds on one host, by its own count (the node daemon's ledger keeps it).
+struct PlacedOnHost {
+  Bytes public_key;
+  uint64_t bytes = 0;  // raw shard bytes at the host's charge
+  uint64_t puts_ok = 0, puts_failed = 0, reads_ok = 0, reads_failed = 0;
+};
+using LeaseHostsFn =
+    std::function<Result<std::vector<LeaseHost>>(const std::vector<PlacedOnHost>& placed)>;
+
 struct VolumeOpenOptions {
   std::string home;        // the node's home folder (metadata, journal)
   std::string passphrase;  // or key_file
@@ -148,11 +166,14 @@ struct VolumeOpenOptions {
   size_t destroy_batch_extents = 1024;
   // For a volume on the node's leases: the hosts of the leases in force now (an error:
   // the node daemon does not answer, and the volume keeps the hosts it knows). Hosts not
-  // yet in the volume are added, known ones (by key) take the address given.
-  std::function<Result<std::vector<StoreSpec>>()> lease_hosts;
+  // yet in the volume are added, known ones (by key) take the address given (an empty
+  // one: not known yet, the old one stays). A known host that is draining, or no longer
+  // named at all, gets no new shards, and the volume moves its shards to other hosts.
+  // `placed` is what the volume holds on each host, by its own count, for the ledger.
+  LeaseHostsFn lease_hosts;
   // How often a mounted volume on leases asks lease_hosts again, to grow onto new leases
   // and follow hosts' new addresses while mounted; 0: only at open.
-  int64_t lease_refresh_ns = 5'000'000'000;
+  int64_t lease_refresh_ns = 1'000'000'000;
   // Test seam: when set, used instead of opening the configured stores.
   std::vector<std::shared_ptr<ShardStore>> stores_override;
 };

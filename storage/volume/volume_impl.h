@@ -88,8 +88,14 @@ class VolumeImpl : public Volume {
   // A volume on the node's leases: adds the hosts of new leases and updates addresses, in
   // the configuration and (once open) in the chunk store (lease_hosts.cc).
   Status FollowLeases();
+  // FollowLeases under leases_mu_: `*capacity_changed` when the quota must look again.
+  Status ApplyLeases(const Result<std::vector<LeaseHost>>& hosts, bool* capacity_changed);
   // The lease watcher thread: FollowLeases every options_.lease_refresh_ns until Close.
   void WatchLeases();
+  // What the volume holds on each host, for the node daemon's ledger.
+  std::vector<PlacedOnHost> PlacedOnHosts();
+  // Per store index: its lease is ending (the last FollowLeases said so).
+  std::vector<bool> Draining();
   // The store a configuration entry names, opened (or an offline stand-in) and stamped.
   std::shared_ptr<ShardStore> OpenConfiguredStore(const meta::StoreConfig& entry);
   std::shared_ptr<ShardStore> StampForVolume(std::shared_ptr<ShardStore> store, bool claim_now);
@@ -128,6 +134,7 @@ class VolumeImpl : public Volume {
 
   // Serializes changes to config_'s store list (FollowLeases); a leaf lock.
   std::mutex leases_mu_;
+  std::vector<bool> draining_;  // guarded by leases_mu_; per store index
   std::thread lease_watch_;
   std::mutex lease_watch_mu_;
   std::condition_variable lease_watch_cv_;

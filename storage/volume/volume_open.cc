@@ -276,7 +276,8 @@ Status VolumeImpl::Start(const VolumeOpenOptions& options) {
     for (it->SeekToFirst(); it->Valid(); it->Next()) {
       meta::Chunk chunk;
       if (chunk.ParseFromArray(it->value().data(), static_cast<int>(it->value().size())))
-        quota_->AddChunk(chunk.shard_size(), chunk.stores_size());
+        quota_->AddChunk(chunk.shard_size(),
+                         {chunk.stores().data(), static_cast<size_t>(chunk.stores_size())});
     }
   }
   ns_->AttachQuota(quota_.get());

@@ -10,9 +10,14 @@ namespace quid {
 
 void VolumeImpl::RefreshQuota() {
   std::vector<std::optional<uint64_t>> capacities;
-  for (const Result<StoreUsage>& usage : ProbeStores(*chunks_, *io_pool_))
-    capacities.push_back(usage.ok() ? std::optional<uint64_t>(usage->capacity_bytes)
-                                    : std::nullopt);
+  const std::vector<bool> draining = Draining();
+  for (const Result<StoreUsage>& usage : ProbeStores(*chunks_, *io_pool_)) {
+    // A store whose lease ends gives nothing from now on.
+    const bool ending = capacities.size() < draining.size() && draining[capacities.size()];
+    capacities.push_back(ending       ? std::optional<uint64_t>(0)
+                         : usage.ok() ? std::optional<uint64_t>(usage->capacity_bytes)
+                                      : std::nullopt);
+  }
   quota_->SetCapacities(capacities);
 }
 
@@ -44,9 +49,11 @@ VolumeStatus VolumeImpl::GetStatus() {
   std::vector<bool> reachable;
   const std::vector<std::shared_ptr<ShardStore>> stores = chunks_->stores();
   const std::vector<Result<StoreUsage>> usages = ProbeStores(*chunks_, *io_pool_);
+  const std::vector<bool> draining = Draining();
   for (size_t i = 0; i < usages.size() && i < stores.size(); ++i) {
     VolumeStatus::Store s;
     s.name = stores[i]->name();
+    s.draining = i < draining.size() && draining[i];
     const Result<StoreUsage>& usage = usages[i];
     s.reachable = usage.ok();
     if (usage.ok()) {
@@ -60,6 +67,7 @@ VolumeStatus VolumeImpl::GetStatus() {
     status.stores.push_back(s);
   }
   status.degraded_reads = chunks_->stats().degraded_reads;
+  status.stuck_shards = flusher_->stuck_shards();
   // The chunk and inode counts read one implicit snapshot each, without the namespace
   // lock: file operations never wait behind a status of a large volume.
   auto it = db_->NewIterator(Cf::kChunks);

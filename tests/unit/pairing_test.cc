@@ -12,6 +12,8 @@
 #include "storage/base/mem_env.h"
 #include "storage/crypto/sodium_init.h"
 #include "storage/exchange/lease.h"
+#include "storage/exchange/notice.h"
+#include "storage/exchange/standing.h"
 
 namespace quid::net {
 namespace {
@@ -292,6 +294,91 @@ TEST_F(PairingTest, LeasesRenewThemselvesPastHalfTheirTerm) {
   const exchange::Book after = b_.book->Snapshot();
   for (const auto& entry : after.leases())
     EXPECT_EQ(exchange::DecodeTerms(entry.lease())->capacity_bytes(), kCapacity);
+}
+
+// `quid lease revoke`: a notice the tenant's node acknowledges on receipt; the lease is
+// expiring on both sides from that moment, then revoked; never renewed meanwhile; and the
+// other side's reciprocity answers by revoking what it gives.
+TEST_F(PairingTest, ARevocationIsAcknowledgedRunsItsNoticeAndIsAnsweredInKind) {
+  ASSERT_TRUE(Join(b_, Invite()).ok());
+  auto beat = [&](Node& from, Node& to) {
+    auto reply = to.pairing->OnHeartbeat(from.key(), from.pairing->MakeHeartbeat(to.key(), {}));
+    ASSERT_TRUE(reply.ok());
+    ASSERT_TRUE(from.pairing->OnHeartbeatReply(to.key(), &*reply).ok());
+  };
+  // b_ revokes what it gives a_. Until a_ hears of it, nothing changes.
+  Result<GivenChange> change = b_.pairing->ChangeGiven(a_.key(), 0, 0);
+  ASSERT_TRUE(change.ok()) << change.status().ToString();
+  EXPECT_EQ(change->before, kCapacity);
+  EXPECT_EQ(change->after, 0u);
+  EXPECT_EQ(change->notice_s, 20);
+  EXPECT_EQ(Count(b_, a_, true, LeaseState::kActive, Now()), 1);
+  const int64_t told = Now() + 5;
+  clock_.advance_ns(int64_t{5} * 1'000'000'000);
+  beat(b_, a_);  // a_ acknowledges in its answer
+  EXPECT_EQ(Count(a_, b_, false, LeaseState::kExpiring, Now()), 1);
+  EXPECT_EQ(Count(b_, a_, true, LeaseState::kExpiring, Now()), 1);
+  const exchange::Book b_book = b_.book->Snapshot();  // a copy: never iterate a temporary's
+  for (const auto& entry : b_book.leases()) {
+    if (exchange::HostKey(*exchange::DecodeTerms(entry.lease())) == b_.key()) {
+      EXPECT_EQ(entry.notice_at(), told) << "the notice runs from the acknowledgement";
+    }
+  }
+  // a_ now receives nothing from b_ (after the notice), so reciprocity allows it to give
+  // nothing: its own notice, acknowledged at b_'s next heartbeat.
+  const exchange::Book book = a_.book->Snapshot();
+  const exchange::Standing s =
+      exchange::JudgeStanding(book, a_.key(), *exchange::FindPeer(book, b_.key()), Now());
+  EXPECT_EQ(s.received_bytes, 0u);
+  EXPECT_EQ(s.given_bytes, kCapacity);
+  EXPECT_EQ(s.allowed_bytes, 0u);
+  ASSERT_TRUE(a_.pairing->ChangeGiven(b_.key(), s.allowed_bytes, 0).ok());
+  beat(a_, b_);
+  EXPECT_EQ(Count(a_, b_, true, LeaseState::kExpiring, Now()), 1);
+  EXPECT_EQ(Count(b_, a_, false, LeaseState::kExpiring, Now()), 1);
+  // Past half the term, a lease being revoked is offered no renewal.
+  clock_.advance_ns(int64_t{301} * 1'000'000'000);
+  EXPECT_EQ(b_.pairing->MakeHeartbeat(a_.key(), {}).renewals_size(), 0);
+  for (bool given : {true, false}) {
+    EXPECT_EQ(Count(a_, b_, given, LeaseState::kRevoked, Now()), 1) << given;
+    EXPECT_EQ(Count(b_, a_, given, LeaseState::kRevoked, Now()), 1) << given;
+  }
+}
+
+// `quid lease set` to more: an offer at the larger capacity, countersigned like a renewal.
+// To less: a notice, after which the host admits only the smaller capacity.
+TEST_F(PairingTest, LeaseSetGrowsByACountersignedOfferAndShrinksByNotice) {
+  ASSERT_TRUE(Join(b_, Invite()).ok());
+  auto beat = [&](Node& from, Node& to) {
+    auto reply = to.pairing->OnHeartbeat(from.key(), from.pairing->MakeHeartbeat(to.key(), {}));
+    ASSERT_TRUE(reply.ok());
+    ASSERT_TRUE(from.pairing->OnHeartbeatReply(to.key(), &*reply).ok());
+  };
+  ASSERT_TRUE(a_.pairing->ChangeGiven(b_.key(), 2 * kCapacity, 2000).ok());
+  beat(a_, b_);
+  auto capacity_of = [&](const Node& node, bool given) {
+    uint64_t total = 0;
+    const exchange::Book book = node.book->Snapshot();
+    for (const auto& entry : book.leases()) {
+      auto terms = exchange::DecodeTerms(entry.lease());
+      const bool is_given = exchange::HostKey(*terms) == node.key();
+      if (is_given == given) total += exchange::CapacityPromised(entry, Now());
+    }
+    return total;
+  };
+  EXPECT_EQ(capacity_of(a_, true), 2 * kCapacity);
+  EXPECT_EQ(capacity_of(b_, false), 2 * kCapacity);
+  EXPECT_EQ(exchange::FindPeer(a_.book->Snapshot(), b_.key())->ratio_permille(), 2000u);
+  ASSERT_TRUE(a_.pairing->ChangeGiven(b_.key(), kCapacity / 2, 0).ok());
+  beat(a_, b_);
+  EXPECT_EQ(capacity_of(b_, false), kCapacity / 2) << "the tenant plans by the notice at once";
+  const exchange::Book a_book = a_.book->Snapshot();
+  for (const auto& entry : a_book.leases()) {
+    if (exchange::HostKey(*exchange::DecodeTerms(entry.lease())) != a_.key()) continue;
+    EXPECT_EQ(exchange::CapacityAt(entry, Now()), 2 * kCapacity) << "until the notice has run";
+    EXPECT_EQ(exchange::CapacityAt(entry, Now() + 20), kCapacity / 2);
+  }
+  EXPECT_EQ(a_.pairing->ChangeGiven(c_.key(), 0, 0).status().code(), Code::kNotFound);
 }
 
 }  // namespace

@@ -49,12 +49,13 @@ TEST(QuotaTest, AWriteThatWouldPassTheUsableCapacityIsRefused) {
   EXPECT_TRUE(quota.Admit(0, 24 * kMiB).ok());
   EXPECT_EQ(quota.Admit(0, 24 * kMiB + 1).code(), Code::kNoSpace);
   // 16 MiB stored (1 MiB shards, 6 per chunk, 4 chunks = 24 MiB raw) and 6 MiB pending.
-  for (int i = 0; i < 4; ++i) quota.AddChunk(kMiB, 6);
+  const std::vector<uint32_t> six = {0, 1, 2, 3, 4, 5};
+  for (int i = 0; i < 4; ++i) quota.AddChunk(kMiB, six);
   EXPECT_TRUE(quota.Admit(6 * kMiB, 2 * kMiB).ok());
   Status full = quota.Admit(6 * kMiB, 2 * kMiB + 4096);
   EXPECT_EQ(full.code(), Code::kNoSpace);
   EXPECT_NE(full.message().find("24 MiB"), std::string::npos) << full.message();
-  quota.RemoveChunk(kMiB, 6);
+  quota.RemoveChunk(kMiB, six);
   EXPECT_TRUE(quota.Admit(6 * kMiB, 6 * kMiB).ok());
   // A store that does not answer keeps its last capacity.
   std::vector<std::optional<uint64_t>> partial(6, 6 * kMiB);
@@ -76,9 +77,22 @@ TEST(QuotaTest, RoomBelowOneShardOnAStoreIsNotCounted) {
   EXPECT_EQ(quota.usable_raw(), 0u);
 }
 
+// The ledger's "held by peer" comes from this count, so it must follow every change.
+TEST(QuotaTest, PlacedBytesFollowChunksAndMoves) {
+  Quota quota(2, 1, 0, 4096);
+  quota.AddChunk(kMiB, std::vector<uint32_t>{0, 1, 2});
+  quota.AddChunk(100, std::vector<uint32_t>{0, 3, 3});  // doubled up on store 3
+  EXPECT_EQ(quota.PlacedPerStore(), (std::vector<uint64_t>{kMiB + 4096, kMiB, kMiB, 8192}));
+  quota.MoveShard(100, 3, 4);
+  EXPECT_EQ(quota.PlacedPerStore(), (std::vector<uint64_t>{kMiB + 4096, kMiB, kMiB, 4096, 4096}));
+  quota.RemoveChunk(kMiB, std::vector<uint32_t>{0, 1, 2});
+  EXPECT_EQ(quota.PlacedPerStore(), (std::vector<uint64_t>{4096, 0, 0, 4096, 4096}));
+  EXPECT_EQ(quota.chunk_raw(), 3u * 4096);
+}
+
 TEST(QuotaTest, TinyShardsCountTheHostsMinimumCharge) {
   Quota quota(4, 2, 0, 4096);
-  quota.AddChunk(100, 6);
+  quota.AddChunk(100, std::vector<uint32_t>{0, 1, 2, 3, 4, 5});
   EXPECT_EQ(quota.chunk_raw(), 6u * 4096);
 }
 

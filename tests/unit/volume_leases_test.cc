@@ -10,6 +10,7 @@
 #include <map>
 #include <mutex>
 #include <random>
+#include <set>
 #include <thread>
 
 #include "storage/stores/memory_store.h"
@@ -82,9 +83,20 @@ class VolumeLeasesTest : public ::testing::Test {
     open.passphrase = "correct horse";
     open.cache_bytes = 0;
     open.store_factory = Factory();
-    open.lease_hosts = [this]() -> Result<std::vector<StoreSpec>> {
+    open.lease_hosts =
+        [this](const std::vector<PlacedOnHost>& placed) -> Result<std::vector<LeaseHost>> {
+      {
+        std::lock_guard lock(mu_);
+        last_placed_ = placed;
+      }
       if (node_away_) return Status::Unavailable("node.sock: connection refused");
-      return Leases();
+      std::vector<LeaseHost> out;
+      for (StoreSpec& spec : Leases()) {
+        std::lock_guard lock(mu_);
+        const bool draining = draining_.count(spec.public_key.at(0)) != 0;
+        out.push_back({std::move(spec), draining});
+      }
+      return out;
     };
     open.lease_refresh_ns = 20'000'000;  // 20 ms
     auto v = Volume::Open(open);
@@ -121,6 +133,8 @@ class VolumeLeasesTest : public ::testing::Test {
   std::map<uint8_t, std::string> leases_;                  // guarded by mu_
   std::map<uint8_t, std::shared_ptr<MemoryStore>> hosts_;  // guarded by mu_
   std::vector<std::string> asked_at_;                      // guarded by mu_
+  std::vector<PlacedOnHost> last_placed_;                  // guarded by mu_
+  std::set<uint8_t> draining_;                             // guarded by mu_
   std::atomic<bool> node_away_{false};
   std::unique_ptr<Volume> volume_;
 };
@@ -188,6 +202,69 @@ TEST_F(VolumeLeasesTest, ANodeDaemonAwayChangesNothing) {
   EXPECT_EQ(ReadFile(a, data.size()), data);
   node_away_ = false;
   EXPECT_TRUE(WaitForStores(4));
+}
+
+// A lease that ends: its host takes no new shards, every shard on it moves to another host
+// the chunk does not use, and the file reads back the same throughout; the volume's own
+// count of what each host holds (sent to the node daemon's ledger) follows.
+TEST_F(VolumeLeasesTest, ShardsMoveOffAHostWhoseLeaseEnds) {
+  AddLease(4, "127.0.0.1:7004");  // 2+2 over 4 hosts, and a spare to move to
+  ASSERT_TRUE(WaitForStores(4));
+  AddLease(5, "127.0.0.1:7005");
+  ASSERT_TRUE(WaitForStores(5));
+  const Bytes data = RandomBytes(2'000'000, 5);
+  const Ino a = WriteFile("f", data);
+  uint8_t busiest = 1;
+  for (uint8_t h = 1; h <= 5; ++h)
+    if (hosts_[h]->shard_count() > hosts_[busiest]->shard_count()) busiest = h;
+  ASSERT_GT(hosts_[busiest]->shard_count(), 0u);
+  {
+    std::lock_guard lock(mu_);
+    draining_.insert(busiest);
+  }
+  bool moved = false;
+  for (int i = 0; i < 1500 && !moved; ++i) {
+    moved = hosts_[busiest]->shard_count() == 0;
+    if (!moved) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_TRUE(moved) << hosts_[busiest]->shard_count() << " shards stayed on the ending lease";
+  EXPECT_EQ(ReadFile(a, data.size()), data);
+  const VolumeStatus status = volume_->GetStatus();
+  EXPECT_EQ(status.chunks_degraded, 0u) << "every chunk still on four distinct hosts";
+  EXPECT_TRUE(status.stores[busiest - 1].draining);
+  // New files never go there.
+  WriteFile("g", RandomBytes(600'000, 6));
+  EXPECT_EQ(hosts_[busiest]->shard_count(), 0u);
+  // The placed count reaches the node daemon: nothing left on the drained host.
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  std::lock_guard lock(mu_);
+  ASSERT_FALSE(last_placed_.empty());
+  for (const PlacedOnHost& p : last_placed_)
+    if (p.public_key.at(0) == busiest) {
+      EXPECT_EQ(p.bytes, 0u);
+    }
+}
+
+// With nowhere to go, nothing is deleted and the status says so.
+TEST_F(VolumeLeasesTest, WithNoRoomElsewhereShardsStayAndStatusSaysSo) {
+  AddLease(4, "127.0.0.1:7004");  // exactly k+m hosts: no spare
+  ASSERT_TRUE(WaitForStores(4));
+  const Bytes data = RandomBytes(600'000, 7);
+  const Ino a = WriteFile("f", data);
+  const size_t held = hosts_[2]->shard_count();
+  ASSERT_GT(held, 0u);
+  {
+    std::lock_guard lock(mu_);
+    draining_.insert(2);
+  }
+  bool said = false;
+  for (int i = 0; i < 1500 && !said; ++i) {
+    said = volume_->GetStatus().stuck_shards > 0;
+    if (!said) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_TRUE(said) << "the status never said the shards have nowhere to go";
+  EXPECT_EQ(hosts_[2]->shard_count(), held);
+  EXPECT_EQ(ReadFile(a, data.size()), data);
 }
 
 }  // namespace
