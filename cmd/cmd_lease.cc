@@ -89,7 +89,9 @@ int RunLedger(const std::string& home, bool as_json) {
 Command AddLeaseCommand(CLI::App& quid) {
   auto args = std::make_shared<LeaseArgs>();
   auto revoke_args = std::make_shared<LeaseArgs>();
+  auto home = std::make_shared<std::string>();  // before or after set/revoke
   CLI::App* app = quid.add_subcommand("lease", "Change what this node gives a peer");
+  app->add_option("--home", *home, HomeFlagHelp())->option_text("H");
   app->require_subcommand(1);
   CLI::App* set = app->add_subcommand(
       "set", "Give PEER SIZE in all: less after the notice period, more at once");
@@ -104,7 +106,9 @@ Command AddLeaseCommand(CLI::App& quid) {
   revoke->add_option("--home", revoke_args->home, HomeFlagHelp())->option_text("H");
   revoke->add_option("peer", revoke_args->peer, "The peer's fingerprint (or a unique prefix)")
       ->required();
-  return {app, [args, revoke_args, set, revoke] {
+  return {app, [home, args, revoke_args, set, revoke] {
+            for (LeaseArgs* a : {args.get(), revoke_args.get()})
+              if (a->home.empty()) a->home = *home;
             if (set->parsed()) return RunLeaseChange(*args, false);
             if (revoke->parsed()) return RunLeaseChange(*revoke_args, true);
             return 2;

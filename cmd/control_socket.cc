@@ -18,8 +18,9 @@
 namespace quid {
 namespace {
 
-// A request is one short word or two; anything longer is not a client of ours.
-constexpr size_t kMaxRequestBytes = 1024;  // a node request carries an invitation code
+// A node request carries an invitation code, or a mount's count of what it placed on each
+// host (about 200 bytes a host, for up to kMaxStores hosts).
+constexpr size_t kMaxRequestBytes = 1 << 20;
 // A client that connects and says nothing must not hold the one server thread.
 constexpr int kRequestTimeoutSeconds = 5;
 // After an unexpected accept() failure (say, out of descriptors), wait before trying again
@@ -54,14 +55,19 @@ bool SendAll(int fd, std::string_view text) {
 
 // The request line of a connection, or "" if it sent none in time.
 std::string ReadRequest(int fd) {
+  // A client sends one line and waits for the answer, so reading past the newline takes
+  // nothing that belongs to a later request.
   std::string line;
-  char c = 0;
+  char chunk[4096];
   while (line.size() < kMaxRequestBytes) {
-    const ssize_t n = ::recv(fd, &c, 1, 0);
+    const ssize_t n = ::recv(fd, chunk, sizeof(chunk), 0);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0 || c == '\n') break;
-    line.push_back(c);
+    if (n <= 0) break;
+    const char* end = static_cast<const char*>(std::memchr(chunk, '\n', static_cast<size_t>(n)));
+    line.append(chunk, end != nullptr ? static_cast<size_t>(end - chunk) : static_cast<size_t>(n));
+    if (end != nullptr) break;
   }
+  if (line.size() > kMaxRequestBytes) line.resize(kMaxRequestBytes);
   return line;
 }
 

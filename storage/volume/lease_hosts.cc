@@ -49,9 +49,15 @@ Status VolumeImpl::ApplyLeases(const Result<std::vector<LeaseHost>>& hosts,
       spdlog::warn("the node's leases are unknown ({}); the volume keeps the {} hosts it has",
                    hosts.status().message(), config_.stores_size());
       store_warnings_.push_back("the node's leases are unknown: " + hosts.status().message());
+    } else if (!node_silent_) {
+      spdlog::warn("the node daemon does not answer ({}); the volume keeps the {} hosts it has",
+                   hosts.status().message(), config_.stores_size());
     }
+    node_silent_ = true;
     return Status::Ok();  // the node daemon may be restarting: the next round asks again
   }
+  if (node_silent_ && chunks_) spdlog::info("the node daemon answers again");
+  node_silent_ = false;
   std::vector<int> changed;  // store indices added or given a new address
   std::vector<bool> named(static_cast<size_t>(config_.stores_size()), false);
   std::vector<bool> draining(static_cast<size_t>(config_.stores_size()), false);

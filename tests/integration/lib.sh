@@ -465,3 +465,40 @@ restart_host() {
   done
   fail "restarted host $i does not listen on port $(port_of "$i") after 15 s"
 }
+
+# --- The exchange: node daemons (quid serve) with homes $S/nI on loopback ports ---
+# FLAGS (serve's timing flags) is set by the test before serve is called.
+declare -a PORT NODE_PID
+free_port() {
+  local p
+  while :; do
+    p=$((20000 + RANDOM % 12000))
+    [[ " ${PORT[*]:-} " == *" $p "* ]] && continue
+    [ -z "$(ss -ltnH "sport = :$p")" ] && { echo "$p"; return; }
+  done
+}
+serve() {
+  local i=$1 j
+  [ -n "${PORT[$i]:-}" ] || PORT[$i]=$(free_port)
+  setsid "$QUID" serve --home "$S/n$i" --listen "127.0.0.1:${PORT[$i]}" "${FLAGS[@]}" \
+    </dev/null >>"$S/serve$i.log" 2>&1 &
+  NODE_PID[$i]=$!
+  IT_BG_PIDS+=("$!")
+  disown "$!"  # no job notice when the script kills it
+  for j in $(seq 100); do
+    [ -n "$(ss -ltnH "sport = :${PORT[$i]}")" ] && return 0
+    kill -0 "${NODE_PID[$i]}" 2>/dev/null || break
+    sleep 0.1
+  done
+  fail "quid serve (node $i) did not start listening: $(tail -1 "$S/serve$i.log")"
+}
+fp() { "$QUID" id --home "$S/n$1"; }
+invite() { "$QUID" invite --home "$S/n$1" --capacity "$2" "${@:3}" 2>>"$S/invite.log" | tail -1; }
+# join I CODE: quid join on node I; its exit status; the output in $S/join.out
+join() { "$QUID" join --home "$S/n$1" "$2" >"$S/join.out" 2>&1; }
+# leases I: "direction state peer capacity_bytes id", sorted
+leases() {
+  "$QUID" leases --home "$S/n$1" --json | python3 -c 'import json, sys
+for l in json.loads(sys.stdin.readline())["leases"]:
+    print(l["direction"], l["state"], l["peer"], l["capacity_bytes"], l["id"])' | sort
+}
