@@ -128,6 +128,7 @@ void NodeDaemon::Impl::HeartbeatLoop() {
     }
     EnforceReciprocity();
     node->Refresh();  // leases renewed or adopted, and states that passed with the clock
+    DropEndedTenants();
     if (std::chrono::steady_clock::now() >= next_flush) {
       Status flushed = book->Flush();
       if (!flushed.ok()) spdlog::warn("node book: {}", flushed.message());

@@ -95,6 +95,8 @@ struct NodeDaemon::Impl {
   Result<json> LeaseChange(const json& request, bool revoke);
   // After each heartbeat round: what a peer no longer gives, it no longer gets (with notice).
   void EnforceReciprocity();
+  // Deletes what tenants left here once their leases ended and the grace passed.
+  void DropEndedTenants();
   // The peer a fingerprint (or a unique prefix of one) names.
   Result<PublicKey> PeerByPrefix(const std::string& prefix);
   // Asks `client`'s node to pair (with `proof`, or none for a trust) and completes it.

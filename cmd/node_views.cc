@@ -213,4 +213,17 @@ void NodeDaemon::Impl::EnforceReciprocity() {
   node->Refresh();
 }
 
+void NodeDaemon::Impl::DropEndedTenants() {
+  for (const PublicKey& tenant : node->TenantsPastGrace()) {
+    if (host->TenantBytes(tenant) == 0) continue;
+    Result<uint64_t> freed = host->DropTenant(tenant);
+    if (!freed.ok()) {
+      spdlog::warn("deleting what {} left here: {}", Fingerprint(tenant), freed.status().message());
+      continue;
+    }
+    spdlog::info("deleted the {} bytes {} left here: its leases ended {} s ago or more", *freed,
+                 Fingerprint(tenant), options.grace_s);
+  }
+}
+
 }  // namespace quid

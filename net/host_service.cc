@@ -516,6 +516,35 @@ void HostService::Handle(const PublicKey& tenant, const wire::Request& request, 
   SetStatus(response, status);
 }
 
+Result<uint64_t> HostService::DropTenant(const PublicKey& tenant) {
+  std::shared_ptr<TenantArea> area;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = areas_.find(Fingerprint(tenant));
+    if (it == areas_.end()) return uint64_t{0};
+    area = it->second;
+  }
+  // Listed first, removed after: the folder is not changed under its own listing.
+  std::vector<std::pair<ShardId, uint64_t>> shards;
+  QUID_RETURN_IF_ERROR(area->store->List([&](const ShardId& id, const ShardInfo& info) {
+    shards.emplace_back(id, info.size);
+    return true;
+  }));
+  uint64_t freed = 0;
+  for (const auto& [id, size] : shards) {
+    Status removed = area->store->Remove(id);
+    if (!removed.ok() && removed.code() != Code::kNotFound) return removed;
+    const uint64_t charge = Charge(size, options_.min_shard_charge_bytes);
+    std::lock_guard<std::mutex> lock(area->mu);
+    if (area->index.Erase(id)) {
+      area->charged_bytes -= std::min(area->charged_bytes, charge);
+      used_.fetch_sub(std::min(used_.load(), charge));
+      freed += charge;
+    }
+  }
+  return freed;
+}
+
 ScrubReport HostService::Scrub() {
   std::vector<std::pair<std::string, std::shared_ptr<TenantArea>>> areas;
   {

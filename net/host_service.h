@@ -77,6 +77,10 @@ class HostService : public RequestHandler {
   // The bytes `tenant` may keep here (its lease's capacity, or the whole contribution for
   // a standing tenant); nothing if it is not admitted.
   std::optional<uint64_t> TenantCapacity(const PublicKey& tenant) const;
+  // A `--tenant` key: admitted up to the contribution, whatever its leases say.
+  bool IsStandingTenant(const PublicKey& tenant) const {
+    return tenants_.count(Fingerprint(tenant)) != 0;
+  }
 
   // Serves one request of an admitted tenant. `payload` is the request's payload (a
   // PutShard's bytes). The response's payload (a GetShard's bytes) goes to `reply_payload`.
@@ -94,6 +98,9 @@ class HostService : public RequestHandler {
 
   // Bytes charged to one tenant (0 if it keeps nothing here).
   uint64_t TenantBytes(const PublicKey& tenant);
+  // Deletes every shard `tenant` keeps here (its leases ended and their grace passed: the
+  // caller decides that). Returns the bytes of charge freed.
+  Result<uint64_t> DropTenant(const PublicKey& tenant);
 
   // Bytes charged against the contribution, all tenants together.
   uint64_t used_bytes() const { return used_.load(); }

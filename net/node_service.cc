@@ -1,5 +1,7 @@
 #include "net/node_service.h"
 
+#include <algorithm>
+
 #include "net/wire.h"
 #include "storage/exchange/lease.h"
 #include "storage/exchange/notice.h"
@@ -26,7 +28,12 @@ void NodeService::Refresh() {
     Result<exchange::LeaseTerms> terms = exchange::DecodeTerms(entry.lease());
     if (!terms.ok() || !exchange::FullySigned(entry.lease())) continue;
     if (exchange::HostKey(*terms) != self_) continue;
-    Given g{terms->start(), exchange::EndsAt(entry), terms->capacity_bytes(), 0, 0};
+    Given g{terms->start(),
+            exchange::EndsAt(entry),
+            terms->capacity_bytes(),
+            0,
+            0,
+            entry.notice_at() > 0 ? 0 : terms->term_s()};
     if (entry.has_notice() && exchange::Acknowledged(entry.notice())) {
       Result<exchange::LeaseNotice> notice = exchange::DecodeNotice(entry.notice());
       if (notice.ok() && notice->capacity_bytes() < g.capacity) {
@@ -58,6 +65,21 @@ std::optional<uint64_t> NodeService::LeaseCapacity(const PublicKey& tenant) cons
     }
   }
   return capacity;
+}
+
+std::vector<PublicKey> NodeService::TenantsPastGrace() const {
+  const int64_t now = Now();
+  const int64_t grace = grace_s_.load(std::memory_order_relaxed);
+  std::vector<PublicKey> out;
+  std::shared_lock lock(mu_);
+  for (const auto& [tenant, leases] : given_) {
+    if (host_ != nullptr && host_->IsStandingTenant(tenant)) continue;
+    const bool all_past = std::all_of(leases.begin(), leases.end(), [&](const Given& g) {
+      return now >= g.end + grace + g.lapse_s;
+    });
+    if (all_past) out.push_back(tenant);
+  }
+  return out;
 }
 
 Status NodeService::Admit(const PublicKey& peer) const {

@@ -53,6 +53,10 @@ class NodeService : public RequestHandler {
   // it may read, list and delete what it left here (a tenant finishing its move), never
   // put. nullopt: not admitted.
   std::optional<uint64_t> LeaseCapacity(const PublicKey& tenant) const;
+  // Tenants whose every lease with this node ended long enough ago that what they left here
+  // may go: a revoked lease after its grace, one that lapsed (its parties may simply not
+  // have met) one more term after that. Standing `--tenant` keys are never listed.
+  std::vector<PublicKey> TenantsPastGrace() const;
   // How long after a lease ends its tenant may still reach what it left (`--grace`).
   void SetGraceS(int64_t grace_s) { grace_s_ = grace_s; }
   // Rebuilds the index from the book; call after changing the book elsewhere.
@@ -65,6 +69,7 @@ class NodeService : public RequestHandler {
     uint64_t capacity = 0;
     int64_t shrink_at = 0;  // an acknowledged notice to a smaller capacity takes effect here
     uint64_t shrunk = 0;
+    int64_t lapse_s = 0;  // ended by its term, not a notice: kept one term longer
   };
   int64_t Now() const { return clock_->now_ns() / 1'000'000'000; }
 

@@ -13,7 +13,9 @@
 #  (e) an eighth node joins node 1 while the volume is mounted: the volume grows onto the new
 #      lease without a remount (its store list and statfs grow) and new files put shards there;
 #  (f) writing past the volume's usable capacity (7 x 48 MiB x 4/6 = 224 MiB) fails with ENOSPC
-#      near it, and every file written before compares equal.
+#      near it, and every file written before compares equal;
+#  (g) node 5 restarted on another port tells node 1 at its next heartbeat: node 1's mount
+#      reaches it there, and reads that need its shards succeed.
 # Usage (as root): exchange_test.sh PATH_TO_QUID
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -180,5 +182,22 @@ it_log "  $en after $mib MiB in all ($nfiles files of 8 MiB)"
 # the file whose write failed is not among the sums
 drop_caches
 verify_sums "$M" "$S/ref.sums" "(f) after ENOSPC"
+
+check "(g) node 5 restarted on another port: node 1 reaches it there within a few heartbeats"
+old_port=${PORT[5]}
+kill -9 "${NODE_PID[5]}"
+PORT[5]=""
+serve 5
+[ "${PORT[5]}" != "$old_port" ] || fail "(g) node 5 came back on its old port"
+t0=$(now_ms)
+WAITED=""
+wait_store_reachable "127.0.0.1:${PORT[5]}" true 20 "(g) node 5 at its new port" \
+  || fail "(g) node 1's mount does not reach node 5 at 127.0.0.1:${PORT[5]} 20 s after it moved: $(store_states)"
+it_log "  node 1's mount reached node 5 at its new port after $(($(now_ms) - t0)) ms"
+"$QUID" peers --home "$S/n1" --json | grep -q "127.0.0.1:${PORT[5]}" || fail "(g) node 1's peers do not show node 5's new address"
+# every chunk has a shard on node 5 or not; with nodes 6 and 7 stopped, reads need node 5's shards
+kill -9 "${NODE_PID[6]}" "${NODE_PID[7]}"
+drop_caches
+verify_sums "$M" "$S/ref.sums" "(g) with node 5 moved and nodes 6, 7 stopped"
 quid_umount
 it_done

@@ -105,6 +105,15 @@ it_log "  node 3 holds $held bytes for node 1, as node 1 counts them"
 check "(c) after the leases ended and the grace passed, each volume reads without the other"
 sleep $((NOTICE + GRACE + 2 - ($(date +%s) - t0) > 0 ? NOTICE + GRACE + 2 - ($(date +%s) - t0) : 0))
 [ "$(state_of 1 given 2)" = revoked ] || fail "(c) node 1's lease to node 2 is '$(state_of 1 given 2)' after the notice, not revoked"
+# nothing of either volume is left on the other: the tenants removed their old copies as they
+# moved them (a host deletes what a tenant left only after the grace: unit-tested)
+for i in $(seq 40); do
+  [ "$(ledger_field 1 2 held_for_peer_bytes)$(ledger_field 2 1 held_for_peer_bytes)" = 00 ] && break
+  sleep 0.5
+done
+[ "$(ledger_field 1 2 held_for_peer_bytes)" = 0 ] || fail "(c) node 1 still holds $(ledger_field 1 2 held_for_peer_bytes) bytes for node 2 after the grace period"
+[ "$(ledger_field 2 1 held_for_peer_bytes)" = 0 ] || fail "(c) node 2 still holds $(ledger_field 2 1 held_for_peer_bytes) bytes for node 1 after the grace period"
+it_log "  neither host holds anything of the other's any more"
 # node 2's volume without nodes 1, 3 and 4
 for i in 1 3 4; do kill -9 "${NODE_PID[$i]}"; done
 drop_caches

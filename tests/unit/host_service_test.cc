@@ -298,6 +298,31 @@ TEST_F(HostServiceTest, ListCapsThePageAtOneThousand) {
 // Tenants under a lease (the node daemon's book): admitted while the lease is in force,
 // held to its capacity with a distinct error (kQuota, not the host's kNoSpace), told their
 // room by Usage; a lease that ends shuts the area without deleting anything.
+// What a tenant left once its leases ended and their grace passed: every shard goes, the
+// charge against the contribution with them, and other tenants keep theirs.
+TEST_F(HostServiceTest, DroppingATenantDeletesItsShardsOnly) {
+  auto service = OpenService(1 << 20);
+  ASSERT_TRUE(service);
+  for (int i = 0; i < 5; ++i)
+    ASSERT_TRUE(Put(*service, a_, RawId(i), Pattern(1000, i)).status.ok());
+  ASSERT_TRUE(Put(*service, b_, RawId(9), Pattern(700, 9)).status.ok());
+  EXPECT_EQ(service->used_bytes(), 5700u);
+  Result<uint64_t> freed = service->DropTenant(a_);
+  ASSERT_TRUE(freed.ok()) << freed.status().ToString();
+  EXPECT_EQ(*freed, 5000u);
+  EXPECT_EQ(service->TenantBytes(a_), 0u);
+  EXPECT_EQ(service->used_bytes(), 700u);
+  EXPECT_EQ(Get(*service, a_, RawId(0)).status.code(), Code::kNotFound);
+  EXPECT_EQ(Get(*service, b_, RawId(9)).payload, Pattern(700, 9));
+  // Again, or for a tenant that never stored anything: nothing to free.
+  EXPECT_EQ(*service->DropTenant(a_), 0u);
+  EXPECT_EQ(*service->DropTenant(stranger_), 0u);
+  // And the host reopened counts the same.
+  service.reset();
+  service = OpenService(1 << 20);
+  EXPECT_EQ(service->used_bytes(), 700u);
+}
+
 TEST_F(HostServiceTest, ALeaseAdmitsATenantUpToItsCapacity) {
   std::mutex mu;
   std::map<PublicKey, uint64_t> leases = {{stranger_, 5000}};

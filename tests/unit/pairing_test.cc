@@ -2,6 +2,7 @@
 // memory: both sides end with the same two fully signed leases; a used, expired, wrong or
 // replayed proof is refused and changes nothing; a forged offer is refused by the joiner.
 #include "net/pairing.h"
+#include "net/node_service.h"
 
 #include <gtest/gtest.h>
 #include <sodium.h>
@@ -379,6 +380,54 @@ TEST_F(PairingTest, LeaseSetGrowsByACountersignedOfferAndShrinksByNotice) {
     EXPECT_EQ(exchange::CapacityAt(entry, Now() + 20), kCapacity / 2);
   }
   EXPECT_EQ(a_.pairing->ChangeGiven(c_.key(), 0, 0).status().code(), Code::kNotFound);
+}
+
+// The host's side of a lease's end: a revoked tenant keeps reading (no room to put) through
+// the grace period, and only then may what it left go; a lease that merely lapsed (the two
+// may just not have met) keeps the data one term longer.
+TEST_F(PairingTest, AHostKeepsWhatATenantLeftUntilTheGraceHasPassed) {
+  ASSERT_TRUE(Join(b_, Invite()).ok());
+  auto beat = [&](Node& from, Node& to) {
+    auto reply = to.pairing->OnHeartbeat(from.key(), from.pairing->MakeHeartbeat(to.key(), {}));
+    ASSERT_TRUE(reply.ok());
+    ASSERT_TRUE(from.pairing->OnHeartbeatReply(to.key(), &*reply).ok());
+  };
+  NodeService host_a(a_.book.get(), a_.pairing.get(), a_.key(), &clock_,
+                     [] { return std::vector<std::string>{}; });
+  NodeService host_b(b_.book.get(), b_.pairing.get(), b_.key(), &clock_,
+                     [] { return std::vector<std::string>{}; });
+  host_a.SetGraceS(10);
+  host_b.SetGraceS(10);
+  EXPECT_EQ(host_a.LeaseCapacity(b_.key()), kCapacity);
+  ASSERT_TRUE(a_.pairing->ChangeGiven(b_.key(), 0, 0).ok());
+  // Not received yet: nothing changes, however long b_ is away (within the term).
+  clock_.advance_ns(int64_t{100} * 1'000'000'000);
+  host_a.Refresh();
+  EXPECT_EQ(host_a.LeaseCapacity(b_.key()), kCapacity);
+  EXPECT_TRUE(host_a.TenantsPastGrace().empty());
+  beat(a_, b_);  // received: 20 s of notice from now
+  host_a.Refresh();
+  auto advance = [&](int64_t s) {
+    clock_.advance_ns(s * 1'000'000'000);
+    host_a.Refresh();
+    host_b.Refresh();
+  };
+  advance(19);
+  EXPECT_EQ(host_a.LeaseCapacity(b_.key()), kCapacity);
+  advance(1);  // the notice has run: revoked, in its grace
+  EXPECT_EQ(host_a.LeaseCapacity(b_.key()), std::optional<uint64_t>(0));
+  EXPECT_TRUE(host_a.TenantsPastGrace().empty());
+  advance(10);
+  EXPECT_EQ(host_a.LeaseCapacity(b_.key()), std::nullopt);
+  ASSERT_EQ(host_a.TenantsPastGrace().size(), 1u);
+  EXPECT_EQ(host_a.TenantsPastGrace()[0], b_.key());
+  // What b_ gives a_ lapses at the end of its term (600 s from the start, 130 s ago).
+  EXPECT_TRUE(host_b.TenantsPastGrace().empty());
+  advance(600 - 130 + 10 + 1);  // ended, and its grace passed: still kept, a term longer
+  EXPECT_EQ(host_b.LeaseCapacity(a_.key()), std::nullopt);
+  EXPECT_TRUE(host_b.TenantsPastGrace().empty());
+  advance(600);
+  EXPECT_EQ(host_b.TenantsPastGrace().size(), 1u);
 }
 
 }  // namespace
