@@ -1,6 +1,6 @@
 // The exchange's commands, each a request to the node daemon of the home (cmd/node_socket.h):
 //   quid invite --capacity SIZE [--expires D] [--ratio R]   prints the one-line code
-//   quid join CODE                                          pairs with the code's node
+//   quid join CODE [--ratio R]                              pairs with the code's node
 //   quid trust FP --address HOST:PORT --capacity SIZE       pairs without a code (both sides)
 //   quid peers [--json], quid leases [--json]
 #include <fmt/format.h>
@@ -64,9 +64,15 @@ int RunInvite(const InviteArgs& args) {
   return 0;
 }
 
-int RunJoin(const std::string& home, const std::string& code) {
+int RunJoin(const std::string& home, const std::string& code, const std::string& ratio_text) {
   constexpr const char* kName = "join";
-  Result<json> reply = Ask(home, {{"op", "join"}, {"code", code}}, kPairMs);
+  json request = {{"op", "join"}, {"code", code}};
+  if (!ratio_text.empty()) {
+    Result<uint32_t> ratio = ParseRatio(ratio_text);
+    if (!ratio.ok()) return Fail(kName, ratio.status().message());
+    request["ratio"] = *ratio;
+  }
+  Result<json> reply = Ask(home, request, kPairMs);
   if (!reply.ok()) return Fail(kName, reply.status().message());
   fmt::print("joined {}: {} each way\n", (*reply)["peer"].get<std::string>(),
              FormatSize((*reply)["capacity_bytes"].get<uint64_t>()));
@@ -161,7 +167,10 @@ Command AddJoinCommand(CLI::App& quid) {
   CLI::App* app = quid.add_subcommand("join", "Pair with the node whose invitation code this is");
   app->add_option("--home", *home, HomeFlagHelp())->option_text("H");
   app->add_option("code", *code, "The code quid invite printed")->required();
-  return {app, [home, code] { return RunJoin(*home, *code); }};
+  auto ratio = std::make_shared<std::string>();
+  app->add_option("--ratio", *ratio, "What you give per byte you receive (default 1)")
+      ->option_text("R");
+  return {app, [home, code, ratio] { return RunJoin(*home, *code, *ratio); }};
 }
 
 Command AddTrustCommand(CLI::App& quid) {

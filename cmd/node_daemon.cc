@@ -261,7 +261,19 @@ Result<json> NodeDaemon::Impl::Join(const json& request) {
                                            " is not the one that made this code (its key is " +
                                            Fingerprint((*client)->peer()) + ")");
     auto proof = net::JoinProof(code.secret, (*client)->channel_binding());
-    return Pair(client->get(), std::string(proof.begin(), proof.end()), code.capacity_bytes);
+    Result<json> paired =
+        Pair(client->get(), std::string(proof.begin(), proof.end()), code.capacity_bytes);
+    // `quid join --ratio R`: this node's own rule for the new partner.
+    const uint32_t ratio = request.value("ratio", uint32_t{0});
+    if (paired.ok() && ratio != 0) {
+      const PublicKey peer = (*client)->peer();
+      QUID_RETURN_IF_ERROR(book->Update([&](exchange::Book* b) -> Status {
+        exchange::Peer* known = exchange::FindPeer(b, peer);
+        if (known != nullptr) known->set_ratio_permille(ratio);
+        return Status::Ok();
+      }));
+    }
+    return paired;
   }
   return Status::Unavailable("cannot reach the inviter: " + last.message());
 }

@@ -327,7 +327,13 @@ wire::Heartbeat Pairing::MakeHeartbeat(const PublicKey& peer, std::vector<std::s
         exchange::TenantKey(*terms) != peer)
       continue;
     const exchange::LeaseState state = exchange::StateAt(entry, now);
-    if (state != exchange::LeaseState::kActive && state != exchange::LeaseState::kRenewed) continue;
+    // A lease that lapsed while the two were apart (no notice, within a term of its end)
+    // renews when they meet again: a partner away on holiday keeps its leases.
+    const bool lapsed = state == exchange::LeaseState::kExpired && !entry.has_notice() &&
+                        now < exchange::EndsAt(entry) + terms->term_s();
+    if (state != exchange::LeaseState::kActive && state != exchange::LeaseState::kRenewed &&
+        !lapsed)
+      continue;
     // A lease being revoked is never renewed; one asked to grow is offered at once.
     if (entry.has_notice() && entry.notice_at() == 0) {
       Result<exchange::LeaseNotice> notice = exchange::DecodeNotice(entry.notice());

@@ -128,7 +128,11 @@ struct ChunkStore::Impl {
   // Records the outcome of one call to `store`, keeping the health flags current.
   enum class Call { kPut, kRead, kRemove };
   void Note(StoreSlot& store, const Status& status, Call call) {
-    if (call == Call::kPut) (status.ok() ? store.puts_ok : store.puts_failed).fetch_add(1);
+    // A put refused for room (the lease or the host full) is the host keeping its terms,
+    // not failing them: it counts neither way.
+    const bool refused_for_room = status.code() == Code::kNoSpace || status.code() == Code::kQuota;
+    if (call == Call::kPut && !refused_for_room)
+      (status.ok() ? store.puts_ok : store.puts_failed).fetch_add(1);
     if (call == Call::kRead) (status.ok() ? store.reads_ok : store.reads_failed).fetch_add(1);
     if (status.ok()) {
       store.down_until.store(0, std::memory_order_relaxed);
@@ -138,7 +142,7 @@ struct ChunkStore::Impl {
     const int64_t until = clock->monotonic_ns() + chunk_store_internal::kStoreBackoffNs;
     if (status.code() == Code::kUnavailable) {
       store.down_until.store(until, std::memory_order_relaxed);
-    } else if (status.code() == Code::kNoSpace) {
+    } else if (status.code() == Code::kNoSpace || status.code() == Code::kQuota) {
       store.full_until.store(until, std::memory_order_relaxed);
     }
   }

@@ -2,11 +2,15 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <string>
 
 #include "storage/exchange/lease.h"
 #include "storage/exchange/notice.h"
 
 namespace quid::exchange {
+namespace {
+constexpr uint64_t kMinCallsJudged = 100;
+}  // namespace
 
 Standing JudgeStanding(const Book& book, const PublicKey& self, const Peer& peer, int64_t now) {
   Standing s;
@@ -40,6 +44,15 @@ Standing JudgeStanding(const Book& book, const PublicKey& self, const Peer& peer
   }
   s.standing = "good";
   if (term_s == 0 || s.observed_s < term_s) s.standing = "new";
+  // Puts and reads this node's volume made of the peer's host: a host that fails more than
+  // a tenth of them (over enough calls to tell) does not keep its side.
+  const uint64_t calls =
+      peer.puts_ok() + peer.puts_failed() + peer.reads_ok() + peer.reads_failed();
+  const uint64_t failed = peer.puts_failed() + peer.reads_failed();
+  if (s.standing == "good" && calls >= kMinCallsJudged && failed * 10 > calls) {
+    s.standing = "poor";
+    s.why = "failed " + std::to_string(failed) + " of " + std::to_string(calls) + " puts and reads";
+  }
   if (s.standing == "good" && promised_uptime > 0 && s.uptime * 1000 < promised_uptime) {
     s.standing = "poor";
     char line[128];

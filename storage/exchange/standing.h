@@ -8,7 +8,8 @@
 //   allowed   what reciprocity lets this node give: received x ratio (1:1 unless set per
 //             peer), or nothing for a peer in poor standing
 //   standing  "new" until one lease term of observations, then "good", or "poor" when the
-//             peer answered fewer heartbeats than the uptime its leases promise
+//             peer answered fewer heartbeats than the uptime its leases promise, or its
+//             host failed more than a tenth of this node's volume's puts and reads
 // A pairing made by `serve --tenant` is one-way by design: it is never judged.
 #pragma once
 

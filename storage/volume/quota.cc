@@ -52,10 +52,30 @@ void Quota::SetCapacities(const std::vector<std::optional<uint64_t>>& capacities
   std::vector<uint64_t> known;
   usable_raw_.reset();
   for (const std::optional<uint64_t>& c : capacities_) {
-    if (!c) return;  // a store that never answered: the capacity is unknown
+    if (!c) {  // a store that never answered: the capacity is unknown
+      RecomputeRoomLocked();
+      return;
+    }
     known.push_back(*c > largest_shard_ ? *c - largest_shard_ : 0);
   }
   if (!known.empty()) usable_raw_ = FeasibleRaw(known, n_);
+  RecomputeRoomLocked();
+}
+
+void Quota::RecomputeRoomLocked() {
+  // What more can go where: each store's capacity less what the chunk records put there
+  // and one largest shard, then the most k+m distinct shards per chunk can place in that.
+  // Unlike the total, this sees stores that filled faster than others.
+  room_raw_.reset();
+  if (!usable_raw_) return;
+  std::vector<uint64_t> rooms;
+  for (size_t i = 0; i < capacities_.size(); ++i) {
+    const uint64_t capacity = *capacities_[i];
+    const uint64_t placed = i < placed_.size() ? placed_[i] : 0;
+    const uint64_t reserved = placed + largest_shard_;
+    rooms.push_back(capacity > reserved ? capacity - reserved : 0);
+  }
+  room_raw_ = FeasibleRaw(rooms, n_);
 }
 
 void Quota::AddChunk(uint64_t shard_size, std::span<const uint32_t> stores) {
@@ -66,6 +86,7 @@ void Quota::AddChunk(uint64_t shard_size, std::span<const uint32_t> stores) {
     if (s >= placed_.size()) placed_.resize(s + 1, 0);
     placed_[s] += charge;
   }
+  RecomputeRoomLocked();
 }
 
 void Quota::RemoveChunk(uint64_t shard_size, std::span<const uint32_t> stores) {
@@ -74,6 +95,7 @@ void Quota::RemoveChunk(uint64_t shard_size, std::span<const uint32_t> stores) {
   chunk_raw_ -= std::min(chunk_raw_, charge * stores.size());
   for (uint32_t s : stores)
     if (s < placed_.size()) placed_[s] -= std::min(placed_[s], charge);
+  RecomputeRoomLocked();
 }
 
 void Quota::MoveShard(uint64_t shard_size, uint32_t from, uint32_t to) {
@@ -82,6 +104,7 @@ void Quota::MoveShard(uint64_t shard_size, uint32_t from, uint32_t to) {
   if (from < placed_.size()) placed_[from] -= std::min(placed_[from], charge);
   if (to >= placed_.size()) placed_.resize(to + 1, 0);
   placed_[to] += charge;
+  RecomputeRoomLocked();
 }
 
 std::vector<uint64_t> Quota::PlacedPerStore() const {
@@ -107,11 +130,22 @@ uint64_t Quota::PlainOf(uint64_t raw) const {
 }
 
 Status Quota::Admit(uint64_t pending_bytes, uint64_t write_bytes) const {
-  const std::optional<uint64_t> usable = usable_raw();
+  std::optional<uint64_t> usable, room;
+  uint64_t chunks = 0;
+  {
+    std::lock_guard lock(mu_);
+    usable = usable_raw_;
+    room = room_raw_;
+    chunks = chunk_raw_;
+  }
   if (!usable) return Status::Ok();
-  const uint64_t used = chunk_raw() + Coded(pending_bytes);
+  const uint64_t used = chunks + Coded(pending_bytes);
   const uint64_t more = Coded(write_bytes);
-  if (used <= *usable && more <= *usable - used) return Status::Ok();
+  // Both: the total must fit, and what is not stored yet must fit where there is room.
+  const bool fits_total = used <= *usable && more <= *usable - used;
+  const uint64_t unstored = Coded(pending_bytes) + more;
+  const bool fits_room = !room || unstored <= *room;
+  if (fits_total && fits_room) return Status::Ok();
   return Status::NoSpace("the volume is full: its stores give " + Mib(PlainOf(*usable)) +
                          " of file space and " + Mib(PlainOf(used)) +
                          " are stored or waiting to be (free some, or get more leases)");

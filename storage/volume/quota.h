@@ -11,7 +11,9 @@
 //            minimum charge), plus the bytes written but not yet stored (the dirty
 //            map's total, not the journal's segments: overwritten bytes never count),
 //            coded: (k+m)/k per byte.
-// A write is admitted while used + write x (k+m)/k stays within usable. The capacities
+// A write is admitted while used + write x (k+m)/k stays within usable, and what is not
+// stored yet fits in the room the stores have left, store by store (a store that filled
+// faster than the others holds no more, whatever the total says). The capacities
 // come from the stores' Usage (a lease's capacity for a host); until every store has
 // answered once the volume's capacity is unknown and nothing is refused.
 //
@@ -76,6 +78,8 @@ class Quota {
   mutable std::mutex mu_;
   std::vector<std::optional<uint64_t>> capacities_;
   std::optional<uint64_t> usable_raw_;  // from capacities_, kept so a write costs no search
+  std::optional<uint64_t> room_raw_;    // what more fits where there is room (see .cc)
+  void RecomputeRoomLocked();           // REQUIRES: mu_ held
   uint64_t chunk_raw_ = 0;
   std::vector<uint64_t> placed_;  // per store index
 };

@@ -199,5 +199,8 @@ it_log "  node 1's mount reached node 5 at its new port after $(($(now_ms) - t0)
 kill -9 "${NODE_PID[6]}" "${NODE_PID[7]}"
 drop_caches
 verify_sums "$M" "$S/ref.sums" "(g) with node 5 moved and nodes 6, 7 stopped"
+# back, so that umount can store what the volume still holds in its journal
+serve 6
+serve 7
 quid_umount
 it_done

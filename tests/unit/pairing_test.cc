@@ -382,6 +382,28 @@ TEST_F(PairingTest, LeaseSetGrowsByACountersignedOfferAndShrinksByNotice) {
   EXPECT_EQ(a_.pairing->ChangeGiven(c_.key(), 0, 0).status().code(), Code::kNotFound);
 }
 
+// A partner away for less than a lease term keeps its leases: they lapse while the two are
+// apart and renew at the first heartbeat after it returns.
+TEST_F(PairingTest, APartnerAwayForLessThanATermKeepsItsLeases) {
+  ASSERT_TRUE(Join(b_, Invite()).ok());
+  auto beat = [&](Node& from, Node& to) {
+    auto reply = to.pairing->OnHeartbeat(from.key(), from.pairing->MakeHeartbeat(to.key(), {}));
+    ASSERT_TRUE(reply.ok());
+    ASSERT_TRUE(from.pairing->OnHeartbeatReply(to.key(), &*reply).ok());
+  };
+  clock_.advance_ns(int64_t{900} * 1'000'000'000);  // away from 0 to 900 s; the term is 600
+  for (bool given : {true, false}) EXPECT_EQ(Count(a_, b_, given, LeaseState::kExpired, Now()), 1);
+  beat(a_, b_);
+  beat(b_, a_);
+  for (bool given : {true, false}) {
+    EXPECT_EQ(Count(a_, b_, given, LeaseState::kRenewed, Now()), 1) << given;
+    EXPECT_EQ(Count(b_, a_, given, LeaseState::kRenewed, Now()), 1) << given;
+  }
+  // Away for longer than a term past the end: the leases stay ended.
+  clock_.advance_ns(int64_t{600 + 601} * 1'000'000'000);
+  EXPECT_EQ(a_.pairing->MakeHeartbeat(b_.key(), {}).renewals_size(), 0);
+}
+
 // The host's side of a lease's end: a revoked tenant keeps reading (no room to put) through
 // the grace period, and only then may what it left go; a lease that merely lapsed (the two
 // may just not have met) keeps the data one term longer.

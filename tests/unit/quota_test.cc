@@ -77,6 +77,28 @@ TEST(QuotaTest, RoomBelowOneShardOnAStoreIsNotCounted) {
   EXPECT_EQ(quota.usable_raw(), 0u);
 }
 
+// Stores fill unevenly (placement is by hash): when some are fuller than others, what fits
+// is what the rooms left can take, k+m distinct shards per chunk, not the total's share.
+TEST(QuotaTest, WhatIsNotStoredYetMustFitWhereThereIsRoom) {
+  Quota quota(4, 2, kMiB);
+  quota.SetCapacities(std::vector<std::optional<uint64_t>>(7, 10 * kMiB));  // 70 raw, 63 usable
+  // Stores 0 and 1 fill (9 MiB each, plus one shard's reserve: no room); stores 2..6 have
+  // 9 MiB of room each. A chunk needs six distinct stores with room: nothing fits.
+  const std::vector<uint32_t> fill = {0, 1};
+  for (int i = 0; i < 9; ++i) quota.AddChunk(kMiB, fill);
+  // The total (18 MiB raw used of 63) would admit 30 MiB of file data; the rooms admit none.
+  Status refused = quota.Admit(0, 4 * kMiB);
+  EXPECT_EQ(refused.code(), Code::kNoSpace) << refused.ToString();
+  // 2 MiB of room on stores 0 and 1: columns of 4 MiB fit (2 + 2 + 5 x 4 >= 6 x 4), so 24
+  // MiB of shards, 16 MiB of file data, and not a byte more.
+  quota.RemoveChunk(kMiB, fill);
+  quota.RemoveChunk(kMiB, fill);
+  EXPECT_TRUE(quota.Admit(0, 16 * kMiB).ok());
+  EXPECT_EQ(quota.Admit(0, 16 * kMiB + 4096).code(), Code::kNoSpace);
+  EXPECT_EQ(quota.Admit(12 * kMiB, 4 * kMiB + 4096).code(), Code::kNoSpace)
+      << "what waits in the journal needs the same room";
+}
+
 // The ledger's "held by peer" comes from this count, so it must follow every change.
 TEST(QuotaTest, PlacedBytesFollowChunksAndMoves) {
   Quota quota(2, 1, 0, 4096);
