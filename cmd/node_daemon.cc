@@ -119,12 +119,20 @@ void NodeDaemon::Impl::HeartbeatLoop() {
   auto next_flush = std::chrono::steady_clock::now() + kBookFlushInterval;
   for (;;) {
     const exchange::Book snapshot = book->Snapshot();
-    for (const exchange::Peer& peer : snapshot.peers()) {
-      {
-        std::lock_guard lock(mu);
-        if (stopping) return;
-      }
-      Beat(peer);
+    {
+      std::lock_guard lock(mu);
+      if (stopping) return;
+    }
+    // Every peer at once: a peer that is away costs its own timeout, not everyone's round
+    // (an address change reaches every partner within one heartbeat). Each task touches
+    // only its own peer's client, made here beforehand.
+    for (const exchange::Peer& peer : snapshot.peers()) clients[KeyOf(peer.key())];
+    for (int first = 0; first < snapshot.peers_size(); first += kBeatsAtOnce) {
+      std::vector<std::thread> beats;
+      const int last = std::min(snapshot.peers_size(), first + kBeatsAtOnce);
+      for (int i = first; i < last; ++i)
+        beats.emplace_back([this, &peer = snapshot.peers(i)] { Beat(peer); });
+      for (std::thread& t : beats) t.join();
     }
     EnforceReciprocity();
     node->Refresh();  // leases renewed or adopted, and states that passed with the clock
@@ -145,7 +153,7 @@ void NodeDaemon::Impl::Beat(const exchange::Peer& peer) {
   const PublicKey key = KeyOf(peer.key());
   if (peer.addresses().empty()) return;
   const int64_t timeout = std::clamp<int64_t>(options.heartbeat_ms, 500, kMaxHeartbeatTimeoutMs);
-  Client& c = clients[key];
+  Client& c = clients.at(key);  // made by HeartbeatLoop before the round
   Status failed;
   for (int attempt = 0; attempt < 2; ++attempt) {
     if (!c.client || c.address != peer.addresses(0)) {

@@ -29,6 +29,8 @@ namespace node_daemon_internal {
 // A join or trust waits this long for the other node; a heartbeat at most its interval.
 constexpr int64_t kPairTimeoutMs = 10'000;
 constexpr int64_t kMaxHeartbeatTimeoutMs = 5'000;
+// Heartbeats in flight at once (a thread each), so a node with many peers stays bounded.
+constexpr int kBeatsAtOnce = 32;
 // Heartbeats' times are written this often (they are kept in memory in between).
 constexpr auto kBookFlushInterval = std::chrono::seconds(30);
 // A peer is online when heard from within this many heartbeat intervals.
@@ -72,7 +74,8 @@ struct NodeDaemon::Impl {
     std::string address;
     std::unique_ptr<net::PeerClient> client;
   };
-  std::map<PublicKey, Client> clients;  // heartbeat thread only
+  // The heartbeat thread's; during a round each peer's entry belongs to its Beat task.
+  std::map<PublicKey, Client> clients;
   std::thread heartbeats;
   std::atomic<bool> stopped{false};
 

@@ -12,6 +12,16 @@ namespace quid {
 
 using namespace node_daemon_internal;
 
+namespace {
+
+// What this node's volume keeps on `host`, by the volume's own count (0 if not reported).
+uint64_t HeldBy(const exchange::Book& book, const PublicKey& host) {
+  const exchange::Peer* peer = exchange::FindPeer(book, host);
+  return peer != nullptr ? peer->held_by_peer_bytes() : 0;
+}
+
+}  // namespace
+
 json NodeDaemon::Impl::Peers() {
   const exchange::Book b = book->Snapshot();
   const int64_t now = Now();
@@ -49,7 +59,7 @@ json NodeDaemon::Impl::Leases() {
          {"direction", given ? "given" : "received"},
          {"state", exchange::LeaseStateName(exchange::StateAt(entry, now))},
          {"capacity_bytes", terms->capacity_bytes()},
-         {"used_bytes", given ? host->TenantBytes(other) : 0},
+         {"used_bytes", given ? host->TenantBytes(other) : HeldBy(b, other)},
          {"promised_bytes", exchange::CapacityPromised(entry, now)},
          {"notice_acknowledged", entry.has_notice() && exchange::Acknowledged(entry.notice())},
          {"expires_at", exchange::EndsAt(entry)},

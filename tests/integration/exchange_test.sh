@@ -12,10 +12,11 @@
 #      the mount reads everything;
 #  (e) an eighth node joins node 1 while the volume is mounted: the volume grows onto the new
 #      lease without a remount (its store list and statfs grow) and new files put shards there;
-#  (f) writing past the volume's usable capacity (7 x 48 MiB x 4/6 = 224 MiB) fails with ENOSPC
-#      near it, and every file written before compares equal;
-#  (g) node 5 restarted on another port tells node 1 at its next heartbeat: node 1's mount
-#      reaches it there, and reads that need its shards succeed.
+#  (f) node 5 restarted on another port tells node 1 at its next heartbeat: node 1's mount
+#      reaches it there, and reads that need its shards succeed (before the volume fills: a
+#      chunk written onto full hosts may double up, and two stopped hosts may then cost it);
+#  (g) writing past the volume's usable capacity (7 x 48 MiB x 4/6 = 224 MiB) fails with ENOSPC
+#      near it, and every file written before compares equal.
 # Usage (as root): exchange_test.sh PATH_TO_QUID
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -153,7 +154,31 @@ wait_settled 120
 [ "$(store_state "127.0.0.1:${PORT[8]}" 3)" -gt 0 ] || fail "(e) no shard of a file written after the join is on node 8: $(store_states)"
 echo "$(sha256sum <"$S/grown.bin" | cut -d' ' -f1)  grown.bin" >>"$S/ref.sums"
 
-check "(f) writing past the 224 MiB usable capacity gets ENOSPC near it; earlier files stay"
+check "(f) node 5 restarted on another port: node 1 reaches it there within a few heartbeats"
+old_port=${PORT[5]}
+kill -9 "${NODE_PID[5]}"
+PORT[5]=""
+serve 5
+[ "${PORT[5]}" != "$old_port" ] || fail "(f) node 5 came back on its old port"
+t0=$(now_ms)
+WAITED=""
+wait_store_reachable "127.0.0.1:${PORT[5]}" true 20 "(f) node 5 at its new port" \
+  || fail "(f) node 1's mount does not reach node 5 at 127.0.0.1:${PORT[5]} 20 s after it moved: $(store_states)"
+it_log "  node 1's mount reached node 5 at its new port after $(($(now_ms) - t0)) ms"
+"$QUID" peers --home "$S/n1" --json | grep -q "127.0.0.1:${PORT[5]}" || fail "(f) node 1's peers do not show node 5's new address"
+# every chunk has a shard on node 5 or not; with nodes 6 and 7 stopped, reads need node 5's shards
+kill -9 "${NODE_PID[6]}" "${NODE_PID[7]}"
+drop_caches
+verify_sums "$M" "$S/ref.sums" "(f) with node 5 moved and nodes 6, 7 stopped"
+# back, and reached again, before the volume is filled
+serve 6
+serve 7
+for i in 6 7; do
+  wait_store_reachable "127.0.0.1:${PORT[$i]}" true 15 "(f) node $i back" \
+    || fail "(f) node 1's mount does not reach node $i again 15 s after its restart"
+done
+
+check "(g) writing past the 224 MiB usable capacity gets ENOSPC near it; earlier files stay"
 tree_bytes=$(du -sb "$S/ref" | cut -f1)
 python3 - "$M" "$S/ref.sums" $((3 * 224 * MiB)) >"$S/fill.out" <<'PY'
 import errno, hashlib, os, sys
@@ -177,30 +202,11 @@ PY
 read -r en filled nfiles <"$S/fill.out"
 mib=$(((tree_bytes + filled) / MiB))
 it_log "  $en after $mib MiB in all ($nfiles files of 8 MiB)"
-[ "$en" = ENOSPC ] || fail "(f) writing past the leases ended with '$en', not ENOSPC, after $mib MiB"
-[ "$mib" -ge 112 ] && [ "$mib" -le 336 ] || fail "(f) ENOSPC after $mib MiB: not near the 224 MiB usable"
+[ "$en" = ENOSPC ] || fail "(g) writing past the leases ended with '$en', not ENOSPC, after $mib MiB"
+[ "$mib" -ge 112 ] && [ "$mib" -le 336 ] || fail "(g) ENOSPC after $mib MiB: not near the 224 MiB usable"
 # the file whose write failed is not among the sums
 drop_caches
-verify_sums "$M" "$S/ref.sums" "(f) after ENOSPC"
+verify_sums "$M" "$S/ref.sums" "(g) after ENOSPC"
 
-check "(g) node 5 restarted on another port: node 1 reaches it there within a few heartbeats"
-old_port=${PORT[5]}
-kill -9 "${NODE_PID[5]}"
-PORT[5]=""
-serve 5
-[ "${PORT[5]}" != "$old_port" ] || fail "(g) node 5 came back on its old port"
-t0=$(now_ms)
-WAITED=""
-wait_store_reachable "127.0.0.1:${PORT[5]}" true 20 "(g) node 5 at its new port" \
-  || fail "(g) node 1's mount does not reach node 5 at 127.0.0.1:${PORT[5]} 20 s after it moved: $(store_states)"
-it_log "  node 1's mount reached node 5 at its new port after $(($(now_ms) - t0)) ms"
-"$QUID" peers --home "$S/n1" --json | grep -q "127.0.0.1:${PORT[5]}" || fail "(g) node 1's peers do not show node 5's new address"
-# every chunk has a shard on node 5 or not; with nodes 6 and 7 stopped, reads need node 5's shards
-kill -9 "${NODE_PID[6]}" "${NODE_PID[7]}"
-drop_caches
-verify_sums "$M" "$S/ref.sums" "(g) with node 5 moved and nodes 6, 7 stopped"
-# back, so that umount can store what the volume still holds in its journal
-serve 6
-serve 7
 quid_umount
 it_done

@@ -14,19 +14,13 @@
 #include "storage/base/clock.h"
 #include "storage/stores/memory_store.h"
 #include "tests/support/faulty_store.h"
+#include "tests/support/random_bytes.h"
 
 namespace quid {
 namespace {
 
 constexpr size_t kKiB = 1024;
 constexpr size_t kMiB = 1024 * 1024;
-
-Bytes RandomBytes(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  Bytes out(n);
-  for (auto& b : out) b = static_cast<uint8_t>(rng());
-  return out;
-}
 
 // Every store is a MemoryStore behind a FaultyStore, so a test can both lose shards
 // (MemoryStore hooks) and make a whole store misbehave or count its calls (FaultyStore).

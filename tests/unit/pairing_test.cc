@@ -97,6 +97,12 @@ class PairingTest : public ::testing::Test {
     return n;
   }
   int64_t Now() const { return clock_.now_ns() / 1'000'000'000; }
+  // One heartbeat from `from` to `to`, and its answer back.
+  static void Beat(Node& from, Node& to) {
+    auto reply = to.pairing->OnHeartbeat(from.key(), from.pairing->MakeHeartbeat(to.key(), {}));
+    ASSERT_TRUE(reply.ok());
+    ASSERT_TRUE(from.pairing->OnHeartbeatReply(to.key(), &*reply).ok());
+  }
 };
 
 TEST_F(PairingTest, AnInvitationOpensOneActiveLeaseEachWayOnBothSides) {
@@ -262,17 +268,12 @@ TEST_F(PairingTest, HeartbeatsComeOnlyFromPeersAndCarryTheirAddress) {
 
 TEST_F(PairingTest, LeasesRenewThemselvesPastHalfTheirTerm) {
   ASSERT_TRUE(Join(b_, Invite()).ok());
-  auto beat = [&](Node& from, Node& to) {
-    auto reply = to.pairing->OnHeartbeat(from.key(), from.pairing->MakeHeartbeat(to.key(), {}));
-    ASSERT_TRUE(reply.ok());
-    ASSERT_TRUE(from.pairing->OnHeartbeatReply(to.key(), &*reply).ok());
-  };
-  beat(a_, b_);
+  Beat(a_, b_);
   EXPECT_EQ(a_.pairing->MakeHeartbeat(b_.key(), {}).renewals_size(), 0);  // too early
   clock_.advance_ns(int64_t{301} * 1'000'000'000);  // past half of the 600 s term
   EXPECT_EQ(a_.pairing->MakeHeartbeat(b_.key(), {}).renewals_size(), 1);  // what a_ gives
-  beat(a_, b_);
-  beat(b_, a_);
+  Beat(a_, b_);
+  Beat(b_, a_);
   clock_.advance_ns(int64_t{400} * 1'000'000'000);  // past the first term's end
   for (bool given : {true, false}) {
     EXPECT_EQ(Count(a_, b_, given, LeaseState::kRenewed, Now()), 1) << given;
@@ -302,11 +303,6 @@ TEST_F(PairingTest, LeasesRenewThemselvesPastHalfTheirTerm) {
 // other side's reciprocity answers by revoking what it gives.
 TEST_F(PairingTest, ARevocationIsAcknowledgedRunsItsNoticeAndIsAnsweredInKind) {
   ASSERT_TRUE(Join(b_, Invite()).ok());
-  auto beat = [&](Node& from, Node& to) {
-    auto reply = to.pairing->OnHeartbeat(from.key(), from.pairing->MakeHeartbeat(to.key(), {}));
-    ASSERT_TRUE(reply.ok());
-    ASSERT_TRUE(from.pairing->OnHeartbeatReply(to.key(), &*reply).ok());
-  };
   // b_ revokes what it gives a_. Until a_ hears of it, nothing changes.
   Result<GivenChange> change = b_.pairing->ChangeGiven(a_.key(), 0, 0);
   ASSERT_TRUE(change.ok()) << change.status().ToString();
@@ -316,7 +312,7 @@ TEST_F(PairingTest, ARevocationIsAcknowledgedRunsItsNoticeAndIsAnsweredInKind) {
   EXPECT_EQ(Count(b_, a_, true, LeaseState::kActive, Now()), 1);
   const int64_t told = Now() + 5;
   clock_.advance_ns(int64_t{5} * 1'000'000'000);
-  beat(b_, a_);  // a_ acknowledges in its answer
+  Beat(b_, a_);  // a_ acknowledges in its answer
   EXPECT_EQ(Count(a_, b_, false, LeaseState::kExpiring, Now()), 1);
   EXPECT_EQ(Count(b_, a_, true, LeaseState::kExpiring, Now()), 1);
   const exchange::Book b_book = b_.book->Snapshot();  // a copy: never iterate a temporary's
@@ -334,7 +330,7 @@ TEST_F(PairingTest, ARevocationIsAcknowledgedRunsItsNoticeAndIsAnsweredInKind) {
   EXPECT_EQ(s.given_bytes, kCapacity);
   EXPECT_EQ(s.allowed_bytes, 0u);
   ASSERT_TRUE(a_.pairing->ChangeGiven(b_.key(), s.allowed_bytes, 0).ok());
-  beat(a_, b_);
+  Beat(a_, b_);
   EXPECT_EQ(Count(a_, b_, true, LeaseState::kExpiring, Now()), 1);
   EXPECT_EQ(Count(b_, a_, false, LeaseState::kExpiring, Now()), 1);
   // Past half the term, a lease being revoked is offered no renewal.
@@ -350,13 +346,8 @@ TEST_F(PairingTest, ARevocationIsAcknowledgedRunsItsNoticeAndIsAnsweredInKind) {
 // To less: a notice, after which the host admits only the smaller capacity.
 TEST_F(PairingTest, LeaseSetGrowsByACountersignedOfferAndShrinksByNotice) {
   ASSERT_TRUE(Join(b_, Invite()).ok());
-  auto beat = [&](Node& from, Node& to) {
-    auto reply = to.pairing->OnHeartbeat(from.key(), from.pairing->MakeHeartbeat(to.key(), {}));
-    ASSERT_TRUE(reply.ok());
-    ASSERT_TRUE(from.pairing->OnHeartbeatReply(to.key(), &*reply).ok());
-  };
   ASSERT_TRUE(a_.pairing->ChangeGiven(b_.key(), 2 * kCapacity, 2000).ok());
-  beat(a_, b_);
+  Beat(a_, b_);
   auto capacity_of = [&](const Node& node, bool given) {
     uint64_t total = 0;
     const exchange::Book book = node.book->Snapshot();
@@ -371,7 +362,7 @@ TEST_F(PairingTest, LeaseSetGrowsByACountersignedOfferAndShrinksByNotice) {
   EXPECT_EQ(capacity_of(b_, false), 2 * kCapacity);
   EXPECT_EQ(exchange::FindPeer(a_.book->Snapshot(), b_.key())->ratio_permille(), 2000u);
   ASSERT_TRUE(a_.pairing->ChangeGiven(b_.key(), kCapacity / 2, 0).ok());
-  beat(a_, b_);
+  Beat(a_, b_);
   EXPECT_EQ(capacity_of(b_, false), kCapacity / 2) << "the tenant plans by the notice at once";
   const exchange::Book a_book = a_.book->Snapshot();
   for (const auto& entry : a_book.leases()) {
@@ -386,15 +377,10 @@ TEST_F(PairingTest, LeaseSetGrowsByACountersignedOfferAndShrinksByNotice) {
 // apart and renew at the first heartbeat after it returns.
 TEST_F(PairingTest, APartnerAwayForLessThanATermKeepsItsLeases) {
   ASSERT_TRUE(Join(b_, Invite()).ok());
-  auto beat = [&](Node& from, Node& to) {
-    auto reply = to.pairing->OnHeartbeat(from.key(), from.pairing->MakeHeartbeat(to.key(), {}));
-    ASSERT_TRUE(reply.ok());
-    ASSERT_TRUE(from.pairing->OnHeartbeatReply(to.key(), &*reply).ok());
-  };
   clock_.advance_ns(int64_t{900} * 1'000'000'000);  // away from 0 to 900 s; the term is 600
   for (bool given : {true, false}) EXPECT_EQ(Count(a_, b_, given, LeaseState::kExpired, Now()), 1);
-  beat(a_, b_);
-  beat(b_, a_);
+  Beat(a_, b_);
+  Beat(b_, a_);
   for (bool given : {true, false}) {
     EXPECT_EQ(Count(a_, b_, given, LeaseState::kRenewed, Now()), 1) << given;
     EXPECT_EQ(Count(b_, a_, given, LeaseState::kRenewed, Now()), 1) << given;
@@ -409,11 +395,6 @@ TEST_F(PairingTest, APartnerAwayForLessThanATermKeepsItsLeases) {
 // may just not have met) keeps the data one term longer.
 TEST_F(PairingTest, AHostKeepsWhatATenantLeftUntilTheGraceHasPassed) {
   ASSERT_TRUE(Join(b_, Invite()).ok());
-  auto beat = [&](Node& from, Node& to) {
-    auto reply = to.pairing->OnHeartbeat(from.key(), from.pairing->MakeHeartbeat(to.key(), {}));
-    ASSERT_TRUE(reply.ok());
-    ASSERT_TRUE(from.pairing->OnHeartbeatReply(to.key(), &*reply).ok());
-  };
   NodeService host_a(a_.book.get(), a_.pairing.get(), a_.key(), &clock_,
                      [] { return std::vector<std::string>{}; });
   NodeService host_b(b_.book.get(), b_.pairing.get(), b_.key(), &clock_,
@@ -427,7 +408,7 @@ TEST_F(PairingTest, AHostKeepsWhatATenantLeftUntilTheGraceHasPassed) {
   host_a.Refresh();
   EXPECT_EQ(host_a.LeaseCapacity(b_.key()), kCapacity);
   EXPECT_TRUE(host_a.TenantsPastGrace().empty());
-  beat(a_, b_);  // received: 20 s of notice from now
+  Beat(a_, b_);  // received: 20 s of notice from now
   host_a.Refresh();
   auto advance = [&](int64_t s) {
     clock_.advance_ns(s * 1'000'000'000);

@@ -15,18 +15,12 @@
 
 #include "storage/stores/memory_store.h"
 #include "storage/volume/volume.h"
+#include "tests/support/random_bytes.h"
 
 namespace quid {
 namespace {
 
 constexpr int64_t kDrainTimeout = 30'000'000'000;
-
-Bytes RandomBytes(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  Bytes b(n);
-  for (auto& x : b) x = static_cast<uint8_t>(rng());
-  return b;
-}
 
 // Hosts are MemoryStores found by key, whatever address they are asked at; the test plays
 // the node daemon by editing the lease list.

@@ -26,6 +26,7 @@
 #include "storage/base/mem_env.h"
 #include "storage/stores/folder_store.h"
 #include "storage/volume/volume.h"
+#include "tests/support/random_bytes.h"
 
 namespace quid {
 namespace {
@@ -33,13 +34,6 @@ namespace {
 constexpr int kStores = 6;
 constexpr const char* kHome = "/home";
 constexpr const char* kPassphrase = "power loss";
-
-Bytes RandomBytes(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  Bytes b(n);
-  for (auto& x : b) x = static_cast<uint8_t>(rng());
-  return b;
-}
 
 std::string StorePath(int i) {
   return "/stores/s" + std::to_string(i);

@@ -18,6 +18,7 @@
 #include "storage/stores/memory_store.h"
 #include "storage/stores/store_stamp.h"
 #include "tests/support/faulty_store.h"
+#include "tests/support/random_bytes.h"
 
 namespace quid {
 namespace {
@@ -30,13 +31,6 @@ std::string Numbered(const char* prefix, int n) {
   std::string name(prefix);
   name += std::to_string(n);
   return name;
-}
-
-Bytes RandomBytes(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  Bytes b(n);
-  for (auto& x : b) x = static_cast<uint8_t>(rng());
-  return b;
 }
 
 class VolumeTest : public ::testing::Test {
