@@ -171,23 +171,20 @@ Result<json> NodeDaemon::Impl::LeaseChange(const json& request, bool revoke) {
   QUID_ASSIGN_OR_RETURN(PublicKey peer, PeerByPrefix(request.value("peer", std::string())));
   const uint32_t ratio = request.value("ratio", uint32_t{0});
   uint64_t capacity = 0;
+  uint32_t set_ratio = ratio;
   if (!revoke) {
+    if (!request.contains("capacity") && ratio == 0)
+      return Status::Invalid("say what to give: --capacity SIZE, --ratio R, or both");
     const exchange::Book b = book->Snapshot();
     const exchange::Peer* known = exchange::FindPeer(b, peer);
+    if (known == nullptr)
+      return Status::NotFound(Fingerprint(peer) + " is not a peer of this node");
     const exchange::Standing s = exchange::JudgeStanding(b, identity->public_key(), *known, Now());
     capacity =
         request.contains("capacity") ? request.at("capacity").get<uint64_t>() : s.given_bytes;
-    if (!request.contains("capacity") && ratio == 0)
-      return Status::Invalid("say what to give: --capacity SIZE, --ratio R, or both");
-  }
-  // Giving more than reciprocity allows is the owner's choice: it becomes the peer's ratio,
-  // so that reciprocity does not take it back at the next heartbeat.
-  uint32_t set_ratio = ratio;
-  if (!revoke && set_ratio == 0) {
-    const exchange::Book b = book->Snapshot();
-    const exchange::Standing s =
-        exchange::JudgeStanding(b, identity->public_key(), *exchange::FindPeer(b, peer), Now());
-    if (capacity > s.allowed_bytes && s.received_bytes > 0)
+    // Giving more than reciprocity allows is the owner's choice: it becomes the peer's
+    // ratio, so that reciprocity does not take it back at the next heartbeat.
+    if (set_ratio == 0 && capacity > s.allowed_bytes && s.received_bytes > 0)
       set_ratio = static_cast<uint32_t>(
           std::min<uint64_t>(capacity * 1000 / s.received_bytes + 1, UINT32_MAX));
   }
