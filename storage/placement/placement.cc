@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 
 namespace quid {
 namespace {
@@ -38,15 +39,9 @@ struct Ranked {
   const PlacementCandidate* candidate;
 };
 
-}  // namespace
-
-std::vector<uint32_t> RendezvousPlacement::Place(
-    const ChunkId& chunk, int shard_count,
-    const std::vector<PlacementCandidate>& candidates) const {
-  if (shard_count <= 0) return {};
-
-  // Rank every candidate, available or not: a store that is down keeps its rank, so its
-  // shards are substituted in place below and no other shard changes position.
+// Every candidate with a positive weight, best first, each store once (at its best rank).
+// Unavailable ones keep their rank: Place substitutes them in their own shard position.
+std::vector<Ranked> Rank(const ChunkId& chunk, const std::vector<PlacementCandidate>& candidates) {
   std::vector<Ranked> ranked;
   ranked.reserve(candidates.size());
   for (const PlacementCandidate& c : candidates) {
@@ -60,7 +55,6 @@ std::vector<uint32_t> RendezvousPlacement::Place(
     if (a.candidate->name != b.candidate->name) return a.candidate->name < b.candidate->name;
     return a.candidate->store_index < b.candidate->store_index;
   });
-  // A store listed twice counts once, at its best rank.
   std::vector<uint32_t> seen;
   std::vector<Ranked> unique;
   unique.reserve(ranked.size());
@@ -69,36 +63,112 @@ std::vector<uint32_t> RendezvousPlacement::Place(
     seen.push_back(r.candidate->store_index);
     unique.push_back(r);
   }
+  return unique;
+}
 
-  std::vector<uint32_t> available;  // store indexes in score order
-  for (const Ranked& r : unique) {
-    if (r.candidate->available) available.push_back(r.candidate->store_index);
+// Shards per failure domain for one chunk, as stores are chosen.
+class DomainCount {
+ public:
+  explicit DomainCount(int limit) : limit_(limit) {}
+  bool Allows(const PlacementCandidate& c) const {
+    if (limit_ <= 0) return true;
+    for (const std::string& d : c.domains) {
+      auto it = count_.find(d);
+      if (it != count_.end() && it->second >= limit_) return false;
+    }
+    return true;
   }
-  if (available.empty()) return {};
+  void Add(const PlacementCandidate& c) {
+    for (const std::string& d : c.domains) ++count_[d];
+  }
 
+ private:
+  int limit_;
+  std::map<std::string, int> count_;
+};
+
+// Up to `want` available stores from `ranked` not in `taken`, best first: first those the
+// domain limit allows, then (if still short) the rest in rank order. `domains` holds the
+// counts of stores already chosen for the chunk.
+std::vector<const PlacementCandidate*> Choose(const std::vector<Ranked>& ranked, size_t want,
+                                              std::vector<uint32_t> taken, DomainCount domains) {
+  std::vector<const PlacementCandidate*> chosen;
+  const auto is_taken = [&](uint32_t s) {
+    return std::find(taken.begin(), taken.end(), s) != taken.end();
+  };
+  for (int pass = 0; pass < 2 && chosen.size() < want; ++pass) {
+    for (const Ranked& r : ranked) {
+      if (chosen.size() == want) break;
+      const PlacementCandidate& c = *r.candidate;
+      if (!c.available || is_taken(c.store_index)) continue;
+      if (pass == 0 && !domains.Allows(c)) continue;
+      chosen.push_back(&c);
+      taken.push_back(c.store_index);
+      domains.Add(c);
+    }
+  }
+  return chosen;
+}
+
+}  // namespace
+
+std::vector<uint32_t> RendezvousPlacement::Place(
+    const ChunkId& chunk, int shard_count,
+    const std::vector<PlacementCandidate>& candidates) const {
+  if (shard_count <= 0) return {};
+  const std::vector<Ranked> unique = Rank(chunk, candidates);
   const size_t want = static_cast<size_t>(shard_count);
+  const std::vector<const PlacementCandidate*> chosen =
+      Choose(unique, want, {}, DomainCount(max_per_domain_));
+  if (chosen.empty()) return {};
+
   std::vector<uint32_t> placement;
   placement.reserve(want);
-  if (available.size() < want) {
+  if (chosen.size() < want) {
     // Degraded: every available store gets a shard, then reuse them in the same order.
-    for (size_t i = 0; i < want; ++i) placement.push_back(available[i % available.size()]);
+    for (size_t i = 0; i < want; ++i) placement.push_back(chosen[i % chosen.size()]->store_index);
     return placement;
   }
-
-  // The chosen set is the top `want` available stores. Shard positions follow the ranking
-  // over all stores, an unavailable store's position going to the next available store
-  // beyond the top `want`.
-  size_t next_spare = want;  // next unused entry of `unique` past the top `want`
+  // Shard positions follow the ranking over all stores: a chosen store among the top
+  // `want` keeps its rank's position; the positions of the others (unavailable, or passed
+  // over for their domain) go to the chosen stores beyond the top `want`, in rank order.
+  // So a store going down moves only its own shard, and no other shard changes position.
+  const auto is_chosen = [&](const PlacementCandidate* c) {
+    return std::find(chosen.begin(), chosen.end(), c) != chosen.end();
+  };
+  std::vector<uint32_t> spares;
+  for (size_t i = 0; i < unique.size(); ++i) {
+    if (i >= want && is_chosen(unique[i].candidate)) spares.push_back(unique[i].candidate->store_index);
+  }
+  size_t next_spare = 0;
   for (size_t i = 0; i < want; ++i) {
-    if (unique[i].candidate->available) {
+    if (i < unique.size() && is_chosen(unique[i].candidate)) {
       placement.push_back(unique[i].candidate->store_index);
-      continue;
+    } else {
+      placement.push_back(spares[next_spare++]);
     }
-    while (!unique[next_spare].candidate->available) ++next_spare;
-    placement.push_back(unique[next_spare].candidate->store_index);
-    ++next_spare;
   }
   return placement;
+}
+
+std::vector<uint32_t> RendezvousPlacement::PlaceMore(
+    const ChunkId& chunk, int count, const std::vector<uint32_t>& kept,
+    const std::vector<PlacementCandidate>& candidates) const {
+  if (count <= 0) return {};
+  DomainCount domains(max_per_domain_);
+  for (uint32_t s : kept) {
+    for (const PlacementCandidate& c : candidates) {
+      if (c.store_index == s) {
+        domains.Add(c);
+        break;
+      }
+    }
+  }
+  std::vector<uint32_t> out;
+  for (const PlacementCandidate* c :
+       Choose(Rank(chunk, candidates), static_cast<size_t>(count), kept, domains))
+    out.push_back(c->store_index);
+  return out;
 }
 
 }  // namespace quid

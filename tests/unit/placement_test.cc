@@ -203,5 +203,91 @@ TEST(PlacementTest, AddingAStoreMovesShardsOnlyOntoIt) {
   EXPECT_NEAR(static_cast<double>(moved) / kChunks, 6.0 / 11.0, 0.05);
 }
 
+TEST(PlacementTest, OneStoreJoiningOrLeavingMovesAboutOneNthOfTheShards) {
+  // Shards counted as moved: those of a chunk whose store set changed, per store gained.
+  RendezvousPlacement policy;
+  const int kChunks = 4000;
+  for (int n : {8, 20}) {
+    auto before = MakeCandidates(n);
+    auto joined = MakeCandidates(n + 1);
+    size_t moved_join = 0, moved_leave = 0;
+    auto left = before;
+    left.erase(left.begin());
+    for (const ChunkId& chunk : MakeChunks(kChunks, 40 + n)) {
+      const auto was = AsSet(policy.Place(chunk, 6, before));
+      for (uint32_t s : policy.Place(chunk, 6, joined)) moved_join += was.contains(s) ? 0 : 1;
+      for (uint32_t s : policy.Place(chunk, 6, left)) moved_leave += was.contains(s) ? 0 : 1;
+    }
+    const double shards = 6.0 * kChunks;
+    EXPECT_NEAR(moved_join / shards, 1.0 / (n + 1), 0.25 / (n + 1)) << n << " stores";
+    EXPECT_NEAR(moved_leave / shards, 1.0 / n, 0.25 / n) << n << " stores";
+  }
+}
+
+std::vector<PlacementCandidate> InSites(int n, int sites) {
+  auto c = MakeCandidates(n);
+  for (int i = 0; i < n; ++i) c[i].domains = {"site=" + std::to_string(i % sites)};
+  return c;
+}
+
+std::map<std::string, int> PerDomain(const std::vector<uint32_t>& placed,
+                                     const std::vector<PlacementCandidate>& c) {
+  std::map<std::string, int> count;
+  for (uint32_t s : placed)
+    for (const auto& d : c[s].domains) ++count[d];
+  return count;
+}
+
+TEST(PlacementTest, NoDomainHoldsMoreThanTheLimitWhereHostsAllow) {
+  RendezvousPlacement policy(2);  // m = 2
+  const auto stores = InSites(12, 3);  // 4 hosts per site: 3 sites x 2 = 6 shards fit
+  RendezvousPlacement unlimited;
+  int unlimited_over = 0;
+  for (const ChunkId& chunk : MakeChunks(500, 21)) {
+    auto p = policy.Place(chunk, 6, stores);
+    ASSERT_EQ(AsSet(p).size(), 6u);
+    for (const auto& [site, n] : PerDomain(p, stores)) EXPECT_LE(n, 2) << site;
+    for (const auto& [site, n] : PerDomain(unlimited.Place(chunk, 6, stores), stores))
+      unlimited_over += n > 2;
+  }
+  EXPECT_GT(unlimited_over, 0);  // the rule does something: plain ranking breaks it
+}
+
+TEST(PlacementTest, DomainLimitGivesWayBeforeDistinctStores) {
+  RendezvousPlacement policy(2);
+  const auto stores = InSites(8, 2);  // two sites of 4: 6 shards cannot keep 2 per site
+  for (const ChunkId& chunk : MakeChunks(200, 22)) {
+    auto p = policy.Place(chunk, 6, stores);
+    EXPECT_EQ(AsSet(p).size(), 6u);  // still six distinct stores
+    for (const auto& [site, n] : PerDomain(p, stores)) EXPECT_LE(n, 4) << site;
+  }
+}
+
+TEST(PlacementTest, PlaceMoreAvoidsKeptStoresAndCountsTheirDomains) {
+  RendezvousPlacement policy(2);
+  const auto stores = InSites(12, 3);
+  for (const ChunkId& chunk : MakeChunks(300, 23)) {
+    auto full = policy.Place(chunk, 6, stores);
+    std::vector<uint32_t> kept(full.begin(), full.begin() + 4);  // two shards lost
+    auto more = policy.PlaceMore(chunk, 2, kept, stores);
+    ASSERT_EQ(more.size(), 2u);
+    std::vector<uint32_t> all = kept;
+    all.insert(all.end(), more.begin(), more.end());
+    EXPECT_EQ(AsSet(all).size(), 6u);
+    for (const auto& [site, n] : PerDomain(all, stores)) EXPECT_LE(n, 2) << site;
+    EXPECT_EQ(policy.PlaceMore(chunk, 2, kept, stores), more);  // deterministic
+  }
+}
+
+TEST(PlacementTest, PlaceMoreNeverDoublesUp) {
+  RendezvousPlacement policy;
+  auto stores = MakeCandidates(6);
+  stores[5].available = false;
+  const ChunkId chunk = MakeChunks(1, 24)[0];
+  auto more = policy.PlaceMore(chunk, 3, {0, 1, 2, 3}, stores);
+  EXPECT_EQ(more, std::vector<uint32_t>{4});  // the only store neither kept nor down
+  EXPECT_TRUE(policy.PlaceMore(chunk, 2, {0, 1, 2, 3, 4}, stores).empty());
+}
+
 }  // namespace
 }  // namespace quid
