@@ -99,6 +99,12 @@ Status ChunkStore::ReplaceStore(uint32_t index, std::shared_ptr<ShardStore> stor
   auto changed = std::make_shared<StoreSet>(*d.set);
   auto slot = std::make_shared<StoreSlot>(std::move(store));
   slot->draining.store((*d.set)[index]->draining.load());  // the lease is the same
+  {
+    const StoreSlot& was = *(*d.set)[index];  // the same host: the same weight and domains
+    std::lock_guard profile(was.profile_mu);
+    slot->weight = was.weight;
+    slot->domains = was.domains;
+  }
   (*changed)[index] = std::move(slot);
   d.set = std::move(changed);
   return Status::Ok();
@@ -136,6 +142,34 @@ ShardId ChunkStore::ShardIdFor(const ChunkId& id, uint64_t generation, int index
 
 size_t ShardSizeForChunk(size_t plain_size, int data_shards) {
   return ErasureCoder::ShardSizeFor(EncryptedSize(plain_size), data_shards);
+}
+
+std::vector<PlacementCandidate> ChunkStore::Impl::Candidates(const StoreSet& stores,
+                                                             size_t* available) const {
+  std::vector<PlacementCandidate> candidates(stores.size());
+  *available = 0;
+  for (size_t s = 0; s < stores.size(); ++s) {
+    const StoreSlot& slot = *stores[s];
+    candidates[s].store_index = static_cast<uint32_t>(s);
+    candidates[s].name = slot.store->name();
+    candidates[s].available = !IsDown(slot) && !IsFull(slot) && !slot.draining.load();
+    {
+      std::lock_guard lock(slot.profile_mu);
+      candidates[s].weight = slot.weight;
+      candidates[s].domains = slot.domains;
+    }
+    if (candidates[s].available) ++*available;
+  }
+  return candidates;
+}
+
+void ChunkStore::SetStoreProfile(uint32_t index, double weight, std::vector<std::string> domains) {
+  const std::shared_ptr<const StoreSet> set = impl_->Stores();
+  if (index >= set->size()) return;
+  StoreSlot& slot = *(*set)[index];
+  std::lock_guard lock(slot.profile_mu);
+  slot.weight = weight;
+  slot.domains = std::move(domains);
 }
 
 Result<StoredChunk> ChunkStore::Put(const ChunkId& id, ByteSpan plain) {
@@ -181,15 +215,8 @@ Result<StoredChunk> ChunkStore::Put(const ChunkId& id, ByteSpan plain) {
   // a brief blip of every host into refused writes.
   const std::shared_ptr<const StoreSet> set = d.Stores();
   const StoreSet& stores = *set;
-  std::vector<PlacementCandidate> candidates(stores.size());
   size_t available = 0;
-  for (size_t s = 0; s < stores.size(); ++s) {
-    candidates[s].store_index = static_cast<uint32_t>(s);
-    candidates[s].name = stores[s]->store->name();
-    candidates[s].available =
-        !d.IsDown(*stores[s]) && !d.IsFull(*stores[s]) && !stores[s]->draining.load();
-    if (candidates[s].available) ++available;
-  }
+  std::vector<PlacementCandidate> candidates = d.Candidates(stores, &available);
   if (available == 0) {
     // Stores whose leases end are never offered again, unless every store's lease ends.
     bool all_draining = true;

@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "storage/base/thread_pool.h"
@@ -61,6 +62,16 @@ struct ChunkStoreStats {
 struct StoreCalls {
   bool draining = false;
   uint64_t puts_ok = 0, puts_failed = 0, reads_ok = 0, reads_failed = 0;
+};
+
+// What ChunkStore::RepairShards did to one chunk.
+struct ShardRepair {
+  std::vector<uint32_t> stores;  // the chunk's stores after the repair, shard by shard
+  uint64_t rebuilt_mask = 0;     // shards now durable on their new store
+  uint64_t bad_mask = 0;         // fetched shards that disagree with the authentic chunk
+  int unplaced = 0;              // shards to replace that found no store to go to
+  uint64_t bytes_read = 0;       // whole shards fetched
+  uint64_t bytes_written = 0;    // rebuilt shards put
 };
 
 // Bytes in each shard of a chunk of `plain_size` bytes at `data_shards` (k >= 1): the
@@ -120,6 +131,22 @@ class ChunkStore {
   void SetDraining(uint32_t index, bool draining);
   // Per store: whether it drains, and the calls it answered and failed since construction.
   std::vector<StoreCalls> store_calls() const;
+
+  // What placement weighs the store by from now on: `weight` (> 0: its free room times its
+  // service score) and its failure domains ("site=home"); a store replaced (a new address)
+  // keeps them. Ignored for a bad index.
+  void SetStoreProfile(uint32_t index, double weight, std::vector<std::string> domains);
+
+  // Rebuilds the shards of `chunk` in `replace_mask` (on lost stores, corrupt, doubled up)
+  // from any k others, checks the whole chunk authenticates, and puts each rebuilt shard
+  // on a store placement chooses among those the chunk does not keep (never one down,
+  // full, draining, in `avoid`, or one a replaced shard was on). Every fetched shard is compared with the rebuilt chunk,
+  // so a store that answered with bytes that pass its checksum but are wrong is caught
+  // (`bad_mask`). Shards that found no store stay where they were; shards whose put
+  // failed too. The caller commits `stores` to metadata before removing anything.
+  // kCorrupt/kUnavailable when no k shards decode to the authentic chunk.
+  Result<ShardRepair> RepairShards(const StoredChunk& chunk, uint64_t replace_mask,
+                                   const std::vector<uint32_t>& avoid = {});
 
   int data_shards() const;
   int parity_shards() const;

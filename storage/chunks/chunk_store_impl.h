@@ -74,6 +74,10 @@ struct StoreSlot {
   std::atomic<bool> draining{false};
   // Calls answered and failed, by kind: the volume's own record of the host's service.
   std::atomic<uint64_t> puts_ok{0}, puts_failed{0}, reads_ok{0}, reads_failed{0};
+  // What placement weighs it by (ChunkStore::SetStoreProfile); guarded by profile_mu.
+  mutable std::mutex profile_mu;
+  double weight = 1.0;
+  std::vector<std::string> domains;
 };
 // The store list as one operation sees it: indices are the volume's store indices, and a
 // list only ever grows, so an index taken from any snapshot stays valid in every later one.
@@ -150,9 +154,18 @@ struct ChunkStore::Impl {
   Status ReadHealthy(const ChunkStore& self, const StoreSet& stores, const StoredChunk& chunk,
                      const ChunkHeader& header, const SegmentSpan& span, MutableByteSpan blob_part,
                      MutableByteSpan plain_out);
+  // What a repair needs of the degraded path beyond the plaintext.
+  struct DecodeExtras {
+    uint64_t skip_mask = 0;             // shards not to fetch (being replaced anyway)
+    std::vector<Bytes>* fetched = nullptr;  // out: the whole shards fetched, by index
+    uint64_t* fetched_mask = nullptr;   // out: which of them passed their store's check
+  };
   Status ReadDegraded(const ChunkStore& self, const StoreSet& stores, const StoredChunk& chunk,
                       const ChunkHeader& header, const SegmentSpan& span, MutableByteSpan blob_part,
-                      MutableByteSpan plain_out, bool* degraded);
+                      MutableByteSpan plain_out, bool* degraded, const DecodeExtras* extras = nullptr);
+  // The candidates placement chooses from: every store, with those down, full or draining
+  // marked unavailable. `*available` counts the others.
+  std::vector<PlacementCandidate> Candidates(const StoreSet& stores, size_t* available) const;
 };
 
 }  // namespace quid

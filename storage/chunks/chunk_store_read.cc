@@ -44,7 +44,10 @@ Status ChunkStore::Impl::ReadHealthy(const ChunkStore& self, const StoreSet& sto
 Status ChunkStore::Impl::ReadDegraded(const ChunkStore& self, const StoreSet& stores,
                                       const StoredChunk& chunk, const ChunkHeader& header,
                                       const SegmentSpan& span, MutableByteSpan blob_part,
-                                      MutableByteSpan plain_out, bool* degraded) {
+                                      MutableByteSpan plain_out, bool* degraded,
+                                      const DecodeExtras* extras_or_null) {
+  static const DecodeExtras kNoExtras{};
+  const DecodeExtras& extras = extras_or_null != nullptr ? *extras_or_null : kNoExtras;
   const size_t k = chunk.k;
   const size_t n = static_cast<size_t>(chunk.k) + chunk.m;
   const size_t shard_size = chunk.shard_size;
@@ -56,12 +59,27 @@ Status ChunkStore::Impl::ReadDegraded(const ChunkStore& self, const StoreSet& st
   order.reserve(n);
   for (int pass = 0; pass < 2; ++pass) {
     for (size_t i = 0; i < n; ++i) {
+      if ((extras.skip_mask & Bit(i)) != 0) continue;
       if (IsDown(*stores[chunk.stores[i]]) == (pass == 1)) order.push_back(i);
     }
   }
 
   std::vector<Bytes> shards(n);
   std::vector<bool> good(n, false);
+  // Whatever was fetched goes to a repair caller, however the decode ends.
+  struct Publish {
+    const DecodeExtras& extras;
+    std::vector<Bytes>& shards;
+    std::vector<bool>& good;
+    ~Publish() {
+      if (extras.fetched_mask != nullptr) {
+        *extras.fetched_mask = 0;
+        for (size_t i = 0; i < good.size(); ++i)
+          if (good[i]) *extras.fetched_mask |= Bit(i);
+      }
+      if (extras.fetched != nullptr) *extras.fetched = std::move(shards);
+    }
+  } publish{extras, shards, good};
   size_t good_count = 0;
   size_t unreachable = 0;
   size_t next = 0;

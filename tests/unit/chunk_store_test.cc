@@ -679,5 +679,77 @@ INSTANTIATE_TEST_SUITE_P(Schemes, ChunkStoreSchemeTest,
                                            Scheme{3, 3, 6}, Scheme{6, 3, 9}, Scheme{10, 4, 14},
                                            Scheme{4, 2, 4}));
 
+// --- RepairShards ---
+
+TEST_F(ChunkStoreTest, RepairRebuildsLostShardsByteForByteOnNewStores) {
+  Build(4, 2, 9);
+  const Bytes plain = RandomBytes(3 * kMiB + 777, 61);
+  const StoredChunk chunk = PutOk(plain);
+  const Bytes original1 = *MemoryOf(chunk, 1).Get(IdOf(chunk, 1));
+  const Bytes original5 = *MemoryOf(chunk, 5).Get(IdOf(chunk, 5));
+  FaultyOf(chunk, 1).SetDown(true);  // its host is gone
+  DropShard(chunk, 5);               // its disk lost the shard
+  const uint64_t mask = (uint64_t{1} << 1) | (uint64_t{1} << 5);
+  auto repaired = cs_->RepairShards(chunk, mask);
+  ASSERT_TRUE(repaired.ok()) << repaired.status().ToString();
+  EXPECT_EQ(repaired->rebuilt_mask, mask);
+  EXPECT_EQ(repaired->unplaced, 0);
+  EXPECT_EQ(repaired->bad_mask, 0u);
+  EXPECT_EQ(repaired->bytes_read, 4u * chunk.shard_size);  // any k, not all
+  EXPECT_EQ(repaired->bytes_written, 2u * chunk.shard_size);
+  const std::set<uint32_t> now(repaired->stores.begin(), repaired->stores.end());
+  EXPECT_EQ(now.size(), 6u);
+  EXPECT_FALSE(now.contains(chunk.stores[1]));
+  for (int i : {0, 2, 3, 4}) EXPECT_EQ(repaired->stores[i], chunk.stores[i]);
+  StoredChunk after = chunk;
+  after.stores = repaired->stores;
+  EXPECT_EQ(*memory_[after.stores[1]]->Get(IdOf(after, 1)), original1);
+  EXPECT_EQ(*memory_[after.stores[5]]->Get(IdOf(after, 5)), original5);
+  // The repaired record reads on the healthy path, exactly.
+  FaultyOf(chunk, 0).SetDown(true);  // and still with one more store gone
+  Status st;
+  bool degraded = false;
+  EXPECT_EQ(ReadAll(after, &st, &degraded), plain);
+  EXPECT_TRUE(st.ok()) << st.ToString();
+}
+
+TEST_F(ChunkStoreTest, RepairCatchesAStoreAnsweringWithWrongBytes) {
+  Build(4, 2, 8);
+  const Bytes plain = RandomBytes(2 * kMiB, 62);
+  const StoredChunk chunk = PutOk(plain);
+  FaultyOf(chunk, 2).SetCorruptReads(true);  // passes its own checksum, yet lies
+  auto repaired = cs_->RepairShards(chunk, 0);
+  ASSERT_TRUE(repaired.ok()) << repaired.status().ToString();
+  EXPECT_EQ(repaired->bad_mask, uint64_t{1} << 2);
+  EXPECT_EQ(repaired->rebuilt_mask, uint64_t{1} << 2);
+  EXPECT_NE(repaired->stores[2], chunk.stores[2]);
+  StoredChunk after = chunk;
+  after.stores = repaired->stores;
+  Status st;
+  EXPECT_EQ(ReadAll(after, &st), plain);
+  EXPECT_TRUE(st.ok());
+}
+
+TEST_F(ChunkStoreTest, RepairLeavesShardsWithNowhereToGoAndNeverDoublesUp) {
+  Build(4, 2, 6);
+  const StoredChunk chunk = PutOk(RandomBytes(kMiB, 63));
+  FaultyOf(chunk, 3).SetDown(true);
+  auto repaired = cs_->RepairShards(chunk, uint64_t{1} << 3);
+  ASSERT_TRUE(repaired.ok());
+  EXPECT_EQ(repaired->unplaced, 1);  // the only other store is the one that is down
+  EXPECT_EQ(repaired->rebuilt_mask, 0u);
+  EXPECT_EQ(repaired->stores, chunk.stores);
+}
+
+TEST_F(ChunkStoreTest, RepairFailsCleanlyBelowKShards) {
+  Build(4, 2, 8);
+  const StoredChunk chunk = PutOk(RandomBytes(kMiB, 64));
+  for (int i : {0, 1, 2}) DropShard(chunk, i);
+  const size_t before = TotalShards();
+  auto repaired = cs_->RepairShards(chunk, 0b111);
+  EXPECT_FALSE(repaired.ok());
+  EXPECT_EQ(TotalShards(), before);  // nothing written
+}
+
 }  // namespace
 }  // namespace quid
