@@ -37,6 +37,7 @@
 #include "cmd/network_stores.h"
 #include "cmd/node_socket.h"
 #include "cmd/passphrase.h"
+#include "cmd/repair_flags.h"
 #include "cmd/size_parse.h"
 #include "storage/base/env.h"
 
@@ -56,6 +57,7 @@ struct DemoArgs {
   std::string cache_size;
   std::string journal_size;
   std::string journal_wait;
+  RepairFlags repair;
   std::string contribute = "4G";
   std::vector<std::string> serve_flags;  // --lease-term, --notice, --grace, --heartbeat
   std::string mountpoint;
@@ -320,6 +322,8 @@ int RunDemo(const DemoArgs& args) {
     if (!wait.ok()) return Fail(kName, "--journal-wait: " + wait.status().message());
     options.volume.journal_wait_ns = *wait;
   }
+  if (Status s = ApplyRepairFlags(args.repair, &options.volume.repair); !s.ok())
+    return Fail(kName, s.message());
   Result<uint64_t> contribution = ParseSize(args.contribute);
   if (!contribution.ok()) return Fail(kName, "--contribute: " + contribution.status().message());
   Result<std::string> passphrase = DemoPassphrase(workdir);
@@ -378,6 +382,7 @@ Command AddDemoCommand(CLI::App& quid) {
   app->add_option("--journal-wait", args->journal_wait,
                   "How long a write waits for a full journal before ENOSPC (default 30s)")
       ->option_text("D");
+  AddRepairFlags(app, &args->repair);
   app->add_option("--contribute", args->contribute,
                   "Space each node gives; node 1 splits it among its partners (default 4G)")
       ->option_text("SIZE");

@@ -22,6 +22,7 @@
 #include "cmd/mount_table.h"
 #include "cmd/network_stores.h"
 #include "cmd/passphrase.h"
+#include "cmd/repair_flags.h"
 #include "cmd/size_parse.h"
 
 namespace quid {
@@ -39,6 +40,7 @@ struct MountArgs {
   std::string cache_size;
   std::string journal_size;
   std::string journal_wait;
+  RepairFlags repair;
   std::vector<std::string> fuse_options;
   std::string key_file;
   std::string passphrase_file;
@@ -121,6 +123,7 @@ Result<MountDaemonOptions> Prepare(const MountArgs& args) {
     if (!wait.ok()) return Status::Invalid("--journal-wait: " + wait.status().message());
     options.volume.journal_wait_ns = *wait;
   }
+  QUID_RETURN_IF_ERROR(ApplyRepairFlags(args.repair, &options.volume.repair));
   options.mount.fuse_options = SplitFuseOptions(args.fuse_options);
 
   if (!args.key_file.empty()) {
@@ -197,6 +200,7 @@ Command AddMountCommand(CLI::App& quid) {
                   "How long a write waits for a full journal before ENOSPC, e.g. 30s (default "
                   "30s); nothing else ever waits for it")
       ->option_text("D");
+  AddRepairFlags(app, &args->repair);
   app->add_option("-o", args->fuse_options,
                   "FUSE mount options as mount(8) takes them: allow_other, ro, ... (repeatable)")
       ->option_text("OPT[,OPT]...")

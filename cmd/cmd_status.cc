@@ -78,7 +78,8 @@ void PrintStores(const std::vector<VolumeStatus::Store>& stores) {
              "CAPACITY", "SHARDS");
   for (const VolumeStatus::Store& s : stores) {
     fmt::print("{:<{}}  {:<9}  {:>10}  {:>10}  {:>8}{}\n", s.name, name_width,
-               s.reachable ? "yes" : "NO", FormatSize(s.used_bytes),
+               s.reachable ? "yes" : s.state == HostState::kLost ? "LOST" : "NO",
+               FormatSize(s.used_bytes),
                s.capacity_bytes == 0 ? std::string("-") : FormatSize(s.capacity_bytes),
                s.shard_count, s.draining ? "  lease ending: shards moving off" : "");
   }
@@ -93,6 +94,40 @@ void PrintStores(const std::vector<VolumeStatus::Store>& stores) {
   }
 }
 
+std::string FormatEta(int64_t s) {
+  if (s < 0) return "?";
+  if (s < 120) return fmt::format("{} s", s);
+  if (s < 7200) return fmt::format("{} min", (s + 30) / 60);
+  return fmt::format("{:.1f} h", static_cast<double>(s) / 3600);
+}
+
+void PrintRepair(const VolumeStatus& v) {
+  const RepairProgress& r = v.repair;
+  if (r.chunks_left > 0) {
+    fmt::print("repair    {} chunks ({}) left, about {} at up to {}/s; {} rebuilt since mount\n",
+               r.chunks_left, FormatSize(r.bytes_left), FormatEta(r.eta_s),
+               FormatSize(r.rate_limit_bytes_per_s), r.chunks_done);
+  } else if (r.chunks_done > 0) {
+    fmt::print("repair    done: {} chunks rebuilt since mount ({} moved)\n", r.chunks_done,
+               FormatSize(r.bytes_done));
+  }
+  if (r.shards_unplaced > 0)
+    fmt::print("NO ROOM   {} rebuilt shards found no store the chunk does not use yet: "
+               "get more partners (quid invite)\n", r.shards_unplaced);
+  if (r.bad_shards > 0)
+    fmt::print("bad       {} shards found missing, rotted or wrong on stores that answer; "
+               "rebuilt elsewhere\n", r.bad_shards);
+  size_t away = 0, lost = 0;
+  for (const auto& s : v.stores) {
+    away += s.state == HostState::kAway;
+    lost += s.state == HostState::kLost;
+  }
+  if (away > 0)
+    fmt::print("away      {} stores; their chunks are rebuilt if they stay away {} s\n", away,
+               r.host_grace_s);
+  if (lost > 0) fmt::print("lost      {} stores, away past the grace period\n", lost);
+}
+
 void PrintTable(const DaemonStatus& status) {
   const VolumeStatus& v = status.volume;
   fmt::print("volume    {}\n", status.home);
@@ -100,8 +135,9 @@ void PrintTable(const DaemonStatus& status) {
   fmt::print("coding    {}+{} ({} data + {} parity shards per chunk)\n", v.data_shards,
              v.parity_shards, v.data_shards, v.parity_shards);
   fmt::print("files     {}\n", v.files);
-  fmt::print("chunks    {} ({} healthy, {} degraded)\n", v.chunks, v.chunks_healthy,
-             v.chunks_degraded);
+  fmt::print("chunks    {} ({} healthy, {} degraded{})\n", v.chunks, v.chunks_healthy,
+             v.chunks_degraded, v.chunks_lost > 0 ? fmt::format(", {} LOST", v.chunks_lost) : "");
+  PrintRepair(v);
   fmt::print("stored    {} of file data in chunks\n", FormatSize(v.logical_bytes));
   fmt::print("pending   {} acknowledged, not yet on the stores{}\n", FormatSize(v.pending_bytes),
              v.pending_bytes == 0 ? "" : " (safe in the local journal)");

@@ -6,6 +6,45 @@ namespace quid {
 
 using nlohmann::json;
 
+namespace {
+
+json RepairToJson(const RepairProgress& r) {
+  return {{"chunks_left", r.chunks_left},
+          {"bytes_left", r.bytes_left},
+          {"chunks_done", r.chunks_done},
+          {"bytes_done", r.bytes_done},
+          {"chunks_failed", r.chunks_failed},
+          {"shards_unplaced", r.shards_unplaced},
+          {"bad_shards", r.bad_shards},
+          {"eta_s", r.eta_s},
+          {"rate_limit_bytes_per_s", r.rate_limit_bytes_per_s},
+          {"host_grace_s", r.host_grace_s}};
+}
+
+RepairProgress RepairFromJson(const json& in) {
+  RepairProgress r;
+  if (!in.is_object()) return r;
+  r.chunks_left = in.value("chunks_left", uint64_t{0});
+  r.bytes_left = in.value("bytes_left", uint64_t{0});
+  r.chunks_done = in.value("chunks_done", uint64_t{0});
+  r.bytes_done = in.value("bytes_done", uint64_t{0});
+  r.chunks_failed = in.value("chunks_failed", uint64_t{0});
+  r.shards_unplaced = in.value("shards_unplaced", uint64_t{0});
+  r.bad_shards = in.value("bad_shards", uint64_t{0});
+  r.eta_s = in.value("eta_s", int64_t{-1});
+  r.rate_limit_bytes_per_s = in.value("rate_limit_bytes_per_s", uint64_t{0});
+  r.host_grace_s = in.value("host_grace_s", int64_t{0});
+  return r;
+}
+
+HostState HostStateFromName(const std::string& name) {
+  if (name == "away") return HostState::kAway;
+  if (name == "lost") return HostState::kLost;
+  return HostState::kUp;
+}
+
+}  // namespace
+
 std::string StatusToJson(const DaemonStatus& status) {
   const VolumeStatus& v = status.volume;
   json stores = json::array();
@@ -15,7 +54,8 @@ std::string StatusToJson(const DaemonStatus& status) {
                   {"used_bytes", s.used_bytes},
                   {"capacity_bytes", s.capacity_bytes},
                   {"shard_count", s.shard_count},
-                  {"draining", s.draining}};
+                  {"draining", s.draining},
+                  {"state", HostStateName(s.state)}};
     if (!s.problem.empty()) store["problem"] = s.problem;
     stores.push_back(std::move(store));
   }
@@ -27,6 +67,8 @@ std::string StatusToJson(const DaemonStatus& status) {
                     {"chunks", v.chunks},
                     {"chunks_healthy", v.chunks_healthy},
                     {"chunks_degraded", v.chunks_degraded},
+                    {"chunks_lost", v.chunks_lost},
+                    {"repair", RepairToJson(v.repair)},
                     {"logical_bytes", v.logical_bytes},
                     {"pending_bytes", v.pending_bytes},
                     {"pending_deletes", v.pending_deletes},
@@ -61,6 +103,8 @@ Result<DaemonStatus> StatusFromJson(std::string_view text) {
     v.chunks = in.at("chunks").get<uint64_t>();
     v.chunks_healthy = in.at("chunks_healthy").get<uint64_t>();
     v.chunks_degraded = in.at("chunks_degraded").get<uint64_t>();
+    v.chunks_lost = in.value("chunks_lost", uint64_t{0});
+    if (in.contains("repair")) v.repair = RepairFromJson(in.at("repair"));
     v.logical_bytes = in.at("logical_bytes").get<uint64_t>();
     v.pending_bytes = in.at("pending_bytes").get<uint64_t>();
     v.pending_deletes = in.at("pending_deletes").get<uint64_t>();
@@ -82,6 +126,7 @@ Result<DaemonStatus> StatusFromJson(std::string_view text) {
       store.shard_count = s.at("shard_count").get<uint64_t>();
       store.problem = s.value("problem", std::string());
       store.draining = s.value("draining", false);
+      store.state = HostStateFromName(s.value("state", std::string("up")));
       v.stores.push_back(std::move(store));
     }
     return status;

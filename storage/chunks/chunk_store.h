@@ -68,7 +68,8 @@ struct StoreCalls {
 struct ShardRepair {
   std::vector<uint32_t> stores;  // the chunk's stores after the repair, shard by shard
   uint64_t rebuilt_mask = 0;     // shards now durable on their new store
-  uint64_t bad_mask = 0;         // fetched shards that disagree with the authentic chunk
+  uint64_t bad_mask = 0;  // shards their store lacks, holds rotted, or that disagree with
+                          // the authentic chunk
   int unplaced = 0;              // shards to replace that found no store to go to
   uint64_t bytes_read = 0;       // whole shards fetched
   uint64_t bytes_written = 0;    // rebuilt shards put

@@ -159,6 +159,8 @@ struct ChunkStore::Impl {
     uint64_t skip_mask = 0;             // shards not to fetch (being replaced anyway)
     std::vector<Bytes>* fetched = nullptr;  // out: the whole shards fetched, by index
     uint64_t* fetched_mask = nullptr;   // out: which of them passed their store's check
+    uint64_t* missing_mask = nullptr;   // out: shards their store answered for as missing,
+                                        // corrupt or the wrong size (not merely unreachable)
   };
   Status ReadDegraded(const ChunkStore& self, const StoreSet& stores, const StoredChunk& chunk,
                       const ChunkHeader& header, const SegmentSpan& span, MutableByteSpan blob_part,

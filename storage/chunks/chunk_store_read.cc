@@ -110,6 +110,8 @@ Status ChunkStore::Impl::ReadDegraded(const ChunkStore& self, const StoreSet& st
         ++good_count;
       } else if (results[p].code() == Code::kUnavailable) {
         ++unreachable;
+      } else if (extras.missing_mask != nullptr) {
+        *extras.missing_mask |= Bit(batch[p]);
       }
     }
   };

@@ -41,8 +41,8 @@ Result<ShardRepair> ChunkStore::RepairShards(const StoredChunk& chunk, uint64_t 
   const SegmentSpan span = SegmentsFor(chunk.plain_size, 0, chunk.plain_size);
   auto plain = std::make_unique_for_overwrite<uint8_t[]>(chunk.plain_size);
   std::vector<Bytes> fetched;
-  uint64_t fetched_mask = 0;
-  Impl::DecodeExtras extras{replace_mask, &fetched, &fetched_mask};
+  uint64_t fetched_mask = 0, missing_mask = 0;
+  Impl::DecodeExtras extras{replace_mask, &fetched, &fetched_mask, &missing_mask};
   bool used_parity = false;
   Status decoded = d.ReadDegraded(*this, stores, chunk, header, span,
                                   MutableByteSpan(base + span.blob_offset, span.blob_length),
@@ -67,6 +67,8 @@ Result<ShardRepair> ChunkStore::RepairShards(const StoredChunk& chunk, uint64_t 
     if (fetched[i].size() != shard_size || std::memcmp(fetched[i].data(), want.data(), shard_size) != 0)
       out.bad_mask |= Bit(i);
   }
+  // A shard its store says it lacks (or holds rotted) is as bad as one that lies.
+  out.bad_mask |= missing_mask;
   replace_mask |= out.bad_mask;
 
   // Where the rebuilt shards go: stores the chunk keeps are never chosen again.

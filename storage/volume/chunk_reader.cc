@@ -63,7 +63,7 @@ Result<std::shared_ptr<const Bytes>> ChunkReader::FetchWholeChunk(const StoredCh
   }
   if (pending.valid()) return pending.get();  // someone else is fetching it
   auto whole = std::make_shared<Bytes>(chunk.plain_size);
-  Status s = chunks_->Read(chunk, 0, *whole);
+  Status s = ReadFromStores(chunk, 0, *whole);
   Fetched result = s.ok() ? Fetched(std::shared_ptr<const Bytes>(whole)) : Fetched(s);
   if (s.ok()) cache_->Put(chunk.id, whole);
   promise.set_value(result);
@@ -72,9 +72,17 @@ Result<std::shared_ptr<const Bytes>> ChunkReader::FetchWholeChunk(const StoredCh
   return result;
 }
 
+Status ChunkReader::ReadFromStores(const StoredChunk& chunk, uint64_t offset,
+                                   MutableByteSpan out) {
+  bool degraded = false;
+  Status s = chunks_->Read(chunk, offset, out, &degraded);
+  if ((degraded || !s.ok()) && on_degraded_) on_degraded_(chunk.id);
+  return s;
+}
+
 Status ChunkReader::ReadChunk(const StoredChunk& chunk, uint64_t offset, MutableByteSpan out) {
   if (out.empty()) return Status::Ok();
-  if (!cache_->enabled()) return chunks_->Read(chunk, offset, out);
+  if (!cache_->enabled()) return ReadFromStores(chunk, offset, out);
   QUID_ASSIGN_OR_RETURN(auto whole, FetchWholeChunk(chunk));
   std::memcpy(out.data(), whole->data() + offset, out.size());
   return Status::Ok();

@@ -10,6 +10,7 @@
 
 #include <future>
 #include <map>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <unordered_map>
@@ -46,6 +47,9 @@ class ChunkReader {
   void NoteRead(Ino ino, uint64_t offset, uint64_t length, uint64_t file_size);
 
   bool caching() const { return cache_->enabled(); }
+  // Called (on the reading thread) for every chunk a read had to decode from parity or
+  // could not read at all: the repair engine's hint. Set before the first read.
+  void SetDegradedHook(std::function<void(const ChunkId&)> hook) { on_degraded_ = std::move(hook); }
 
  private:
   // The whole plaintext of a chunk from the cache, or fetched once however many readers
@@ -54,7 +58,9 @@ class ChunkReader {
   void Prefetch(Ino ino, uint64_t end, uint64_t file_size);
 
   MetaDb* const db_;
+  Status ReadFromStores(const StoredChunk& chunk, uint64_t offset, MutableByteSpan out);
   ChunkStore* const chunks_;
+  std::function<void(const ChunkId&)> on_degraded_;
   const Chunker* const chunker_;
   std::unique_ptr<ChunkCache> cache_;
   std::mutex fetch_mu_;  // guards fetching_

@@ -26,6 +26,9 @@
 #include "storage/base/env.h"
 #include "storage/base/status.h"
 #include "storage/crypto/keys.h"
+#include "storage/repair/host_tracker.h"
+#include "storage/repair/repair_policy.h"
+#include "storage/repair/repair_progress.h"
 #include "storage/stores/shard_store.h"
 
 namespace quid {
@@ -83,6 +86,7 @@ struct VolumeStatus {
     uint64_t shard_count = 0;
     std::string problem;    // why it is not reachable (empty when it is)
     bool draining = false;  // its lease is ending: its shards are moving to other stores
+    HostState state = HostState::kUp;  // as the repair engine sees it (lost: past the grace)
   };
   std::vector<Store> stores;
   // Shards on stores whose leases end that found no other store with room at the last
@@ -92,8 +96,10 @@ struct VolumeStatus {
   int parity_shards = 0;
   uint64_t files = 0;  // inodes
   uint64_t chunks = 0;
-  uint64_t chunks_healthy = 0;   // every shard where metadata says
-  uint64_t chunks_degraded = 0;  // at least one shard known missing, still readable
+  uint64_t chunks_healthy = 0;   // k+m shards on distinct reachable stores
+  uint64_t chunks_degraded = 0;  // not healthy, yet at least k shards exist
+  uint64_t chunks_lost = 0;      // fewer than k shards exist (their hosts declared lost)
+  RepairProgress repair;
   uint64_t logical_bytes = 0;    // plaintext bytes in stored chunks
   uint64_t pending_bytes = 0;    // acknowledged, not yet stored on the stores
   uint64_t pending_deletes = 0;  // chunks whose shards await removal
@@ -174,6 +180,9 @@ struct VolumeOpenOptions {
   // How often a mounted volume on leases asks lease_hosts again, to grow onto new leases
   // and follow hosts' new addresses while mounted; 0: only at open.
   int64_t lease_refresh_ns = 1'000'000'000;
+  // The repair engine: grace before a host is lost, threshold, rate (repairer.h).
+  RepairPolicy repair;
+  bool repair_enabled = true;
   // Test seam: when set, used instead of opening the configured stores.
   std::vector<std::shared_ptr<ShardStore>> stores_override;
 };

@@ -6,6 +6,7 @@
 //   Flusher           the background thread: flush rounds, deletes, sweeps (flusher.h)
 //   GarbageCollector  pending deletes and the sweep, on the flusher thread
 //   ReadGate          keeps shards alive while reads that may need them are in flight
+//   Repairer          its own thread: host states, rebuilding lost shards (repairer.h)
 // Lock order: write_order_mu_, then the namespace lock, then leaf locks (journal, read
 // gate, chunk reader, flusher control). Shard I/O runs on io_pool_, chunk building on
 // cpu_pool_ (separate pools, so a task never waits on work queued behind it).
@@ -28,6 +29,7 @@
 #include "storage/volume/namespace.h"
 #include "storage/volume/quota.h"
 #include "storage/volume/read_gate.h"
+#include "storage/volume/repairer.h"
 #include "storage/volume/volume.h"
 
 namespace quid {
@@ -123,6 +125,7 @@ class VolumeImpl : public Volume {
   std::unique_ptr<Quota> quota_;
   std::unique_ptr<Journal> journal_;
   std::unique_ptr<Flusher> flusher_;
+  std::unique_ptr<Repairer> repairer_;  // null when options.repair_enabled is false
 
   // Serializes "append to the journal, then apply to the dirty map", so the in-memory
   // state and a replay of the journal agree on which of two overlapping writes came

@@ -255,7 +255,9 @@ Status VolumeImpl::Start(const VolumeOpenOptions& options) {
   if (!CipherAvailable(chunk_options.cipher)) chunk_options.cipher = Cipher::kXChaCha20Poly1305;
   QUID_ASSIGN_OR_RETURN(
       chunks_, ChunkStore::Create(keys_, chunk_options, std::move(stores),
-                                  std::make_shared<RendezvousPlacement>(), io_pool_.get(), clock_));
+                                  std::make_shared<RendezvousPlacement>(
+                                                  static_cast<int>(config_.parity_shards())),
+                                              io_pool_.get(), clock_));
   reader_ =
       std::make_unique<ChunkReader>(db_.get(), chunks_.get(), chunker_.get(), options.cache_bytes);
   gc_ = std::make_unique<GarbageCollector>(db_.get(), chunks_.get(), &read_gate_, clock_,
@@ -327,6 +329,18 @@ Status VolumeImpl::Start(const VolumeOpenOptions& options) {
   parts.quota = quota_.get();
   parts.periodic = [this] { RefreshQuota(); };
   flusher_ = std::make_unique<Flusher>(parts);
+  if (options.repair_enabled) {
+    RepairerParts repair;
+    repair.ns = ns_.get();
+    repair.db = db_.get();
+    repair.chunks = chunks_.get();
+    repair.io_pool = io_pool_.get();
+    repair.quota = quota_.get();
+    repair.clock = clock_;
+    repair.policy = options.repair;
+    repairer_ = std::make_unique<Repairer>(repair);
+    reader_->SetDegradedHook([this](const ChunkId& id) { repairer_->SuspectChunk(id); });
+  }
   if (config_.on_leases() && options.lease_hosts && options.lease_refresh_ns > 0)
     lease_watch_ = std::thread([this] { WatchLeases(); });
   return Status::Ok();
@@ -348,6 +362,7 @@ Status VolumeImpl::Close() {
   }
   lease_watch_cv_.notify_all();
   if (lease_watch_.joinable()) lease_watch_.join();
+  if (repairer_) repairer_->Stop();
   if (flusher_) flusher_->Stop();
   Status synced = Status::Ok();
   if (journal_) synced = journal_->Sync();

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "storage/meta/metadata_keys.h"
+#include "storage/repair/chunk_health.h"
 #include "storage/volume/store_probe.h"
 #include "storage/volume/volume_impl.h"
 
@@ -66,6 +67,20 @@ VolumeStatus VolumeImpl::GetStatus() {
     reachable.push_back(s.reachable);
     status.stores.push_back(s);
   }
+  // Health as DESIGN.md words it: a store that does not answer now is away (degraded at
+  // once), and lost only once the repair engine has waited out its grace period.
+  const std::vector<HostState> engine =
+      repairer_ ? repairer_->host_states() : std::vector<HostState>();
+  for (size_t i = 0; i < status.stores.size(); ++i) {
+    HostState& st = status.stores[i].state;
+    st = reachable[i] ? HostState::kUp
+         : i < engine.size() && engine[i] == HostState::kLost ? HostState::kLost
+                                                               : HostState::kAway;
+  }
+  const auto state = [&](uint32_t s) {
+    return s < status.stores.size() ? status.stores[s].state : HostState::kLost;
+  };
+  if (repairer_) status.repair = repairer_->progress();
   status.degraded_reads = chunks_->stats().degraded_reads;
   status.stuck_shards = flusher_->stuck_shards();
   // The chunk and inode counts read one implicit snapshot each, without the namespace
@@ -76,15 +91,20 @@ VolumeStatus VolumeImpl::GetStatus() {
     if (!chunk.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) continue;
     status.chunks++;
     status.logical_bytes += chunk.plain_size();
-    bool healthy = true;
-    std::vector<uint32_t> seen;
-    for (uint32_t store : chunk.stores()) {
-      if (store >= reachable.size() || !reachable[store] ||
-          std::find(seen.begin(), seen.end(), store) != seen.end())
-        healthy = false;
-      seen.push_back(store);
+    const std::span<const uint32_t> on(chunk.stores().data(),
+                                       static_cast<size_t>(chunk.stores_size()));
+    // Threshold 0: only the health words are wanted here, not the repair decision.
+    switch (AssessChunk(on, static_cast<int>(chunk.k()), 0, 0, state).health) {
+      case ChunkHealthClass::kHealthy:
+        status.chunks_healthy++;
+        break;
+      case ChunkHealthClass::kDegraded:
+        status.chunks_degraded++;
+        break;
+      case ChunkHealthClass::kLost:
+        status.chunks_lost++;
+        break;
     }
-    (healthy ? status.chunks_healthy : status.chunks_degraded)++;
   }
   auto inodes = db_->NewIterator(Cf::kInodes);
   for (inodes->SeekToFirst(); inodes->Valid(); inodes->Next()) status.files++;

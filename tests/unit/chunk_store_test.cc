@@ -730,6 +730,23 @@ TEST_F(ChunkStoreTest, RepairCatchesAStoreAnsweringWithWrongBytes) {
   EXPECT_TRUE(st.ok());
 }
 
+TEST_F(ChunkStoreTest, RepairFindsAShardItsStoreLost) {
+  Build(4, 2, 8);
+  const Bytes plain = RandomBytes(kMiB, 65);
+  const StoredChunk chunk = PutOk(plain);
+  DropShard(chunk, 0);  // a data shard: the first fetched
+  auto repaired = cs_->RepairShards(chunk, 0);
+  ASSERT_TRUE(repaired.ok());
+  EXPECT_EQ(repaired->bad_mask, 1u);
+  EXPECT_EQ(repaired->rebuilt_mask, 1u);
+  StoredChunk after = chunk;
+  after.stores = repaired->stores;
+  Status st;
+  bool degraded = true;
+  EXPECT_EQ(ReadAll(after, &st, &degraded), plain);
+  EXPECT_FALSE(degraded);
+}
+
 TEST_F(ChunkStoreTest, RepairLeavesShardsWithNowhereToGoAndNeverDoublesUp) {
   Build(4, 2, 6);
   const StoredChunk chunk = PutOk(RandomBytes(kMiB, 63));

@@ -1,0 +1,305 @@
+#include "storage/volume/repairer.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "storage/meta/metadata_keys.h"
+#include "storage/repair/chunk_health.h"
+#include "storage/volume/chunk_record.h"
+#include "storage/volume/quota.h"
+#include "storage/volume/store_probe.h"
+
+namespace quid {
+namespace {
+
+// A full walk at least this often, even with no host changing state: chunks written onto
+// doubled-up stores, or made while a host was already lost, get queued too.
+constexpr int64_t kWalkIntervalNs = 60'000'000'000;
+// Degraded reads remembered for checking; past this many the newest are dropped (the walk
+// and later reads find them again).
+constexpr size_t kMaxSuspects = 4096;
+
+uint64_t Bit(size_t i) {
+  return uint64_t{1} << i;
+}
+
+}  // namespace
+
+Repairer::Repairer(RepairerParts parts)
+    : p_(std::move(parts)),
+      hosts_(p_.clock, p_.policy.host_grace_ns),
+      limiter_(p_.clock, p_.policy.rate_bytes_per_s) {
+  progress_.rate_limit_bytes_per_s = p_.policy.rate_bytes_per_s;
+  progress_.host_grace_s = p_.policy.host_grace_ns / 1'000'000'000;
+  thread_ = std::thread([this] { Loop(); });
+}
+
+Repairer::~Repairer() {
+  Stop();
+}
+
+void Repairer::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void Repairer::SuspectChunk(const ChunkId& id) {
+  std::lock_guard lock(mu_);
+  if (suspects_.size() < kMaxSuspects)
+    suspects_.insert(std::string(reinterpret_cast<const char*>(id.data()), id.size()));
+}
+
+RepairProgress Repairer::progress() const {
+  std::lock_guard lock(mu_);
+  RepairProgress out = progress_;
+  out.chunks_left = queue_.size() + (in_flight_bytes_ > 0 ? 1 : 0);
+  out.bytes_left = queue_.bytes() + in_flight_bytes_;
+  if (out.bytes_left > 0) {
+    // The rate measured since the queue last filled, or the limit until there is one.
+    const double elapsed_s =
+        static_cast<double>(p_.clock->monotonic_ns() - busy_since_ns_) / 1e9;
+    double rate = elapsed_s > 1 && bytes_since_busy_ > 0 ? bytes_since_busy_ / elapsed_s : 0;
+    if (rate <= 0) rate = static_cast<double>(p_.policy.rate_bytes_per_s);
+    out.eta_s = rate > 0 ? static_cast<int64_t>(static_cast<double>(out.bytes_left) / rate + 0.5)
+                         : -1;
+  }
+  return out;
+}
+
+std::vector<HostState> Repairer::host_states() const {
+  std::lock_guard lock(mu_);
+  std::vector<HostState> out;
+  for (uint32_t s = 0; s < p_.chunks->store_count(); ++s) out.push_back(hosts_.State(s));
+  return out;
+}
+
+Status Repairer::RepairNow(int64_t timeout_ns,
+                           const std::function<void(const RepairProgress&)>& progress) {
+  const int64_t deadline = p_.clock->monotonic_ns() + timeout_ns;
+  uint64_t after;
+  {
+    std::lock_guard lock(mu_);
+    walk_requested_ = true;
+    after = walks_;
+  }
+  cv_.notify_all();
+  for (;;) {
+    {
+      std::unique_lock lock(mu_);
+      if (stopping_) return Status::Unavailable("the volume is closing");
+      if (walks_ > after && queue_.empty() && in_flight_bytes_ == 0 && suspects_.empty())
+        return Status::Ok();
+    }
+    if (progress) progress(this->progress());
+    if (p_.clock->monotonic_ns() >= deadline)
+      return Status::Unavailable("repair not finished in time");
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, std::chrono::seconds(1));
+  }
+}
+
+void Repairer::SleepUntil(int64_t until_ns, bool until_walk_requested) {
+  std::unique_lock lock(mu_);
+  while (!stopping_ && !(until_walk_requested && walk_requested_)) {
+    const int64_t left = until_ns - p_.clock->monotonic_ns();
+    if (left <= 0) return;
+    cv_.wait_for(lock, std::chrono::nanoseconds(std::min<int64_t>(left, 100'000'000)));
+  }
+}
+
+void Repairer::Probe() {
+  const std::vector<Result<StoreUsage>> usages = ProbeStores(*p_.chunks, *p_.io_pool);
+  std::lock_guard lock(mu_);
+  for (uint32_t s = 0; s < usages.size(); ++s) {
+    if (usages[s].ok()) {
+      hosts_.Seen(s);
+    } else {
+      hosts_.Missed(s);
+    }
+  }
+}
+
+void Repairer::Walk() {
+  std::vector<HostState> states = host_states();
+  const auto state = [&](uint32_t s) { return s < states.size() ? states[s] : HostState::kLost; };
+  std::vector<RepairItem> found;
+  auto it = p_.db->NewIterator(Cf::kChunks);
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    meta::Chunk chunk;
+    if (!chunk.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) continue;
+    const int k = static_cast<int>(chunk.k()), m = static_cast<int>(chunk.m());
+    const std::span<const uint32_t> stores(chunk.stores().data(),
+                                           static_cast<size_t>(chunk.stores_size()));
+    const ChunkHealth health = AssessChunk(stores, k, 0, p_.policy.Threshold(k, m), state);
+    if (!health.needs_repair) continue;
+    found.push_back({it->key().ToString(), health.intact_shards,
+                     uint64_t{chunk.shard_size()} * static_cast<uint64_t>(k + health.replace_count)});
+  }
+  std::lock_guard lock(mu_);
+  // A fresh list: chunks healed meanwhile (a host back in time) leave the queue.
+  const bool was_empty = queue_.empty() && in_flight_bytes_ == 0;
+  queue_.Clear();
+  for (const RepairItem& item : found) queue_.Offer(item);
+  if (was_empty && !queue_.empty()) {
+    busy_since_ns_ = p_.clock->monotonic_ns();
+    bytes_since_busy_ = 0;
+  }
+  ++walks_;
+  if (!found.empty())
+    spdlog::info("repair: {} chunks at or below their repair threshold, {} MiB of traffic",
+                 found.size(), queue_.bytes() >> 20);
+}
+
+bool Repairer::RepairOne(const std::string& key, bool suspect) {
+  meta::Chunk record;
+  if (!p_.db->GetProto(Cf::kChunks, key, &record).ok()) return false;  // dropped meanwhile
+  Result<StoredChunk> chunk = FromRecord(ChunkIdOf(key), record);
+  if (!chunk.ok()) return false;
+  const std::vector<HostState> states = host_states();
+  const auto state = [&](uint32_t s) { return s < states.size() ? states[s] : HostState::kLost; };
+  const int k = chunk->k, m = chunk->m;
+  const ChunkHealth health = AssessChunk(chunk->stores, k, 0, p_.policy.Threshold(k, m), state);
+  if (suspect) {
+    // A degraded read explained by a host being away is no sign of a bad shard.
+    if (health.healthy_shards != k + m && !health.needs_repair) return false;
+  } else if (!health.needs_repair) {
+    return false;  // healed meanwhile
+  }
+  std::vector<uint32_t> lost;
+  for (uint32_t s = 0; s < states.size(); ++s)
+    if (states[s] == HostState::kLost) lost.push_back(s);
+
+  const uint64_t traffic =
+      uint64_t{chunk->shard_size} * static_cast<uint64_t>(k + health.replace_count);
+  {
+    std::lock_guard lock(mu_);
+    in_flight_bytes_ = std::max<uint64_t>(traffic, 1);
+  }
+  SleepUntil(p_.clock->monotonic_ns() + limiter_.Reserve(traffic), /*until_walk_requested=*/false);
+  Result<ShardRepair> repair = p_.chunks->RepairShards(*chunk, health.replace_mask, lost);
+  bool changed = false;
+  {
+    std::lock_guard lock(mu_);
+    in_flight_bytes_ = 0;
+    if (!repair.ok()) {
+      ++progress_.chunks_failed;
+    } else {
+      progress_.shards_unplaced += static_cast<uint64_t>(repair->unplaced);
+      progress_.bad_shards += static_cast<uint64_t>(__builtin_popcountll(repair->bad_mask));
+      bytes_since_busy_ += repair->bytes_read + repair->bytes_written;
+    }
+  }
+  if (!repair.ok()) {
+    spdlog::warn("repair: {}", repair.status().message());
+    return false;
+  }
+  if (repair->bad_mask != 0)
+    spdlog::warn("repair: chunk {}: {} shard(s) missing, rotted or wrong on their stores",
+                 ToHex(ByteSpan(chunk->id.data(), 8)), __builtin_popcountll(repair->bad_mask));
+  if (repair->rebuilt_mask != 0) changed = Commit(key, *chunk, *repair);
+  std::lock_guard lock(mu_);
+  if (changed) {
+    ++progress_.chunks_done;
+    progress_.bytes_done += repair->bytes_read + repair->bytes_written;
+  }
+  return changed;
+}
+
+bool Repairer::Commit(const std::string& key, const StoredChunk& before,
+                      const ShardRepair& repair) {
+  bool committed = false;
+  {
+    auto lock = p_.ns->Lock();
+    meta::Chunk record;
+    // Dropped or re-uploaded meanwhile, or a shard moved by someone else: leave it be.
+    bool same = p_.db->GetProto(Cf::kChunks, key, &record).ok() &&
+                record.generation() == before.generation &&
+                record.stores_size() == static_cast<int>(before.stores.size());
+    for (size_t i = 0; same && i < before.stores.size(); ++i)
+      same = record.stores(static_cast<int>(i)) == before.stores[i];
+    if (same) {
+      for (size_t i = 0; i < repair.stores.size(); ++i)
+        if (repair.rebuilt_mask & Bit(i)) record.set_stores(static_cast<int>(i), repair.stores[i]);
+      rocksdb::WriteBatch batch;
+      p_.db->PutProto(&batch, Cf::kChunks, key, record);
+      committed = p_.db->Write(&batch, /*sync=*/true).ok();
+    }
+  }
+  const std::vector<std::shared_ptr<ShardStore>> stores = p_.chunks->stores();
+  for (size_t i = 0; i < repair.stores.size(); ++i) {
+    if ((repair.rebuilt_mask & Bit(i)) == 0) continue;
+    if (committed) {
+      if (p_.quota != nullptr) p_.quota->MoveShard(before.shard_size, before.stores[i], repair.stores[i]);
+    } else if (repair.stores[i] != before.stores[i]) {
+      // Not recorded anywhere: a spare copy (the sweep would find it too, hours later).
+      (void)stores[repair.stores[i]]->Remove(
+          p_.chunks->ShardIdFor(before.id, before.generation, static_cast<int>(i)));
+    }
+  }
+  return committed;
+}
+
+void Repairer::Loop() {
+  int64_t next_probe = 0;
+  for (;;) {
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_) return;
+    }
+    const int64_t now = p_.clock->monotonic_ns();
+    if (now >= next_probe) {
+      Probe();
+      next_probe = p_.clock->monotonic_ns() + p_.probe_interval_ns;
+    }
+    bool walk;
+    uint64_t generation;
+    {
+      std::lock_guard lock(mu_);
+      generation = hosts_.Generation();
+      walk = walk_requested_ || generation != walked_generation_ ||
+             p_.clock->monotonic_ns() - last_walk_ns_ >= kWalkIntervalNs;
+      walk_requested_ = false;
+    }
+    if (walk) {
+      Walk();
+      walked_generation_ = generation;
+      last_walk_ns_ = p_.clock->monotonic_ns();
+    }
+    // Rebuild until the next probe is due, so host changes are seen within a second.
+    while (p_.clock->monotonic_ns() < next_probe) {
+      std::optional<RepairItem> item;
+      std::string suspect;
+      {
+        std::lock_guard lock(mu_);
+        if (stopping_) return;
+        item = queue_.Pop();
+        if (!item && !suspects_.empty()) {
+          suspect = *suspects_.begin();
+          suspects_.erase(suspects_.begin());
+        }
+        if (item) in_flight_bytes_ = std::max<uint64_t>(item->bytes, 1);
+      }
+      if (item) {
+        RepairOne(item->key, /*suspect=*/false);
+      } else if (!suspect.empty()) {
+        RepairOne(suspect, /*suspect=*/true);
+      } else {
+        cv_.notify_all();  // RepairNow waits for an empty queue
+        SleepUntil(next_probe, /*until_walk_requested=*/true);
+        break;
+      }
+      {
+        std::lock_guard lock(mu_);
+        in_flight_bytes_ = 0;
+      }
+      cv_.notify_all();
+    }
+  }
+}
+
+}  // namespace quid

@@ -1,0 +1,99 @@
+// Repairer: the mount daemon's repair engine, on its own thread. It watches every store
+// (one probe a second), keeps the hosts' states in a HostTracker (up, away, lost after the
+// grace period), and when some host's state changes (and once a minute regardless) walks
+// the chunk records, queueing every chunk at or below its repair threshold (fewest intact
+// shards first). Each queued chunk is rebuilt from any k shards onto new stores
+// (ChunkStore::RepairShards), under the rate limit, and its record committed atomically:
+//   rebuilt shards durable on their new stores -> record updated (synced batch).
+// A crash between the two leaves spare shards the unreferenced-shard sweep removes; the
+// stale copies on a host that comes back after it was declared lost are swept the same
+// way (the record no longer names that host for them).
+//
+// Degraded reads are hints (SuspectChunk): a chunk read through parity while every host
+// holding it is up has a shard missing, rotted or lying; the repairer checks the chunk
+// against its rebuilt self and replaces what is bad.
+//
+// The policy parts (host states, chunk health, queue order, rate) are the I/O-free ones in
+// storage/repair/, which the simulator runs too; this class only does their I/O.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "storage/base/clock.h"
+#include "storage/base/thread_pool.h"
+#include "storage/chunks/chunk_store.h"
+#include "storage/meta/metadata.h"
+#include "storage/repair/host_tracker.h"
+#include "storage/repair/rate_limiter.h"
+#include "storage/repair/repair_progress.h"
+#include "storage/repair/repair_policy.h"
+#include "storage/repair/repair_queue.h"
+#include "storage/volume/namespace.h"
+
+namespace quid {
+
+class Quota;
+
+struct RepairerParts {
+  Namespace* ns = nullptr;  // its lock guards every chunk record change
+  MetaDb* db = nullptr;
+  ChunkStore* chunks = nullptr;
+  ThreadPool* io_pool = nullptr;  // probes
+  Quota* quota = nullptr;         // follows shards that move (may be null)
+  Clock* clock = nullptr;
+  RepairPolicy policy;
+  int64_t probe_interval_ns = 1'000'000'000;
+};
+
+class Repairer {
+ public:
+  explicit Repairer(RepairerParts parts);  // starts the thread
+  ~Repairer();                             // Stop()
+  void Stop();
+
+  // A read of this chunk needed parity (or failed): check it soon.
+  void SuspectChunk(const ChunkId& id);
+  RepairProgress progress() const;
+  // Per store index, as the last probe left it (stores not yet probed: up).
+  std::vector<HostState> host_states() const;
+  // Walks now and returns once the queue is empty after that walk (kUnavailable at the
+  // timeout). `progress` is called about once a second. For `quid check --repair`.
+  Status RepairNow(int64_t timeout_ns, const std::function<void(const RepairProgress&)>& progress);
+
+ private:
+  void Loop();
+  void Probe();
+  void Walk();
+  // Rebuilds one chunk (or checks a suspect one); true if its record changed.
+  bool RepairOne(const std::string& key, bool suspect);
+  bool Commit(const std::string& key, const StoredChunk& before, const ShardRepair& repair);
+  // Sleeps until `until_ns` (monotonic) or Stop (or, if asked, a RepairNow).
+  void SleepUntil(int64_t until_ns, bool until_walk_requested);
+
+  const RepairerParts p_;
+  mutable std::mutex mu_;  // a leaf: never held across I/O or the namespace lock
+  std::condition_variable cv_;
+  bool stopping_ = false;                 // guarded by mu_
+  bool walk_requested_ = false;           // guarded by mu_
+  uint64_t walks_ = 0;                    // guarded by mu_
+  HostTracker hosts_;                     // guarded by mu_
+  RepairQueue queue_;                     // guarded by mu_
+  std::set<std::string> suspects_;        // guarded by mu_
+  RepairProgress progress_;               // guarded by mu_ (counters)
+  uint64_t in_flight_bytes_ = 0;          // guarded by mu_
+  int64_t busy_since_ns_ = 0;             // guarded by mu_: when the queue last became non-empty
+  uint64_t bytes_since_busy_ = 0;         // guarded by mu_
+  RateLimiter limiter_;                   // the repair thread's only
+  uint64_t walked_generation_ = ~uint64_t{0};  // repair thread's only
+  int64_t last_walk_ns_ = 0;                   // repair thread's only
+  std::thread thread_;                         // last: starts once the rest is set up
+};
+
+}  // namespace quid
