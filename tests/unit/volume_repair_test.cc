@@ -1,0 +1,185 @@
+// The repair engine inside a mounted volume: eight in-memory stores behind FaultyStores, a
+// 4+2 volume, real time with a short host grace.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "storage/stores/memory_store.h"
+#include "storage/volume/volume.h"
+#include "tests/support/faulty_store.h"
+#include "tests/support/random_bytes.h"
+
+namespace quid {
+namespace {
+
+constexpr int kStores = 8;
+constexpr int64_t kDrainTimeout = 30'000'000'000;
+
+class VolumeRepairTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    home_ = (std::filesystem::temp_directory_path() /
+             ("volume_repair_test_" + std::to_string(::getpid()) + "_" +
+              ::testing::UnitTest::GetInstance()->current_test_info()->name()))
+                .string();
+    std::filesystem::remove_all(home_);
+    VolumeInitOptions init;
+    init.home = home_;
+    init.passphrase = "correct horse";
+    init.kdf = KdfStrength::kFastForTests;
+    init.chunk_size = 256 * 1024;
+    for (int i = 0; i < kStores; ++i)
+      init.store_folders.push_back(home_ + "/unused-store" + std::to_string(i));
+    ASSERT_TRUE(Volume::Init(init).ok());
+    for (int i = 0; i < kStores; ++i) {
+      memory_.push_back(std::make_shared<MemoryStore>(0, "mem" + std::to_string(i)));
+      faulty_.push_back(std::make_shared<FaultyStore>(memory_.back()));
+    }
+  }
+  void TearDown() override {
+    for (auto& f : faulty_) f->SetDown(false);
+    if (volume_) (void)volume_->Close();
+    volume_.reset();
+    std::filesystem::remove_all(home_);
+  }
+
+  void Open(int64_t grace_ns) {
+    VolumeOpenOptions open;
+    open.home = home_;
+    open.passphrase = "correct horse";
+    open.cache_bytes = 0;
+    open.repair.host_grace_ns = grace_ns;
+    open.repair.rate_bytes_per_s = 0;
+    for (auto& f : faulty_) open.stores_override.push_back(f);
+    auto v = Volume::Open(open);
+    ASSERT_TRUE(v.ok()) << v.status().ToString();
+    volume_ = std::move(v).value();
+  }
+
+  // A file of `bytes` random bytes, stored on the stores.
+  void WriteFile(const std::string& name, const Bytes& data) {
+    auto attr = volume_->Mknod(kRootIno, name, S_IFREG | 0644, 0, Caller{0, 0});
+    ASSERT_TRUE(attr.ok());
+    ino_ = attr->ino;
+    auto n = volume_->Write(ino_, 0, data);
+    ASSERT_TRUE(n.ok());
+    ASSERT_TRUE(volume_->Drain(kDrainTimeout, nullptr).ok());
+  }
+  Bytes ReadBack(size_t size) {
+    Bytes out(size);
+    auto n = volume_->Read(ino_, 0, out);
+    EXPECT_TRUE(n.ok()) << n.status().ToString();
+    return out;
+  }
+
+  // Polls status until `done` holds or `seconds` pass.
+  bool WaitFor(int seconds, const std::function<bool(const VolumeStatus&)>& done) {
+    for (int i = 0; i < seconds * 10; ++i) {
+      if (done(volume_->GetStatus())) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return false;
+  }
+  static bool FullyHealthy(const VolumeStatus& s) {
+    return s.chunks > 0 && s.chunks_healthy == s.chunks && s.repair.chunks_left == 0;
+  }
+  size_t TotalShards() {
+    size_t n = 0;
+    for (auto& m : memory_) n += m->shard_count();
+    return n;
+  }
+
+  std::string home_;
+  std::vector<std::shared_ptr<MemoryStore>> memory_;
+  std::vector<std::shared_ptr<FaultyStore>> faulty_;
+  std::unique_ptr<Volume> volume_;
+  Ino ino_ = 0;
+};
+
+TEST_F(VolumeRepairTest, LostStoresAreRebuiltOntoTheOthersThenTwoMoreLossesLoseNothing) {
+  Open(1'000'000'000);
+  const Bytes data = RandomBytes(3 * 1024 * 1024 + 5, 71);
+  WriteFile("f", data);
+  ASSERT_TRUE(WaitFor(5, FullyHealthy));
+  for (int s : {1, 6}) {
+    faulty_[s]->SetDown(true);
+    for (const ShardId& id : memory_[s]->ids()) memory_[s]->Drop(id);  // its disk went too
+  }
+  EXPECT_TRUE(WaitFor(5, [](const VolumeStatus& s) { return s.chunks_degraded > 0; }));
+  ASSERT_TRUE(WaitFor(30, FullyHealthy)) << volume_->GetStatus().chunks_degraded;
+  const VolumeStatus after = volume_->GetStatus();
+  EXPECT_EQ(after.chunks_lost, 0u);
+  EXPECT_GT(after.repair.chunks_done, 0u);
+  EXPECT_EQ(after.stores[1].state, HostState::kLost);
+  // Every chunk now has six shards on the six stores left, so two more can go.
+  for (int s : {0, 3}) faulty_[s]->SetDown(true);
+  EXPECT_EQ(ReadBack(data.size()), data);
+}
+
+TEST_F(VolumeRepairTest, AHostAwayForLessThanTheGraceCostsNoRepairTraffic) {
+  Open(30'000'000'000);
+  const Bytes data = RandomBytes(2 * 1024 * 1024, 72);
+  WriteFile("f", data);
+  const size_t shards = TotalShards();
+  faulty_[2]->SetDown(true);
+  EXPECT_TRUE(WaitFor(5, [](const VolumeStatus& s) { return s.chunks_degraded > 0; }));
+  std::this_thread::sleep_for(std::chrono::seconds(3));
+  EXPECT_EQ(volume_->GetStatus().stores[2].state, HostState::kAway);
+  faulty_[2]->SetDown(false);
+  ASSERT_TRUE(WaitFor(5, FullyHealthy));
+  const VolumeStatus s = volume_->GetStatus();
+  EXPECT_EQ(s.repair.bytes_done, 0u);
+  EXPECT_EQ(s.repair.chunks_done, 0u);
+  EXPECT_EQ(TotalShards(), shards);  // not one shard written
+  EXPECT_EQ(ReadBack(data.size()), data);
+}
+
+TEST_F(VolumeRepairTest, AShardLostOnALiveStoreIsFoundByAReadAndReplaced) {
+  Open(3'600'000'000'000);
+  const Bytes data = RandomBytes(1024 * 1024, 73);
+  WriteFile("f", data);
+  const size_t shards = TotalShards();
+  // Lose one shard of every chunk silently on store 4 (the store still answers).
+  for (const ShardId& id : memory_[4]->ids()) memory_[4]->Drop(id);
+  const size_t dropped = shards - TotalShards();
+  ASSERT_GT(dropped, 0u);
+  EXPECT_EQ(ReadBack(data.size()), data);  // degraded reads, right bytes
+  // A read touches data shards only: the lost data shards are found (parity ones are the
+  // audits' to find).
+  ASSERT_TRUE(WaitFor(20, [&](const VolumeStatus& s) {
+    return s.repair.bad_shards > 0 && s.repair.chunks_left == 0;
+  }));
+  const VolumeStatus s = volume_->GetStatus();
+  EXPECT_LE(s.repair.bad_shards, dropped);
+  EXPECT_EQ(TotalShards(), shards - dropped + s.repair.bad_shards);  // each rebuilt once
+  const uint64_t degraded = volume_->GetStatus().degraded_reads;
+  EXPECT_EQ(ReadBack(data.size()), data);
+  EXPECT_EQ(volume_->GetStatus().degraded_reads, degraded);  // healthy again
+}
+
+TEST_F(VolumeRepairTest, AStoreAnsweringWithWrongBytesIsCaughtAndLeft) {
+  Open(3'600'000'000'000);
+  const Bytes data = RandomBytes(1024 * 1024, 74);
+  WriteFile("f", data);
+  faulty_[5]->SetCorruptReads(true);
+  EXPECT_EQ(ReadBack(data.size()), data);  // never a wrong byte
+  ASSERT_TRUE(WaitFor(20, [](const VolumeStatus& s) {
+    return s.repair.bad_shards > 0 && s.repair.chunks_left == 0;
+  }));
+  // Once rebuilt, no chunk needs the lying store for a healthy read.
+  const size_t on_liar = memory_[5]->shard_count();
+  const uint64_t degraded = volume_->GetStatus().degraded_reads;
+  EXPECT_EQ(ReadBack(data.size()), data);
+  EXPECT_EQ(volume_->GetStatus().degraded_reads, degraded) << on_liar << " shards on the liar";
+}
+
+}  // namespace
+}  // namespace quid
