@@ -1,0 +1,100 @@
+#!/bin/bash
+# Automatic repair on real daemons: nine node daemons on loopback; node 1 pairs with nodes
+# 2..9 (48 MiB each) and mounts a 4+2 volume on those leases with a 6 s host grace.
+#  (a) a partner away for less than the grace period costs no repair traffic: its chunks turn
+#      degraded at once, and healthy again when it is back, with zero bytes rebuilt;
+#  (b) two partners killed (SIGKILL) and their homes deleted: status shows the chunks degraded
+#      and then every chunk back at k+m healthy shards on the six partners left, while files are
+#      written and read back the whole time (repair under load);
+#  (c) two more partners killed: every file, old and written during the repair, reads back.
+# Usage (as root): repair_test.sh PATH_TO_QUID
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+it_setup repair "${1:-}"
+
+GRACE=6
+FLAGS=(--contribute 1G --heartbeat 1s --lease-term 10m --notice 20s --grace 20s)
+H=$S/n1
+
+json_field() {  # json_field PATH: a field of node 1's status (PATH like repair.chunks_left)
+  "$QUID" status --home "$H" --json | python3 -c 'import json, sys
+v = json.load(sys.stdin)
+for k in sys.argv[1].split("."): v = v[k]
+print(v)' "$1"
+}
+healthy_now() {
+  "$QUID" status --home "$H" --json | python3 -c 'import json, sys
+v = json.load(sys.stdin)
+sys.exit(0 if v["chunks"] > 0 and v["chunks_healthy"] == v["chunks"] and v["repair"]["chunks_left"] == 0 else 1)'
+}
+wait_healthy() {  # wait_healthy SECONDS
+  local i
+  for i in $(seq $(($1 * 2))); do healthy_now && return 0; sleep 0.5; done
+  return 1
+}
+wait_degraded() {
+  local i
+  for i in $(seq 20); do [ "$(json_field chunks_degraded)" -gt 0 ] && return 0; sleep 0.5; done
+  return 1
+}
+
+check "nine node daemons; node 1 paired with eight partners; a 4+2 volume mounted with files"
+for i in $(seq 1 9); do serve "$i"; done
+for i in $(seq 2 9); do join "$i" "$(invite 1 48M)" || fail "node $i could not join node 1: $(cat "$S/join.out")"; done
+"$QUID" init --home "$H" --data 4 --parity 2 >"$S/init.log" 2>&1 || fail "quid init failed: $(tail -1 "$S/init.log")"
+"$QUID" mount --home "$H" --cache-size 0 --host-grace "${GRACE}s" "$M" >>"$S/mount.out" 2>&1 ||
+  fail "the volume did not mount: $(tail -1 "$S/mount.out")"
+write_mixed_tree "$S/ref" 6
+head -c $((9 * MiB)) /dev/urandom >"$S/ref/big"
+sums "$S/ref" "$S/sums"
+cp -a "$S/ref/." "$M/"
+sync
+wait_settled 120
+wait_healthy 30 || fail "the volume is not healthy after writing: $(json_field chunks_healthy) of $(json_field chunks)"
+it_log "  $(json_field chunks) chunks, all healthy"
+
+check "(a) a partner away for less than the grace period costs no repair traffic"
+kill -KILL "${NODE_PID[5]}"
+wait_degraded || soft_fail "(a) no chunk degraded after node 5 was killed"
+sleep $((GRACE - 3))
+[ "$(json_field repair.bytes_done)" = 0 ] || soft_fail "(a) repair moved $(json_field repair.bytes_done) bytes while node 5 was away within the grace"
+serve 5
+wait_healthy 20 || soft_fail "(a) not healthy again 20 s after node 5 came back"
+[ "$(json_field repair.bytes_done)" = 0 ] || soft_fail "(a) a brief absence cost $(json_field repair.bytes_done) bytes of repair"
+[ "$(json_field repair.chunks_done)" = 0 ] || soft_fail "(a) $(json_field repair.chunks_done) chunks rebuilt for a brief absence"
+
+check "(b) two partners lost with their disks: repaired back to k+m while files are written and read"
+set -- $(shuf -i 2-9 -n 4)
+lost1=$1 lost2=$2 more1=$3 more2=$4
+t0=$(date +%s)
+for n in $lost1 $lost2; do kill -KILL "${NODE_PID[$n]}"; rm -rf "$S/n$n"; done
+it_log "  killed nodes $lost1 and $lost2, homes deleted"
+wait_degraded || soft_fail "(b) no chunk degraded after losing nodes $lost1 and $lost2"
+mkdir -p "$S/ref2" "$M/during"
+n=0
+until healthy_now && [ $(($(date +%s) - t0)) -ge $((GRACE + 2)) ]; do
+  [ $(($(date +%s) - t0)) -lt 150 ] || fail "(b) 150 s after the loss: $(json_field chunks_healthy) of $(json_field chunks) healthy, repair.chunks_left $(json_field repair.chunks_left), degraded $(json_field chunks_degraded)"
+  n=$((n + 1))
+  head -c $((RANDOM * 20)) /dev/urandom >"$S/ref2/w$n"
+  cp "$S/ref2/w$n" "$M/during/w$n"
+  cmp -s "$M/big" "$S/ref/big" || soft_fail "(b) big differs while repairing (pass $n)"
+  sleep 0.5
+done
+el=$(($(date +%s) - t0))
+it_log "  healthy again $el s after the loss ($(json_field repair.chunks_done) chunks rebuilt, $(json_field repair.bytes_done) bytes); $n files written meanwhile"
+[ "$(json_field repair.chunks_done)" -gt 0 ] || soft_fail "(b) healthy without rebuilding anything"
+[ "$(json_field chunks_lost)" = 0 ] || soft_fail "(b) $(json_field chunks_lost) chunks lost"
+sums "$S/ref2" "$S/sums2"
+sync
+wait_settled 120
+wait_healthy 60 || soft_fail "(b) the files written during the repair left the volume unhealthy"
+
+check "(c) two more partners killed: every file reads back"
+for n in $more1 $more2; do kill -KILL "${NODE_PID[$n]}"; done
+drop_caches
+verify_sums "$M" "$S/sums" "(c) the tree written first"
+verify_sums "$M/during" "$S/sums2" "(c) the files written during the repair"
+# Hosts back before the unmount: it would otherwise wait for nothing (all is stored).
+for n in $more1 $more2; do serve "$n"; done
+it_done
+it_log "PASS (repair back to full redundancy $el s after losing 2 of 8 partners, grace ${GRACE} s)"
