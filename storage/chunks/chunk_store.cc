@@ -70,7 +70,8 @@ std::vector<StoreCalls> ChunkStore::store_calls() const {
   std::vector<StoreCalls> out;
   for (const auto& slot : *set)
     out.push_back({slot->draining.load(), slot->puts_ok.load(), slot->puts_failed.load(),
-                   slot->reads_ok.load(), slot->reads_failed.load()});
+                   slot->reads_ok.load(), slot->reads_failed.load(), slot->audits_ok.load(),
+                   slot->audits_failed.load()});
   return out;
 }
 

@@ -62,6 +62,7 @@ struct ChunkStoreStats {
 struct StoreCalls {
   bool draining = false;
   uint64_t puts_ok = 0, puts_failed = 0, reads_ok = 0, reads_failed = 0;
+  uint64_t audits_ok = 0, audits_failed = 0;  // shards audited there, and found bad
 };
 
 // What ChunkStore::RepairShards did to one chunk.
@@ -73,6 +74,17 @@ struct ShardRepair {
   int unplaced = 0;              // shards to replace that found no store to go to
   uint64_t bytes_read = 0;       // whole shards fetched
   uint64_t bytes_written = 0;    // rebuilt shards put
+};
+
+// What ChunkStore::AuditChunk found out about one chunk's shards.
+struct ShardAudit {
+  uint64_t ok_mask = 0;           // answered, and (when checked) consistent with the others
+  uint64_t bad_mask = 0;          // answered missing, corrupt, or (located) wrong
+  uint64_t unreachable_mask = 0;  // did not answer: says nothing of the shard
+  // The answers do not form a codeword, and which shard lies could not be told from the
+  // sample alone: a full check (RepairShards with check_all) locates it.
+  bool inconsistent = false;
+  uint64_t bytes = 0;  // sampled bytes fetched, all stores together
 };
 
 // Bytes in each shard of a chunk of `plain_size` bytes at `data_shards` (k >= 1): the
@@ -146,8 +158,21 @@ class ChunkStore {
   // (`bad_mask`). Shards that found no store stay where they were; shards whose put
   // failed too. The caller commits `stores` to metadata before removing anything.
   // kCorrupt/kUnavailable when no k shards decode to the authentic chunk.
+  // `check_all`: fetch every reachable shard, not just k, so each one is compared (a full
+  // check; the audit's answer to an inconsistent sample).
   Result<ShardRepair> RepairShards(const StoredChunk& chunk, uint64_t replace_mask,
-                                   const std::vector<uint32_t>& avoid = {});
+                                   const std::vector<uint32_t>& avoid = {}, bool check_all = false);
+
+  // Audits one chunk: reads the same `sample_bytes` (clamped to the shard) at `offset`
+  // (taken modulo what fits) from every one of its shards, in parallel. Reed-Solomon works
+  // byte column by byte column, so the k+m samples must form a codeword: any k of them
+  // determine the rest. A shard its store lacks or reports rotted is bad outright; with all
+  // answering, one wrong shard shows as a sample that disagrees with the codeword the others
+  // agree on (located when m >= 2, else `inconsistent`). A store cannot tell an audit from a
+  // read: both are ReadRange. Outcomes count in store_calls (audits_ok, audits_failed).
+  ShardAudit AuditChunk(const StoredChunk& chunk, uint64_t offset, size_t sample_bytes);
+  // Counts a failed audit against a store (a shard a full check found wrong there).
+  void NoteAuditFailure(uint32_t index);
 
   int data_shards() const;
   int parity_shards() const;

@@ -74,6 +74,7 @@ struct StoreSlot {
   std::atomic<bool> draining{false};
   // Calls answered and failed, by kind: the volume's own record of the host's service.
   std::atomic<uint64_t> puts_ok{0}, puts_failed{0}, reads_ok{0}, reads_failed{0};
+  std::atomic<uint64_t> audits_ok{0}, audits_failed{0};
   // What placement weighs it by (ChunkStore::SetStoreProfile); guarded by profile_mu.
   mutable std::mutex profile_mu;
   double weight = 1.0;
@@ -151,12 +152,15 @@ struct ChunkStore::Impl {
     }
   }
 
+  void NoteAudit(StoreSlot& store, bool ok) { (ok ? store.audits_ok : store.audits_failed).fetch_add(1); }
+
   Status ReadHealthy(const ChunkStore& self, const StoreSet& stores, const StoredChunk& chunk,
                      const ChunkHeader& header, const SegmentSpan& span, MutableByteSpan blob_part,
                      MutableByteSpan plain_out);
   // What a repair needs of the degraded path beyond the plaintext.
   struct DecodeExtras {
     uint64_t skip_mask = 0;             // shards not to fetch (being replaced anyway)
+    bool fetch_all = false;             // fetch every shard not skipped, not just k
     std::vector<Bytes>* fetched = nullptr;  // out: the whole shards fetched, by index
     uint64_t* fetched_mask = nullptr;   // out: which of them passed their store's check
     uint64_t* missing_mask = nullptr;   // out: shards their store answered for as missing,

@@ -15,7 +15,8 @@ namespace quid {
 using namespace chunk_store_internal;
 
 Result<ShardRepair> ChunkStore::RepairShards(const StoredChunk& chunk, uint64_t replace_mask,
-                                             const std::vector<uint32_t>& avoid) {
+                                             const std::vector<uint32_t>& avoid,
+                                             bool check_all) {
   Impl& d = *impl_;
   const std::string label = ChunkLabel(chunk.id);
   const size_t k = chunk.k;
@@ -42,7 +43,7 @@ Result<ShardRepair> ChunkStore::RepairShards(const StoredChunk& chunk, uint64_t 
   auto plain = std::make_unique_for_overwrite<uint8_t[]>(chunk.plain_size);
   std::vector<Bytes> fetched;
   uint64_t fetched_mask = 0, missing_mask = 0;
-  Impl::DecodeExtras extras{replace_mask, &fetched, &fetched_mask, &missing_mask};
+  Impl::DecodeExtras extras{replace_mask, check_all, &fetched, &fetched_mask, &missing_mask};
   bool used_parity = false;
   Status decoded = d.ReadDegraded(*this, stores, chunk, header, span,
                                   MutableByteSpan(base + span.blob_offset, span.blob_length),
@@ -69,6 +70,8 @@ Result<ShardRepair> ChunkStore::RepairShards(const StoredChunk& chunk, uint64_t 
   }
   // A shard its store says it lacks (or holds rotted) is as bad as one that lies.
   out.bad_mask |= missing_mask;
+  for (size_t i = 0; i < n; ++i)
+    if (out.bad_mask & Bit(i)) d.NoteAudit(*stores[chunk.stores[i]], false);
   replace_mask |= out.bad_mask;
 
   // Where the rebuilt shards go: stores the chunk keeps are never chosen again.

@@ -768,5 +768,55 @@ TEST_F(ChunkStoreTest, RepairFailsCleanlyBelowKShards) {
   EXPECT_EQ(TotalShards(), before);  // nothing written
 }
 
+// --- AuditChunk ---
+
+TEST_F(ChunkStoreTest, AuditPassesAnIntactChunkAtEveryOffset) {
+  Build(4, 2, 8);
+  const StoredChunk chunk = PutOk(RandomBytes(3 * kMiB, 81));
+  for (uint64_t offset : {uint64_t{0}, uint64_t{12345}, uint64_t{1} << 40}) {
+    const ShardAudit a = cs_->AuditChunk(chunk, offset, 4096);
+    EXPECT_EQ(a.ok_mask, 0b111111u);
+    EXPECT_EQ(a.bad_mask, 0u);
+    EXPECT_FALSE(a.inconsistent);
+    EXPECT_EQ(a.bytes, 6u * 4096);
+  }
+  // A sample larger than the shard is the whole shard.
+  EXPECT_EQ(cs_->AuditChunk(chunk, 0, 64 * kMiB).bytes, 6u * chunk.shard_size);
+}
+
+TEST_F(ChunkStoreTest, AuditCatchesAMissingShardAndALiarAndTellsThemApart) {
+  Build(4, 2, 8);
+  const StoredChunk chunk = PutOk(RandomBytes(2 * kMiB, 82));
+  DropShard(chunk, 4);                       // lost (or never stored)
+  ShardAudit a = cs_->AuditChunk(chunk, 999, 4096);
+  EXPECT_EQ(a.bad_mask, uint64_t{1} << 4);
+  EXPECT_EQ(a.ok_mask, 0b101111u);
+
+  const StoredChunk other = PutOk(RandomBytes(2 * kMiB, 83));
+  FaultyOf(other, 1).SetCorruptReads(true);  // answers, but with wrong bytes
+  a = cs_->AuditChunk(other, 0, chunk.shard_size);  // the whole shard: the flipped bit is in it
+  EXPECT_EQ(a.bad_mask, uint64_t{1} << 1);
+  EXPECT_FALSE(a.inconsistent);
+  EXPECT_GE(cs_->store_calls()[other.stores[1]].audits_failed, 1u);
+
+  // A down store says nothing about its shard.
+  FaultyOf(other, 1).SetCorruptReads(false);
+  FaultyOf(other, 3).SetDown(true);
+  a = cs_->AuditChunk(other, 0, 4096);
+  EXPECT_EQ(a.unreachable_mask, uint64_t{1} << 3);
+  EXPECT_EQ(a.bad_mask, 0u);
+}
+
+TEST_F(ChunkStoreTest, AuditWithOneParityFlagsALiarForAFullCheck) {
+  Build(4, 1, 6);
+  const StoredChunk chunk = PutOk(RandomBytes(kMiB, 84));
+  FaultyOf(chunk, 2).SetCorruptReads(true);
+  const ShardAudit a = cs_->AuditChunk(chunk, 0, chunk.shard_size);
+  EXPECT_TRUE(a.inconsistent);  // 5 samples: a wrong one shows, but not which
+  auto full = cs_->RepairShards(chunk, 0, {}, /*check_all=*/true);
+  ASSERT_TRUE(full.ok()) << full.status().ToString();
+  EXPECT_EQ(full->bad_mask, uint64_t{1} << 2);
+}
+
 }  // namespace
 }  // namespace quid
