@@ -126,6 +126,14 @@ void PrintRepair(const VolumeStatus& v) {
     fmt::print("away      {} stores; their chunks are rebuilt if they stay away {} s\n", away,
                r.host_grace_s);
   if (lost > 0) fmt::print("lost      {} stores, away past the grace period\n", lost);
+  for (const auto& s : v.stores)
+    if (s.distrusted)
+      fmt::print("DISTRUST  {}: failed {} of {} audits; its shards are rebuilt elsewhere\n",
+                 s.name, s.audits_failed, s.audits_ok + s.audits_failed);
+  if (r.audited_chunks > 0)
+    fmt::print("audits    {} chunks sampled ({} full passes), {} shards found bad; budget {}/h per "
+               "host\n", r.audited_chunks, r.audit_cycles, r.audit_failures,
+               FormatSize(r.audit_budget_bytes_per_host_hour));
 }
 
 void PrintTable(const DaemonStatus& status) {

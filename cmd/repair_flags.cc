@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "cmd/duration_parse.h"
+#include "cmd/size_parse.h"
 
 namespace quid {
 
@@ -18,6 +19,10 @@ void AddRepairFlags(CLI::App* app, RepairFlags* flags) {
                   "Repair traffic limit in MB/s, shards read plus written (default 50; 0: no "
                   "limit)")
       ->option_text("MBPS");
+  app->add_option("--audit-budget", flags->audit_budget,
+                  "Audit traffic per host per hour: samples of every shard, checked against "
+                  "each other (default 64M; 0: no audits)")
+      ->option_text("SIZE");
 }
 
 Status ApplyRepairFlags(const RepairFlags& flags, RepairPolicy* policy) {
@@ -34,6 +39,11 @@ Status ApplyRepairFlags(const RepairFlags& flags, RepairPolicy* policy) {
       return Status::Invalid("--repair-rate: '" + flags.repair_rate +
                              "' is not a rate in MB/s (a number, 0 for no limit)");
     policy->rate_bytes_per_s = static_cast<uint64_t>(mbps * 1e6);
+  }
+  if (!flags.audit_budget.empty()) {
+    Result<uint64_t> budget = ParseSize(flags.audit_budget);
+    if (!budget.ok()) return Status::Invalid("--audit-budget: " + budget.status().message());
+    policy->audit_bytes_per_host_hour = *budget;
   }
   return Status::Ok();
 }

@@ -1,5 +1,5 @@
-// The repair flags `quid mount` and `quid demo` share: --host-grace D and
-// --repair-rate MBPS.
+// The repair flags `quid mount` and `quid demo` share: --host-grace D, --repair-rate MBPS
+// and --audit-budget SIZE.
 #pragma once
 
 #include <string>
@@ -16,6 +16,7 @@ namespace quid {
 struct RepairFlags {
   std::string host_grace;   // a duration ("1h", "10s"); empty: the default
   std::string repair_rate;  // MB/s (10^6 bytes), decimals allowed; 0: unlimited
+  std::string audit_budget;  // a size per host per hour ("64M"); 0: no audits
 };
 
 void AddRepairFlags(CLI::App* app, RepairFlags* flags);

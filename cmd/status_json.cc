@@ -18,7 +18,12 @@ json RepairToJson(const RepairProgress& r) {
           {"bad_shards", r.bad_shards},
           {"eta_s", r.eta_s},
           {"rate_limit_bytes_per_s", r.rate_limit_bytes_per_s},
-          {"host_grace_s", r.host_grace_s}};
+          {"host_grace_s", r.host_grace_s},
+          {"audited_chunks", r.audited_chunks},
+          {"audit_failures", r.audit_failures},
+          {"audit_bytes", r.audit_bytes},
+          {"audit_budget_bytes_per_host_hour", r.audit_budget_bytes_per_host_hour},
+          {"audit_cycles", r.audit_cycles}};
 }
 
 RepairProgress RepairFromJson(const json& in) {
@@ -34,6 +39,11 @@ RepairProgress RepairFromJson(const json& in) {
   r.eta_s = in.value("eta_s", int64_t{-1});
   r.rate_limit_bytes_per_s = in.value("rate_limit_bytes_per_s", uint64_t{0});
   r.host_grace_s = in.value("host_grace_s", int64_t{0});
+  r.audited_chunks = in.value("audited_chunks", uint64_t{0});
+  r.audit_failures = in.value("audit_failures", uint64_t{0});
+  r.audit_bytes = in.value("audit_bytes", uint64_t{0});
+  r.audit_budget_bytes_per_host_hour = in.value("audit_budget_bytes_per_host_hour", uint64_t{0});
+  r.audit_cycles = in.value("audit_cycles", uint64_t{0});
   return r;
 }
 
@@ -55,7 +65,10 @@ std::string StatusToJson(const DaemonStatus& status) {
                   {"capacity_bytes", s.capacity_bytes},
                   {"shard_count", s.shard_count},
                   {"draining", s.draining},
-                  {"state", HostStateName(s.state)}};
+                  {"state", HostStateName(s.state)},
+                  {"distrusted", s.distrusted},
+                  {"audits_ok", s.audits_ok},
+                  {"audits_failed", s.audits_failed}};
     if (!s.problem.empty()) store["problem"] = s.problem;
     stores.push_back(std::move(store));
   }
@@ -127,6 +140,9 @@ Result<DaemonStatus> StatusFromJson(std::string_view text) {
       store.problem = s.value("problem", std::string());
       store.draining = s.value("draining", false);
       store.state = HostStateFromName(s.value("state", std::string("up")));
+      store.distrusted = s.value("distrusted", false);
+      store.audits_ok = s.value("audits_ok", uint64_t{0});
+      store.audits_failed = s.value("audits_failed", uint64_t{0});
       v.stores.push_back(std::move(store));
     }
     return status;

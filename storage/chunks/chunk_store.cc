@@ -69,7 +69,7 @@ std::vector<StoreCalls> ChunkStore::store_calls() const {
   const std::shared_ptr<const StoreSet> set = impl_->Stores();
   std::vector<StoreCalls> out;
   for (const auto& slot : *set)
-    out.push_back({slot->draining.load(), slot->puts_ok.load(), slot->puts_failed.load(),
+    out.push_back({slot->draining.load(), slot->distrusted.load(), slot->puts_ok.load(), slot->puts_failed.load(),
                    slot->reads_ok.load(), slot->reads_failed.load(), slot->audits_ok.load(),
                    slot->audits_failed.load()});
   return out;
@@ -100,6 +100,7 @@ Status ChunkStore::ReplaceStore(uint32_t index, std::shared_ptr<ShardStore> stor
   auto changed = std::make_shared<StoreSet>(*d.set);
   auto slot = std::make_shared<StoreSlot>(std::move(store));
   slot->draining.store((*d.set)[index]->draining.load());  // the lease is the same
+  slot->distrusted.store((*d.set)[index]->distrusted.load());  // and so is the host
   {
     const StoreSlot& was = *(*d.set)[index];  // the same host: the same weight and domains
     std::lock_guard profile(was.profile_mu);
@@ -153,7 +154,8 @@ std::vector<PlacementCandidate> ChunkStore::Impl::Candidates(const StoreSet& sto
     const StoreSlot& slot = *stores[s];
     candidates[s].store_index = static_cast<uint32_t>(s);
     candidates[s].name = slot.store->name();
-    candidates[s].available = !IsDown(slot) && !IsFull(slot) && !slot.draining.load();
+    candidates[s].available =
+        !IsDown(slot) && !IsFull(slot) && !slot.draining.load() && !slot.distrusted.load();
     {
       std::lock_guard lock(slot.profile_mu);
       candidates[s].weight = slot.weight;
@@ -164,13 +166,25 @@ std::vector<PlacementCandidate> ChunkStore::Impl::Candidates(const StoreSet& sto
   return candidates;
 }
 
-void ChunkStore::SetStoreProfile(uint32_t index, double weight, std::vector<std::string> domains) {
+void ChunkStore::SetStoreWeight(uint32_t index, double weight) {
   const std::shared_ptr<const StoreSet> set = impl_->Stores();
   if (index >= set->size()) return;
   StoreSlot& slot = *(*set)[index];
   std::lock_guard lock(slot.profile_mu);
   slot.weight = weight;
+}
+
+void ChunkStore::SetStoreDomains(uint32_t index, std::vector<std::string> domains) {
+  const std::shared_ptr<const StoreSet> set = impl_->Stores();
+  if (index >= set->size()) return;
+  StoreSlot& slot = *(*set)[index];
+  std::lock_guard lock(slot.profile_mu);
   slot.domains = std::move(domains);
+}
+
+void ChunkStore::SetDistrusted(uint32_t index, bool distrusted) {
+  const std::shared_ptr<const StoreSet> set = impl_->Stores();
+  if (index < set->size()) (*set)[index]->distrusted.store(distrusted);
 }
 
 Result<StoredChunk> ChunkStore::Put(const ChunkId& id, ByteSpan plain) {
@@ -223,7 +237,8 @@ Result<StoredChunk> ChunkStore::Put(const ChunkId& id, ByteSpan plain) {
     bool all_draining = true;
     for (const auto& slot : stores) all_draining = all_draining && slot->draining.load();
     for (size_t s = 0; s < stores.size(); ++s) {
-      candidates[s].available = all_draining || !stores[s]->draining.load();
+      candidates[s].available =
+          (all_draining || !stores[s]->draining.load()) && !stores[s]->distrusted.load();
       if (candidates[s].available) ++available;
     }
   }

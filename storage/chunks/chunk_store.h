@@ -61,6 +61,7 @@ struct ChunkStoreStats {
 // One store as the chunk store has used it (ChunkStore::store_calls).
 struct StoreCalls {
   bool draining = false;
+  bool distrusted = false;
   uint64_t puts_ok = 0, puts_failed = 0, reads_ok = 0, reads_failed = 0;
   uint64_t audits_ok = 0, audits_failed = 0;  // shards audited there, and found bad
 };
@@ -145,10 +146,14 @@ class ChunkStore {
   // Per store: whether it drains, and the calls it answered and failed since construction.
   std::vector<StoreCalls> store_calls() const;
 
-  // What placement weighs the store by from now on: `weight` (> 0: its free room times its
-  // service score) and its failure domains ("site=home"); a store replaced (a new address)
-  // keeps them. Ignored for a bad index.
-  void SetStoreProfile(uint32_t index, double weight, std::vector<std::string> domains);
+  // What placement weighs the store by from now on (> 0: its free room times its service
+  // score), and its failure domains ("site=home"). A store replaced (a new address) keeps
+  // both. Ignored for a bad index.
+  void SetStoreWeight(uint32_t index, double weight);
+  void SetStoreDomains(uint32_t index, std::vector<std::string> domains);
+  // The store failed too many audits to be believed: placement never offers it again (its
+  // shards are the repair engine's to rebuild elsewhere). Ignored for a bad index.
+  void SetDistrusted(uint32_t index, bool distrusted);
 
   // Rebuilds the shards of `chunk` in `replace_mask` (on lost stores, corrupt, doubled up)
   // from any k others, checks the whole chunk authenticates, and puts each rebuilt shard
@@ -171,8 +176,6 @@ class ChunkStore {
   // agree on (located when m >= 2, else `inconsistent`). A store cannot tell an audit from a
   // read: both are ReadRange. Outcomes count in store_calls (audits_ok, audits_failed).
   ShardAudit AuditChunk(const StoredChunk& chunk, uint64_t offset, size_t sample_bytes);
-  // Counts a failed audit against a store (a shard a full check found wrong there).
-  void NoteAuditFailure(uint32_t index);
 
   int data_shards() const;
   int parity_shards() const;

@@ -109,9 +109,4 @@ ShardAudit ChunkStore::AuditChunk(const StoredChunk& chunk, uint64_t offset, siz
   return out;
 }
 
-void ChunkStore::NoteAuditFailure(uint32_t index) {
-  const std::shared_ptr<const StoreSet> set = impl_->Stores();
-  if (index < set->size()) impl_->NoteAudit(*(*set)[index], false);
-}
-
 }  // namespace quid

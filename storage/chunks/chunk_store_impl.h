@@ -72,6 +72,8 @@ struct StoreSlot {
   std::atomic<int64_t> full_until{0};
   // Its lease is ending: placement passes it over; the volume moves its shards away.
   std::atomic<bool> draining{false};
+  // Caught failing audits: never offered to placement again (SetDistrusted).
+  std::atomic<bool> distrusted{false};
   // Calls answered and failed, by kind: the volume's own record of the host's service.
   std::atomic<uint64_t> puts_ok{0}, puts_failed{0}, reads_ok{0}, reads_failed{0};
   std::atomic<uint64_t> audits_ok{0}, audits_failed{0};

@@ -16,6 +16,11 @@ struct RepairPolicy {
   // Repair traffic (shard bytes read plus written) per second (`--repair-rate`, MB/s).
   uint64_t rate_bytes_per_s = 50'000'000;
 
+  // Audits: sampled bytes fetched per host per hour, at most (`quid mount --audit-budget`),
+  // and the bytes sampled from each shard of an audited chunk.
+  uint64_t audit_bytes_per_host_hour = 64ull << 20;
+  uint32_t audit_sample_bytes = 4096;
+
   int Threshold(int k, int m) const {
     return k + (threshold_extra >= 0 ? threshold_extra : (m + 1) / 2);
   }

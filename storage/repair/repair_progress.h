@@ -17,6 +17,12 @@ struct RepairProgress {
   int64_t eta_s = -1;            // at the measured (or limited) rate; -1: nothing to do
   uint64_t rate_limit_bytes_per_s = 0;
   int64_t host_grace_s = 0;
+  // Audits since mount: chunks sampled, shards found bad by them, sampled bytes fetched.
+  uint64_t audited_chunks = 0;
+  uint64_t audit_failures = 0;
+  uint64_t audit_bytes = 0;
+  uint64_t audit_budget_bytes_per_host_hour = 0;
+  uint64_t audit_cycles = 0;  // complete passes over every chunk
 };
 
 }  // namespace quid

@@ -26,7 +26,9 @@ std::vector<PlacedOnHost> VolumeImpl::PlacedOnHosts() {
       p.puts_ok = calls[at].puts_ok;
       p.puts_failed = calls[at].puts_failed;
       p.reads_ok = calls[at].reads_ok;
-      p.reads_failed = calls[at].reads_failed;
+      // A shard found missing or wrong by an audit is a read the host failed: standing
+      // counts it as one.
+      p.reads_failed = calls[at].reads_failed + calls[at].audits_failed;
     }
     placed.push_back(std::move(p));
   }

@@ -3,9 +3,11 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <random>
 
 #include "storage/meta/metadata_keys.h"
 #include "storage/repair/chunk_health.h"
+#include "storage/repair/service_score.h"
 #include "storage/volume/chunk_record.h"
 #include "storage/volume/quota.h"
 #include "storage/volume/store_probe.h"
@@ -32,6 +34,9 @@ Repairer::Repairer(RepairerParts parts)
       limiter_(p_.clock, p_.policy.rate_bytes_per_s) {
   progress_.rate_limit_bytes_per_s = p_.policy.rate_bytes_per_s;
   progress_.host_grace_s = p_.policy.host_grace_ns / 1'000'000'000;
+  progress_.audit_budget_bytes_per_host_hour = p_.policy.audit_bytes_per_host_hour;
+  // Audit offsets need only be unpredictable to hosts, which never see them in advance.
+  audit_rng_state_ = (uint64_t{std::random_device{}()} << 32) ^ std::random_device{}();
   thread_ = std::thread([this] { Loop(); });
 }
 
@@ -114,18 +119,64 @@ void Repairer::SleepUntil(int64_t until_ns, bool until_walk_requested) {
 
 void Repairer::Probe() {
   const std::vector<Result<StoreUsage>> usages = ProbeStores(*p_.chunks, *p_.io_pool);
+  {
+    std::lock_guard lock(mu_);
+    for (uint32_t s = 0; s < usages.size(); ++s) {
+      if (usages[s].ok()) {
+        hosts_.Seen(s);
+      } else {
+        hosts_.Missed(s);
+      }
+    }
+  }
+  UpdateScores(usages);
+}
+
+std::vector<bool> Repairer::distrusted() const {
   std::lock_guard lock(mu_);
-  for (uint32_t s = 0; s < usages.size(); ++s) {
-    if (usages[s].ok()) {
-      hosts_.Seen(s);
-    } else {
-      hosts_.Missed(s);
+  return distrusted_;
+}
+
+std::vector<HostState> Repairer::JudgedStates() const {
+  std::vector<HostState> states = host_states();
+  std::lock_guard lock(mu_);
+  for (size_t s = 0; s < states.size() && s < distrusted_.size(); ++s)
+    if (distrusted_[s]) states[s] = HostState::kLost;
+  return states;
+}
+
+void Repairer::UpdateScores(const std::vector<Result<StoreUsage>>& usages) {
+  const std::vector<StoreCalls> calls = p_.chunks->store_calls();
+  for (uint32_t s = 0; s < calls.size(); ++s) {
+    const StoreCalls& c = calls[s];
+    const ServiceRecord record{c.puts_ok + c.reads_ok, c.puts_failed + c.reads_failed,
+                               c.audits_ok, c.audits_failed};
+    if (Distrusted(record) && !c.distrusted) {
+      p_.chunks->SetDistrusted(s, true);
+      std::lock_guard lock(mu_);
+      if (distrusted_.size() <= s) distrusted_.resize(s + 1, false);
+      distrusted_[s] = true;
+      ++distrust_generation_;
+      spdlog::error(
+          "store {} failed {} of {} audits: no longer trusted; its shards are rebuilt "
+          "elsewhere and it gets no new ones",
+          s, c.audits_failed, c.audits_ok + c.audits_failed);
+    }
+    // Placement weighs a store by its free room times its service score (DESIGN.md).
+    if (s < usages.size() && usages[s].ok()) {
+      const StoreUsage& u = *usages[s];
+      const double free_gib =
+          static_cast<double>(u.capacity_bytes - std::min(u.used_bytes, u.capacity_bytes)) /
+          static_cast<double>(1ull << 30);
+      // A full store keeps a sliver of weight: the policy never places on weight 0, and a
+      // store that frees room should come back without a special case.
+      p_.chunks->SetStoreWeight(s, std::max(free_gib, 1e-3) * ServiceScore(record));
     }
   }
 }
 
 void Repairer::Walk() {
-  std::vector<HostState> states = host_states();
+  std::vector<HostState> states = JudgedStates();
   const auto state = [&](uint32_t s) { return s < states.size() ? states[s] : HostState::kLost; };
   std::vector<RepairItem> found;
   auto it = p_.db->NewIterator(Cf::kChunks);
@@ -155,20 +206,23 @@ void Repairer::Walk() {
                  found.size(), queue_.bytes() >> 20);
 }
 
-bool Repairer::RepairOne(const std::string& key, bool suspect) {
+bool Repairer::RepairOne(const std::string& key, bool suspect, uint64_t known_bad,
+                         bool check_all) {
   meta::Chunk record;
   if (!p_.db->GetProto(Cf::kChunks, key, &record).ok()) return false;  // dropped meanwhile
   Result<StoredChunk> chunk = FromRecord(ChunkIdOf(key), record);
   if (!chunk.ok()) return false;
-  const std::vector<HostState> states = host_states();
+  const std::vector<HostState> states = JudgedStates();
   const auto state = [&](uint32_t s) { return s < states.size() ? states[s] : HostState::kLost; };
   const int k = chunk->k, m = chunk->m;
-  const ChunkHealth health = AssessChunk(chunk->stores, k, 0, p_.policy.Threshold(k, m), state);
+  const ChunkHealth health =
+      AssessChunk(chunk->stores, k, known_bad, p_.policy.Threshold(k, m), state);
   if (suspect) {
     // A degraded read explained by a host being away is no sign of a bad shard.
     if (health.healthy_shards != k + m && !health.needs_repair) return false;
-  } else if (!health.needs_repair) {
-    return false;  // healed meanwhile
+    check_all = true;
+  } else if (!health.needs_repair && (health.replace_mask & known_bad) == 0 && !check_all) {
+    return false;  // healed meanwhile; a shard known bad is replaced whatever the threshold
   }
   std::vector<uint32_t> lost;
   for (uint32_t s = 0; s < states.size(); ++s)
@@ -181,7 +235,8 @@ bool Repairer::RepairOne(const std::string& key, bool suspect) {
     in_flight_bytes_ = std::max<uint64_t>(traffic, 1);
   }
   SleepUntil(p_.clock->monotonic_ns() + limiter_.Reserve(traffic), /*until_walk_requested=*/false);
-  Result<ShardRepair> repair = p_.chunks->RepairShards(*chunk, health.replace_mask, lost);
+  Result<ShardRepair> repair =
+      p_.chunks->RepairShards(*chunk, health.replace_mask, lost, check_all);
   bool changed = false;
   {
     std::lock_guard lock(mu_);
@@ -244,6 +299,67 @@ bool Repairer::Commit(const std::string& key, const StoredChunk& before,
   return committed;
 }
 
+void Repairer::AuditOne() {
+  const int64_t now = p_.clock->monotonic_ns();
+  std::string key;
+  meta::Chunk record;
+  {
+    auto it = p_.db->NewIterator(Cf::kChunks);
+    it->Seek(audit_cursor_);
+    if (!it->Valid()) {
+      // A whole pass over the chunks is done (or there are none yet).
+      if (!audit_cursor_.empty()) {
+        std::lock_guard lock(mu_);
+        ++progress_.audit_cycles;
+      }
+      audit_cursor_.clear();
+      it->SeekToFirst();
+      if (!it->Valid()) {
+        next_audit_ns_ = now + p_.probe_interval_ns;
+        return;
+      }
+    }
+    key = it->key().ToString();
+    audit_cursor_ = key + '\0';
+    if (!record.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) return;
+  }
+  Result<StoredChunk> chunk = FromRecord(ChunkIdOf(key), record);
+  if (!chunk.ok()) return;
+  // splitmix64: a fresh offset per audit, so a host cannot keep just the bytes it was asked
+  // for last time.
+  uint64_t z = (audit_rng_state_ += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  const uint64_t offset = z ^ (z >> 31);
+  const ShardAudit audit = p_.chunks->AuditChunk(*chunk, offset, p_.policy.audit_sample_bytes);
+
+  // The budget is per host: all hosts together may be sent budget x hosts per hour, and an
+  // audit asks each of the chunk's k+m hosts for one sample.
+  const uint64_t per_hour = p_.policy.audit_bytes_per_host_hour *
+                            std::max<uint64_t>(p_.chunks->store_count(), 1);
+  const uint64_t sample = std::min<uint64_t>(p_.policy.audit_sample_bytes, chunk->shard_size);
+  const uint64_t cost = sample * chunk->stores.size();
+  if (per_hour == 0) {
+    next_audit_ns_ = INT64_MAX;  // audits off
+  } else {
+    const auto cost_ns = static_cast<int64_t>(static_cast<long double>(cost) * 3.6e12L /
+                                              static_cast<long double>(per_hour));
+    next_audit_ns_ = std::max(next_audit_ns_, now) + cost_ns;
+  }
+  const int bad = __builtin_popcountll(audit.bad_mask);
+  {
+    std::lock_guard lock(mu_);
+    ++progress_.audited_chunks;
+    progress_.audit_failures += static_cast<uint64_t>(bad);
+    progress_.audit_bytes += audit.bytes;
+  }
+  if (bad == 0 && !audit.inconsistent) return;
+  spdlog::warn("audit: chunk {}: {}", ToHex(ByteSpan(chunk->id.data(), 8)),
+               audit.inconsistent ? std::string("the shards disagree; checking every one")
+                                  : std::to_string(bad) + " shard(s) missing or wrong");
+  RepairOne(key, /*suspect=*/false, audit.bad_mask, audit.inconsistent);
+}
+
 void Repairer::Loop() {
   int64_t next_probe = 0;
   for (;;) {
@@ -260,7 +376,7 @@ void Repairer::Loop() {
     uint64_t generation;
     {
       std::lock_guard lock(mu_);
-      generation = hosts_.Generation();
+      generation = hosts_.Generation() + (distrust_generation_ << 32);
       walk = walk_requested_ || generation != walked_generation_ ||
              p_.clock->monotonic_ns() - last_walk_ns_ >= kWalkIntervalNs;
       walk_requested_ = false;
@@ -288,10 +404,13 @@ void Repairer::Loop() {
         RepairOne(item->key, /*suspect=*/false);
       } else if (!suspect.empty()) {
         RepairOne(suspect, /*suspect=*/true);
+      } else if (p_.clock->monotonic_ns() >= next_audit_ns_) {
+        AuditOne();  // nothing to repair: spend the audit budget
       } else {
         cv_.notify_all();  // RepairNow waits for an empty queue
-        SleepUntil(next_probe, /*until_walk_requested=*/true);
-        break;
+        SleepUntil(std::min(next_probe, next_audit_ns_), /*until_walk_requested=*/true);
+        if (p_.clock->monotonic_ns() >= next_probe) break;
+        continue;
       }
       {
         std::lock_guard lock(mu_);

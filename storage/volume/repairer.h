@@ -63,16 +63,27 @@ class Repairer {
   RepairProgress progress() const;
   // Per store index, as the last probe left it (stores not yet probed: up).
   std::vector<HostState> host_states() const;
+  // Per store index: caught failing audits (service_score.h); its shards count as lost.
+  std::vector<bool> distrusted() const;
   // Walks now and returns once the queue is empty after that walk (kUnavailable at the
   // timeout). `progress` is called about once a second. For `quid check --repair`.
   Status RepairNow(int64_t timeout_ns, const std::function<void(const RepairProgress&)>& progress);
 
  private:
   void Loop();
+  // Asks every store for its usage: host states, then weights and trust (UpdateScores).
   void Probe();
+  void UpdateScores(const std::vector<Result<StoreUsage>>& usages);
   void Walk();
-  // Rebuilds one chunk (or checks a suspect one); true if its record changed.
-  bool RepairOne(const std::string& key, bool suspect);
+  // The states chunk health is judged by: the tracker's, with distrusted stores lost.
+  std::vector<HostState> JudgedStates() const;
+  // Rebuilds one chunk (or checks a suspect one); true if its record changed. `known_bad`:
+  // shards an audit found bad; `check_all`: compare every shard (the audit could not tell
+  // which one lies).
+  bool RepairOne(const std::string& key, bool suspect, uint64_t known_bad = 0,
+                 bool check_all = false);
+  // Audits the next chunk in key order (audits.h's sample), and repairs what it finds bad.
+  void AuditOne();
   bool Commit(const std::string& key, const StoredChunk& before, const ShardRepair& repair);
   // Sleeps until `until_ns` (monotonic) or Stop (or, if asked, a RepairNow).
   void SleepUntil(int64_t until_ns, bool until_walk_requested);
@@ -91,7 +102,12 @@ class Repairer {
   int64_t busy_since_ns_ = 0;             // guarded by mu_: when the queue last became non-empty
   uint64_t bytes_since_busy_ = 0;         // guarded by mu_
   RateLimiter limiter_;                   // the repair thread's only
+  std::vector<bool> distrusted_;          // guarded by mu_; per store index, sticky
+  uint64_t distrust_generation_ = 0;      // guarded by mu_: bumped when a store is distrusted
   uint64_t walked_generation_ = ~uint64_t{0};  // repair thread's only
+  std::string audit_cursor_;                   // repair thread's only: next chunk key to audit
+  int64_t next_audit_ns_ = 0;                  // repair thread's only
+  uint64_t audit_rng_state_ = 0;               // repair thread's only
   int64_t last_walk_ns_ = 0;                   // repair thread's only
   std::thread thread_;                         // last: starts once the rest is set up
 };

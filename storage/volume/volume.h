@@ -87,6 +87,9 @@ struct VolumeStatus {
     std::string problem;    // why it is not reachable (empty when it is)
     bool draining = false;  // its lease is ending: its shards are moving to other stores
     HostState state = HostState::kUp;  // as the repair engine sees it (lost: past the grace)
+    // Caught failing audits (storage/repair/service_score.h): its shards count as lost.
+    bool distrusted = false;
+    uint64_t audits_ok = 0, audits_failed = 0;  // shards audited there since mount
   };
   std::vector<Store> stores;
   // Shards on stores whose leases end that found no other store with room at the last

@@ -71,14 +71,23 @@ VolumeStatus VolumeImpl::GetStatus() {
   // once), and lost only once the repair engine has waited out its grace period.
   const std::vector<HostState> engine =
       repairer_ ? repairer_->host_states() : std::vector<HostState>();
+  const std::vector<bool> distrusted = repairer_ ? repairer_->distrusted() : std::vector<bool>();
+  const std::vector<StoreCalls> calls = chunks_->store_calls();
   for (size_t i = 0; i < status.stores.size(); ++i) {
-    HostState& st = status.stores[i].state;
-    st = reachable[i] ? HostState::kUp
-         : i < engine.size() && engine[i] == HostState::kLost ? HostState::kLost
-                                                               : HostState::kAway;
+    VolumeStatus::Store& store = status.stores[i];
+    store.state = reachable[i] ? HostState::kUp
+                  : i < engine.size() && engine[i] == HostState::kLost ? HostState::kLost
+                                                                        : HostState::kAway;
+    store.distrusted = i < distrusted.size() && distrusted[i];
+    if (i < calls.size()) {
+      store.audits_ok = calls[i].audits_ok;
+      store.audits_failed = calls[i].audits_failed;
+    }
   }
+  // A distrusted store's shards are not believed: for health they are as good as lost.
   const auto state = [&](uint32_t s) {
-    return s < status.stores.size() ? status.stores[s].state : HostState::kLost;
+    if (s >= status.stores.size()) return HostState::kLost;
+    return status.stores[s].distrusted ? HostState::kLost : status.stores[s].state;
   };
   if (repairer_) status.repair = repairer_->progress();
   status.degraded_reads = chunks_->stats().degraded_reads;

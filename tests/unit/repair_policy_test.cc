@@ -10,6 +10,7 @@
 #include "storage/repair/rate_limiter.h"
 #include "storage/repair/repair_policy.h"
 #include "storage/repair/repair_queue.h"
+#include "storage/repair/service_score.h"
 
 namespace quid {
 namespace {
@@ -158,6 +159,17 @@ TEST(AvailabilityTest, MatchesDesignFigures) {
   EXPECT_NEAR(BinomialAvailability(1, 1, 0.6), 1 - 0.16, 1e-12);
   const std::vector<double> uptimes = {0.9, 0.9, 0.9};
   EXPECT_DOUBLE_EQ(SchemeAvailability(4, 2, uptimes), BinomialAvailability(4, 2, 0.9));
+}
+
+TEST(ServiceScoreTest, NewHostsStartHighAuditFailuresSinkAndDistrustNeedsARate) {
+  EXPECT_DOUBLE_EQ(ServiceScore({}), 1.0);
+  EXPECT_GT(ServiceScore({.calls_ok = 0, .calls_failed = 1}), 0.9);  // one early timeout
+  const double liar = ServiceScore({.calls_ok = 100, .audits_ok = 10, .audits_failed = 10});
+  EXPECT_LT(liar, 0.6);
+  EXPECT_GE(ServiceScore({.calls_failed = 1'000'000}), 0.01);  // never 0: weights stay > 0
+  EXPECT_FALSE(Distrusted({.audits_ok = 0, .audits_failed = 2}));   // too few to judge
+  EXPECT_TRUE(Distrusted({.audits_ok = 20, .audits_failed = 3}));   // 13 %
+  EXPECT_FALSE(Distrusted({.audits_ok = 300, .audits_failed = 3})); // 1 %: rot, not a liar
 }
 
 }  // namespace

@@ -51,13 +51,14 @@ class VolumeRepairTest : public ::testing::Test {
     std::filesystem::remove_all(home_);
   }
 
-  void Open(int64_t grace_ns) {
+  void Open(int64_t grace_ns, uint64_t audit_budget = 0) {
     VolumeOpenOptions open;
     open.home = home_;
     open.passphrase = "correct horse";
     open.cache_bytes = 0;
     open.repair.host_grace_ns = grace_ns;
     open.repair.rate_bytes_per_s = 0;
+    open.repair.audit_bytes_per_host_hour = audit_budget;
     for (auto& f : faulty_) open.stores_override.push_back(f);
     auto v = Volume::Open(open);
     ASSERT_TRUE(v.ok()) << v.status().ToString();
@@ -153,19 +154,18 @@ TEST_F(VolumeRepairTest, AShardLostOnALiveStoreIsFoundByAReadAndReplaced) {
   ASSERT_GT(dropped, 0u);
   EXPECT_EQ(ReadBack(data.size()), data);  // degraded reads, right bytes
   // A read touches data shards only: the lost data shards are found (parity ones are the
-  // audits' to find).
+  // audits' to find, and these are off here). A store that lost every shard it was asked
+  // for is no longer trusted, so the rest of its shards move too.
   ASSERT_TRUE(WaitFor(20, [&](const VolumeStatus& s) {
-    return s.repair.bad_shards > 0 && s.repair.chunks_left == 0;
-  }));
-  const VolumeStatus s = volume_->GetStatus();
-  EXPECT_LE(s.repair.bad_shards, dropped);
-  EXPECT_EQ(TotalShards(), shards - dropped + s.repair.bad_shards);  // each rebuilt once
+    return s.repair.bad_shards > 0 && FullyHealthy(s);
+  })) << volume_->GetStatus().repair.bad_shards;
+  EXPECT_LE(volume_->GetStatus().repair.bad_shards, dropped);
   const uint64_t degraded = volume_->GetStatus().degraded_reads;
   EXPECT_EQ(ReadBack(data.size()), data);
   EXPECT_EQ(volume_->GetStatus().degraded_reads, degraded);  // healthy again
 }
 
-TEST_F(VolumeRepairTest, AStoreAnsweringWithWrongBytesIsCaughtAndLeft) {
+TEST_F(VolumeRepairTest, AStoreAnsweringWithWrongBytesIsCaughtByAReadAndLeft) {
   Open(3'600'000'000'000);
   const Bytes data = RandomBytes(1024 * 1024, 74);
   WriteFile("f", data);
@@ -179,6 +179,56 @@ TEST_F(VolumeRepairTest, AStoreAnsweringWithWrongBytesIsCaughtAndLeft) {
   const uint64_t degraded = volume_->GetStatus().degraded_reads;
   EXPECT_EQ(ReadBack(data.size()), data);
   EXPECT_EQ(volume_->GetStatus().degraded_reads, degraded) << on_liar << " shards on the liar";
+}
+
+constexpr uint64_t kBigBudget = 4ull << 30;  // per host per hour: a full pass in moments
+
+TEST_F(VolumeRepairTest, AuditsCatchAStoreThatSilentlyDeletesAndItsDataMovesOff) {
+  Open(3'600'000'000'000, kBigBudget);
+  const Bytes data = RandomBytes(2 * 1024 * 1024, 75);
+  WriteFile("f", data);
+  const size_t held = memory_[3]->shard_count();
+  ASSERT_GT(held, 0u);
+  for (const ShardId& id : memory_[3]->ids()) memory_[3]->Drop(id);  // no read ever asks
+  ASSERT_TRUE(WaitFor(30, [](const VolumeStatus& s) {
+    return s.stores[3].distrusted && FullyHealthy(s) && s.repair.audit_cycles >= 2;
+  })) << volume_->GetStatus().repair.audit_failures << " audit failures";
+  const VolumeStatus s = volume_->GetStatus();
+  EXPECT_GE(s.repair.audit_failures, 3u);
+  EXPECT_GE(s.stores[3].audits_failed, 3u);
+  EXPECT_EQ(memory_[3]->shard_count(), 0u);  // nothing new placed on it
+  EXPECT_EQ(s.degraded_reads, 0u);           // found by audits alone
+  EXPECT_EQ(ReadBack(data.size()), data);
+  EXPECT_EQ(volume_->GetStatus().degraded_reads, 0u);
+}
+
+TEST_F(VolumeRepairTest, AuditsCatchALiarWithoutAnyRead) {
+  Open(3'600'000'000'000, kBigBudget);
+  const Bytes data = RandomBytes(2 * 1024 * 1024, 76);
+  WriteFile("f", data);
+  faulty_[6]->SetCorruptReads(true);
+  ASSERT_TRUE(WaitFor(30, [](const VolumeStatus& s) {
+    return s.stores[6].distrusted && FullyHealthy(s) && s.repair.audit_cycles >= 2;
+  }));
+  EXPECT_EQ(volume_->GetStatus().degraded_reads, 0u);
+  EXPECT_EQ(ReadBack(data.size()), data);
+  EXPECT_EQ(volume_->GetStatus().degraded_reads, 0u);  // no chunk needs the liar any more
+}
+
+TEST_F(VolumeRepairTest, AuditTrafficStaysWithinItsBudget) {
+  const uint64_t budget = 16ull << 20;  // per host per hour
+  Open(3'600'000'000'000, budget);
+  WriteFile("f", RandomBytes(4 * 1024 * 1024, 77));
+  const auto t0 = std::chrono::steady_clock::now();
+  const uint64_t b0 = volume_->GetStatus().repair.audit_bytes;
+  std::this_thread::sleep_for(std::chrono::seconds(4));
+  const uint64_t spent = volume_->GetStatus().repair.audit_bytes - b0;
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double allowed = static_cast<double>(budget) * kStores * seconds / 3600;
+  EXPECT_GT(spent, 0u);
+  // One audit (6 samples of 4 KiB) may run ahead of the budget, no more.
+  EXPECT_LE(static_cast<double>(spent), allowed + 6 * 4096) << seconds << " s";
 }
 
 }  // namespace
