@@ -125,6 +125,10 @@ class TenantRequest {
     } while (!used_.compare_exchange_weak(used, used + grow));
 
     Status put = ForTenant(store_.Put(id, payload), store_);
+    if (put.ok()) {
+      std::lock_guard<std::mutex> area_lock(area_.mu);
+      area_.rotted.erase(id);
+    }
     // Settle on what the folder really holds now, whatever Put did: the reservation
     // comes back and the true change goes in. Adding first keeps the counter from
     // dipping below the truth, where a concurrent Put could slip past the limit.
@@ -143,6 +147,10 @@ class TenantRequest {
     std::lock_guard<std::mutex> lock(shard_lock_);
     QUID_ASSIGN_OR_RETURN(std::optional<uint64_t> old_size, StoredSize(store_, id));
     Status removed = ForTenant(store_.Remove(id), store_);
+    if (removed.ok()) {
+      std::lock_guard<std::mutex> area_lock(area_.mu);
+      area_.rotted.erase(id);
+    }
     Result<std::optional<uint64_t>> now = StoredSize(store_, id);
     std::optional<uint64_t> new_size = now.ok() ? *now : (removed.ok() ? std::nullopt : old_size);
     const uint64_t old_charge = Charge(old_size, min_charge_);
@@ -153,6 +161,11 @@ class TenantRequest {
   }
 
   Status Get(const wire::GetShard& get, const ShardId& id, Bytes* reply) {
+    {
+      std::lock_guard<std::mutex> area_lock(area_.mu);
+      if (area_.rotted.contains(id))
+        return Status::Corrupt("shard " + id.hex() + " failed the host's scrub (rotted on disk)");
+    }
     // The size comes first, so a request never makes the host allocate more than the
     // shard holds (or than one reply can carry).
     Result<ShardInfo> info = store_.Stat(id);
@@ -561,6 +574,10 @@ ScrubReport HostService::Scrub() {
       if (bytes.status().code() == Code::kNotFound) return true;
       ++report.shards_checked;
       if (!bytes.ok()) {
+        if (bytes.status().code() == Code::kCorrupt) {
+          std::lock_guard<std::mutex> lock(entry.second->mu);
+          entry.second->rotted.insert(id);
+        }
         ++report.shards_corrupt;
         report.corrupt.push_back(fp + "/" + id.hex());
         spdlog::error("scrub: tenant {} shard {}: {}", fp, id.hex(), bytes.status().ToString());

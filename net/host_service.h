@@ -116,6 +116,11 @@ class HostService : public RequestHandler {
     uint64_t charged_bytes = 0;
     uint64_t new_shards_in_progress = 0;  // puts of new ids holding a slot under the limit
     uint64_t lease_bytes_reserved = 0;    // growth of puts in progress, held under the lease
+    // Shards the scrub found failing their checksum: every read of them answers kCorrupt
+    // (a range read has no checksum of its own to fail), so the tenant's next audit or read
+    // learns at once and rebuilds them elsewhere. Cleared when the shard is rewritten or
+    // removed; found again by the next scrub after a restart.
+    std::set<ShardId> rotted;
   };
 
   explicit HostService(HostServiceOptions options) : options_(std::move(options)) {}

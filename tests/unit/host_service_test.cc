@@ -645,8 +645,14 @@ TEST_F(HostServiceTest, ScrubFindsAFlippedByte) {
   EXPECT_EQ(report.shards_corrupt, 1u);
   ASSERT_EQ(report.corrupt.size(), 1u);
   EXPECT_EQ(report.corrupt[0], Fingerprint(a_) + "/" + IdOf(RawId(1)).hex());
-  // The tenant learns it too, rather than getting the rotten bytes.
+  // The tenant learns it too, rather than getting the rotten bytes: a range read (which has
+  // no checksum of its own) answers kCorrupt once the scrub has found the shard rotted.
   EXPECT_EQ(Get(*service, a_, RawId(1)).status.code(), Code::kCorrupt);
+  EXPECT_EQ(Range(*service, a_, RawId(1), 0, 16).status.code(), Code::kCorrupt);
+  EXPECT_TRUE(Range(*service, a_, RawId(2), 0, 16).status.ok());
+  // Rewritten by the tenant, it is good again.
+  ASSERT_TRUE(Put(*service, a_, RawId(1), Pattern(4096, 1)).status.ok());
+  EXPECT_TRUE(Range(*service, a_, RawId(1), 0, 16).status.ok());
 }
 
 // A tenant's area carries the stamp of the first volume that claimed it, kept across host
