@@ -147,11 +147,40 @@ std::vector<HostState> Repairer::JudgedStates() const {
 
 void Repairer::UpdateScores(const std::vector<Result<StoreUsage>>& usages) {
   const std::vector<StoreCalls> calls = p_.chunks->store_calls();
+  // Clears pass_ended_ once every store has rolled its pass over (below).
+  struct ClearPassEnded {
+    Repairer* self;
+    ~ClearPassEnded() {
+      std::lock_guard lock(self->mu_);
+      self->pass_ended_ = false;
+    }
+  } clear_pass_ended{this};
   for (uint32_t s = 0; s < calls.size(); ++s) {
     const StoreCalls& c = calls[s];
     const ServiceRecord record{c.puts_ok + c.reads_ok, c.puts_failed + c.reads_failed,
                                c.audits_ok, c.audits_failed};
-    if (Distrusted(record) && !c.distrusted) {
+    // Trust is judged per pass over the chunks, where every shard is audited once: the
+    // share of the store's shards found bad in the pass under way, or the last whole one.
+    // Over all time, a store audited a thousand times over before it started dropping
+    // shards would hide any loss behind its old successes.
+    ServiceRecord this_pass, last_pass;
+    {
+      std::lock_guard lock(mu_);
+      if (pass_start_.size() <= s) pass_start_.resize(s + 1), last_pass_.resize(s + 1);
+      this_pass.audits_ok = c.audits_ok - std::min(c.audits_ok, pass_start_[s].first);
+      this_pass.audits_failed = c.audits_failed - std::min(c.audits_failed, pass_start_[s].second);
+      last_pass.audits_ok = last_pass_[s].first;
+      last_pass.audits_failed = last_pass_[s].second;
+      if (pass_ended_) {
+        last_pass_[s] = {this_pass.audits_ok, this_pass.audits_failed};
+        pass_start_[s] = {c.audits_ok, c.audits_failed};
+      }
+    }
+    // A pass under way is judged once it has seen 20 of the store's shards: three rotted
+    // ones among its first few audits are bad luck, not a verdict.
+    const bool judged_now =
+        this_pass.audits_ok + this_pass.audits_failed >= 20 && Distrusted(this_pass);
+    if ((judged_now || Distrusted(last_pass)) && !c.distrusted) {
       p_.chunks->SetDistrusted(s, true);
       std::lock_guard lock(mu_);
       if (distrusted_.size() <= s) distrusted_.resize(s + 1, false);
@@ -160,7 +189,7 @@ void Repairer::UpdateScores(const std::vector<Result<StoreUsage>>& usages) {
       spdlog::error(
           "store {} failed {} of {} audits: no longer trusted; its shards are rebuilt "
           "elsewhere and it gets no new ones",
-          s, c.audits_failed, c.audits_ok + c.audits_failed);
+          s, this_pass.audits_failed, this_pass.audits_ok + this_pass.audits_failed);
     }
     // Placement weighs a store by its free room times its service score (DESIGN.md).
     if (s < usages.size() && usages[s].ok()) {
@@ -256,7 +285,7 @@ bool Repairer::RepairOne(const std::string& key, bool suspect, uint64_t known_ba
   if (repair->bad_mask != 0)
     spdlog::warn("repair: chunk {}: {} shard(s) missing, rotted or wrong on their stores",
                  ToHex(ByteSpan(chunk->id.data(), 8)), __builtin_popcountll(repair->bad_mask));
-  if (repair->rebuilt_mask != 0) changed = Commit(key, *chunk, *repair);
+  if (repair->rebuilt_mask != 0) changed = Commit(key, *chunk, *repair, known_bad | repair->bad_mask);
   std::lock_guard lock(mu_);
   if (changed) {
     ++progress_.chunks_done;
@@ -266,7 +295,7 @@ bool Repairer::RepairOne(const std::string& key, bool suspect, uint64_t known_ba
 }
 
 bool Repairer::Commit(const std::string& key, const StoredChunk& before,
-                      const ShardRepair& repair) {
+                      const ShardRepair& repair, uint64_t bad_mask) {
   bool committed = false;
   {
     auto lock = p_.ns->Lock();
@@ -290,6 +319,12 @@ bool Repairer::Commit(const std::string& key, const StoredChunk& before,
     if ((repair.rebuilt_mask & Bit(i)) == 0) continue;
     if (committed) {
       if (p_.quota != nullptr) p_.quota->MoveShard(before.shard_size, before.stores[i], repair.stores[i]);
+      // A copy known bad goes at once (its host answers, and no read can use it): the host
+      // gets its room back and its scrub stops finding it. Good copies left behind (on a lost
+      // host, or doubled up) wait for the sweep, which runs behind the read gate.
+      if ((bad_mask & Bit(i)) != 0 && before.stores[i] != repair.stores[i])
+        (void)stores[before.stores[i]]->Remove(
+            p_.chunks->ShardIdFor(before.id, before.generation, static_cast<int>(i)));
     } else if (repair.stores[i] != before.stores[i]) {
       // Not recorded anywhere: a spare copy (the sweep would find it too, hours later).
       (void)stores[repair.stores[i]]->Remove(
@@ -311,6 +346,7 @@ void Repairer::AuditOne() {
       if (!audit_cursor_.empty()) {
         std::lock_guard lock(mu_);
         ++progress_.audit_cycles;
+        pass_ended_ = true;
       }
       audit_cursor_.clear();
       it->SeekToFirst();

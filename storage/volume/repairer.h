@@ -24,6 +24,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "storage/base/clock.h"
@@ -84,7 +85,10 @@ class Repairer {
                  bool check_all = false);
   // Audits the next chunk in key order (audits.h's sample), and repairs what it finds bad.
   void AuditOne();
-  bool Commit(const std::string& key, const StoredChunk& before, const ShardRepair& repair);
+  // Records the rebuilt shards' new stores, if the record is still the one repaired; then
+  // removes the old copies in `bad_mask` (known bad, so no reader can need them).
+  bool Commit(const std::string& key, const StoredChunk& before, const ShardRepair& repair,
+              uint64_t bad_mask);
   // Sleeps until `until_ns` (monotonic) or Stop (or, if asked, a RepairNow).
   void SleepUntil(int64_t until_ns, bool until_walk_requested);
 
@@ -104,6 +108,11 @@ class Repairer {
   RateLimiter limiter_;                   // the repair thread's only
   std::vector<bool> distrusted_;          // guarded by mu_; per store index, sticky
   uint64_t distrust_generation_ = 0;      // guarded by mu_: bumped when a store is distrusted
+  // Per store index, guarded by mu_: its (audits_ok, audits_failed) counts when the audit
+  // pass under way began, and what the last whole pass added; pass_ended_ asks the next
+  // UpdateScores to roll them over.
+  std::vector<std::pair<uint64_t, uint64_t>> pass_start_, last_pass_;
+  bool pass_ended_ = false;
   uint64_t walked_generation_ = ~uint64_t{0};  // repair thread's only
   std::string audit_cursor_;                   // repair thread's only: next chunk key to audit
   int64_t next_audit_ns_ = 0;                  // repair thread's only
