@@ -128,6 +128,12 @@ void ControlServer::Stop() {
   // shutdown() wakes a thread blocked in accept() on this socket (it returns EINVAL).
   ::shutdown(listen_fd_, SHUT_RDWR);
   if (thread_.joinable()) thread_.join();
+  std::vector<std::thread> workers;
+  {
+    std::lock_guard lock(workers_mu_);
+    workers.swap(workers_);
+  }
+  for (std::thread& w : workers) w.join();
   ::close(listen_fd_);
 }
 
@@ -142,15 +148,24 @@ void ControlServer::AcceptLoop() {
       }
       continue;
     }
-    Serve(connection);
-    ::close(connection);
+    if (!Serve(connection)) ::close(connection);
   }
 }
 
-void ControlServer::Serve(int connection) {
+bool ControlServer::Serve(int connection) {
   const timeval timeout{kRequestTimeoutSeconds, 0};
   ::setsockopt(connection, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
   const std::string request = ReadRequest(connection);
+  if (handlers_.long_request && (request == "check" || request.starts_with("check "))) {
+    std::lock_guard lock(workers_mu_);
+    workers_.emplace_back([this, connection, request] {
+      handlers_.long_request(
+          request, [connection](const std::string& line) { return SendAll(connection, line + "\n"); },
+          [this] { return stopping_.load(); });
+      ::close(connection);
+    });
+    return true;
+  }
   if (handlers_.command) {
     std::string reply = handlers_.command(request);
     reply.erase(std::remove(reply.begin(), reply.end(), '\n'), reply.end());
@@ -168,6 +183,7 @@ void ControlServer::Serve(int connection) {
   } else {
     SendAll(connection, fmt::format("error unknown request \"{}\"\n", request));
   }
+  return false;
 }
 
 // --- client ---

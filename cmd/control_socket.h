@@ -8,6 +8,9 @@
 //   "drain"          -> "pending N" now and then, then "done" or "left N" (bytes still pending)
 //   "unmount"        -> "ok"; the daemon unmounts, stores what is pending (bounded) and exits
 //   "unmount force"  -> "ok"; the same without storing first: pending bytes stay in the journal
+//   "check [deep] [repair]" -> "progress PHASE DONE TOTAL" now and then, then "report JSON"
+//                    (or "error <message>"); served on a thread of its own, so status
+//                    requests are answered while a check runs
 // Anything else    -> "error <message>".
 #pragma once
 
@@ -17,7 +20,9 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <mutex>
 #include <thread>
+#include <vector>
 
 #include "storage/base/status.h"
 
@@ -35,6 +40,11 @@ struct ControlHandlers {
   std::function<uint64_t(const std::function<void(uint64_t)>& progress)> drain;
   // Starts unmounting; with `force` the daemon skips its final drain.
   std::function<void(bool force)> unmount;
+  // A long request ("check ..."): writes its reply lines through `send` (false: the client
+  // went away), and returns early once `stopping` turns true (the daemon is unmounting).
+  std::function<void(const std::string& request, const std::function<bool(const std::string&)>& send,
+                     const std::function<bool()>& stopping)>
+      long_request;
   // The node daemon's socket (node.sock) instead: every request line goes here and the
   // returned line is the reply (the requests of cmd/node_socket.h). Set, the three above
   // are not used.
@@ -60,12 +70,15 @@ class ControlServer {
  private:
   ControlServer(std::string path, int listen_fd, ControlHandlers handlers);
   void AcceptLoop();
-  void Serve(int connection);
+  // Serves one connection; true if it handed the connection to a worker (which closes it).
+  bool Serve(int connection);
 
   const std::string path_;
   const int listen_fd_;
   const ControlHandlers handlers_;
   std::atomic<bool> stopping_{false};
+  std::mutex workers_mu_;
+  std::vector<std::thread> workers_;  // long requests in flight; joined by Stop
   std::thread thread_;
 };
 

@@ -1,6 +1,7 @@
 #include "cmd/mount_daemon.h"
 
 #include <sodium.h>
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <atomic>
@@ -94,6 +95,25 @@ ControlHandlers MakeHandlers(Volume& volume, DaemonState& state, const MountDaem
   handlers.drain = [&volume, &opts](const std::function<void(uint64_t)>& progress) {
     spdlog::info("storing pending data before unmounting");
     return DrainPending(volume, opts.drain_timeout_ns, progress);
+  };
+  handlers.long_request = [&volume](const std::string& request,
+                                    const std::function<bool(const std::string&)>& send,
+                                    const std::function<bool()>& stopping) {
+    CheckOptions options;
+    options.deep = request.find(" deep") != std::string::npos;
+    options.repair = request.find(" repair") != std::string::npos;
+    std::atomic<bool> client_gone{false};
+    options.cancelled = [&] { return stopping() || client_gone.load(); };
+    auto last = std::chrono::steady_clock::now() - std::chrono::seconds(1);
+    Result<CheckReport> report = volume.Check(options, [&](const CheckProgress& p) {
+      // About four lines a second at most: a terminal's bar needs no more.
+      const auto now = std::chrono::steady_clock::now();
+      if (now - last < std::chrono::milliseconds(250) && p.done != p.total) return;
+      last = now;
+      if (!send(fmt::format("progress {} {} {}", p.phase, p.done, p.total))) client_gone = true;
+    });
+    send(report.ok() ? "report " + CheckReportToJson(*report)
+                     : "error " + report.status().message());
   };
   handlers.unmount = [&state](bool force) {
     spdlog::info("unmount requested{}",

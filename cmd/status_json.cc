@@ -99,6 +99,43 @@ std::string StatusToJson(const DaemonStatus& status) {
   return out.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
+std::string CheckReportToJson(const CheckReport& r) {
+  const json out = {{"chunks", r.chunks},
+                    {"shards_checked", r.shards_checked},
+                    {"shards_missing", r.shards_missing},
+                    {"shards_corrupt", r.shards_corrupt},
+                    {"shards_unchecked", r.shards_unchecked},
+                    {"orphan_shards", r.orphan_shards},
+                    {"orphans_recent", r.orphans_recent},
+                    {"chunks_unrecoverable", r.chunks_unrecoverable},
+                    {"chunks_repaired", r.chunks_repaired},
+                    {"stores_unreachable", r.stores_unreachable},
+                    {"problems", r.problems}};
+  return out.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+Result<CheckReport> CheckReportFromJson(std::string_view text) {
+  const json in = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (in.is_discarded() || !in.is_object()) return Status::Corrupt("the check report is not JSON");
+  try {
+    CheckReport r;
+    r.chunks = in.at("chunks").get<uint64_t>();
+    r.shards_checked = in.at("shards_checked").get<uint64_t>();
+    r.shards_missing = in.at("shards_missing").get<uint64_t>();
+    r.shards_corrupt = in.at("shards_corrupt").get<uint64_t>();
+    r.shards_unchecked = in.at("shards_unchecked").get<uint64_t>();
+    r.orphan_shards = in.at("orphan_shards").get<uint64_t>();
+    r.orphans_recent = in.at("orphans_recent").get<uint64_t>();
+    r.chunks_unrecoverable = in.at("chunks_unrecoverable").get<uint64_t>();
+    r.chunks_repaired = in.at("chunks_repaired").get<uint64_t>();
+    r.stores_unreachable = in.at("stores_unreachable").get<std::vector<std::string>>();
+    r.problems = in.at("problems").get<std::vector<std::string>>();
+    return r;
+  } catch (const json::exception& e) {
+    return Status::Corrupt(std::string("the check report is malformed: ") + e.what());
+  }
+}
+
 Result<DaemonStatus> StatusFromJson(std::string_view text) {
   const json in = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (in.is_discarded() || !in.is_object()) {

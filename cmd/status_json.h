@@ -21,4 +21,8 @@ std::string StatusToJson(const DaemonStatus& status);
 // kCorrupt if `json` is not such a line.
 Result<DaemonStatus> StatusFromJson(std::string_view json);
 
+// `quid check`'s report, one line each way (the control socket's "report" line).
+std::string CheckReportToJson(const CheckReport& report);
+Result<CheckReport> CheckReportFromJson(std::string_view json);
+
 }  // namespace quid

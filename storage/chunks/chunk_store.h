@@ -168,6 +168,11 @@ class ChunkStore {
   Result<ShardRepair> RepairShards(const StoredChunk& chunk, uint64_t replace_mask,
                                    const std::vector<uint32_t>& avoid = {}, bool check_all = false);
 
+  // Verifies every reachable shard of `chunk` against the authentic chunk (a whole fetch of
+  // each, a decode, a re-encode) and writes nothing: the shards found missing or wrong.
+  // kCorrupt/kUnavailable when no k shards decode to the authentic chunk.
+  Result<uint64_t> CheckChunk(const StoredChunk& chunk);
+
   // Audits one chunk: reads the same `sample_bytes` (clamped to the shard) at `offset`
   // (taken modulo what fits) from every one of its shards, in parallel. Reed-Solomon works
   // byte column by byte column, so the k+m samples must form a codeword: any k of them

@@ -112,4 +112,13 @@ Result<ShardRepair> ChunkStore::RepairShards(const StoredChunk& chunk, uint64_t 
   return out;
 }
 
+Result<uint64_t> ChunkStore::CheckChunk(const StoredChunk& chunk) {
+  // A repair that may place nowhere: it decodes and compares every shard, and every rebuilt
+  // shard finds no store, so nothing is written.
+  std::vector<uint32_t> everywhere(store_count());
+  for (uint32_t s = 0; s < everywhere.size(); ++s) everywhere[s] = s;
+  QUID_ASSIGN_OR_RETURN(ShardRepair r, RepairShards(chunk, 0, everywhere, /*check_all=*/true));
+  return r.bad_mask;
+}
+
 }  // namespace quid

@@ -59,10 +59,18 @@ void Repairer::SuspectChunk(const ChunkId& id) {
     suspects_.insert(std::string(reinterpret_cast<const char*>(id.data()), id.size()));
 }
 
+void Repairer::ReportBad(const std::string& key, uint64_t bad_mask) {
+  {
+    std::lock_guard lock(mu_);
+    reported_bad_[key] |= bad_mask;
+  }
+  cv_.notify_all();
+}
+
 RepairProgress Repairer::progress() const {
   std::lock_guard lock(mu_);
   RepairProgress out = progress_;
-  out.chunks_left = queue_.size() + (in_flight_bytes_ > 0 ? 1 : 0);
+  out.chunks_left = queue_.size() + reported_bad_.size() + (in_flight_bytes_ > 0 ? 1 : 0);
   out.bytes_left = queue_.bytes() + in_flight_bytes_;
   if (out.bytes_left > 0) {
     // The rate measured since the queue last filled, or the limit until there is one.
@@ -97,7 +105,8 @@ Status Repairer::RepairNow(int64_t timeout_ns,
     {
       std::unique_lock lock(mu_);
       if (stopping_) return Status::Unavailable("the volume is closing");
-      if (walks_ > after && queue_.empty() && in_flight_bytes_ == 0 && suspects_.empty())
+      if (walks_ > after && queue_.empty() && in_flight_bytes_ == 0 && suspects_.empty() &&
+          reported_bad_.empty())
         return Status::Ok();
     }
     if (progress) progress(this->progress());
@@ -176,10 +185,13 @@ void Repairer::UpdateScores(const std::vector<Result<StoreUsage>>& usages) {
         pass_start_[s] = {c.audits_ok, c.audits_failed};
       }
     }
-    // A pass under way is judged once it has seen 20 of the store's shards: three rotted
+      // A pass under way is judged once it has seen 20 of the store's shards: three rotted
     // ones among its first few audits are bad luck, not a verdict.
+    // Unless it fails most of them: five of five wrong is a liar, not luck.
+    const uint64_t seen = this_pass.audits_ok + this_pass.audits_failed;
     const bool judged_now =
-        this_pass.audits_ok + this_pass.audits_failed >= 20 && Distrusted(this_pass);
+        Distrusted(this_pass) &&
+        (seen >= 20 || (this_pass.audits_failed >= 5 && this_pass.audits_failed * 2 >= seen));
     if ((judged_now || Distrusted(last_pass)) && !c.distrusted) {
       p_.chunks->SetDistrusted(s, true);
       std::lock_guard lock(mu_);
@@ -253,9 +265,17 @@ bool Repairer::RepairOne(const std::string& key, bool suspect, uint64_t known_ba
   } else if (!health.needs_repair && (health.replace_mask & known_bad) == 0 && !check_all) {
     return false;  // healed meanwhile; a shard known bad is replaced whatever the threshold
   }
-  std::vector<uint32_t> lost;
-  for (uint32_t s = 0; s < states.size(); ++s)
-    if (states[s] == HostState::kLost) lost.push_back(s);
+  // Rebuilt shards go neither to lost stores nor to ones whose service is poor (failing
+  // audits now, not yet distrusted): a shard moved onto a liar would be lost again.
+  std::vector<uint32_t> avoid;
+  const std::vector<StoreCalls> calls = p_.chunks->store_calls();
+  for (uint32_t s = 0; s < states.size(); ++s) {
+    const bool poor =
+        s < calls.size() && ServiceScore({calls[s].puts_ok + calls[s].reads_ok,
+                                          calls[s].puts_failed + calls[s].reads_failed,
+                                          calls[s].audits_ok, calls[s].audits_failed}) < 0.5;
+    if (states[s] == HostState::kLost || poor) avoid.push_back(s);
+  }
 
   const uint64_t traffic =
       uint64_t{chunk->shard_size} * static_cast<uint64_t>(k + health.replace_count);
@@ -265,7 +285,7 @@ bool Repairer::RepairOne(const std::string& key, bool suspect, uint64_t known_ba
   }
   SleepUntil(p_.clock->monotonic_ns() + limiter_.Reserve(traffic), /*until_walk_requested=*/false);
   Result<ShardRepair> repair =
-      p_.chunks->RepairShards(*chunk, health.replace_mask, lost, check_all);
+      p_.chunks->RepairShards(*chunk, health.replace_mask, avoid, check_all);
   bool changed = false;
   {
     std::lock_guard lock(mu_);
@@ -426,17 +446,25 @@ void Repairer::Loop() {
     while (p_.clock->monotonic_ns() < next_probe) {
       std::optional<RepairItem> item;
       std::string suspect;
+      std::pair<std::string, uint64_t> reported;
       {
         std::lock_guard lock(mu_);
         if (stopping_) return;
-        item = queue_.Pop();
-        if (!item && !suspects_.empty()) {
+        if (!reported_bad_.empty()) {
+          reported = *reported_bad_.begin();
+          reported_bad_.erase(reported_bad_.begin());
+          in_flight_bytes_ = 1;
+        }
+        if (reported.first.empty()) item = queue_.Pop();
+        if (!item && reported.first.empty() && !suspects_.empty()) {
           suspect = *suspects_.begin();
           suspects_.erase(suspects_.begin());
         }
         if (item) in_flight_bytes_ = std::max<uint64_t>(item->bytes, 1);
       }
-      if (item) {
+      if (!reported.first.empty()) {
+        RepairOne(reported.first, /*suspect=*/false, reported.second);
+      } else if (item) {
         RepairOne(item->key, /*suspect=*/false);
       } else if (!suspect.empty()) {
         RepairOne(suspect, /*suspect=*/true);

@@ -20,6 +20,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <set>
 #include <string>
@@ -61,6 +62,8 @@ class Repairer {
 
   // A read of this chunk needed parity (or failed): check it soon.
   void SuspectChunk(const ChunkId& id);
+  // A check found these shards of the chunk (record key) missing or bad: rebuild them.
+  void ReportBad(const std::string& key, uint64_t bad_mask);
   RepairProgress progress() const;
   // Per store index, as the last probe left it (stores not yet probed: up).
   std::vector<HostState> host_states() const;
@@ -101,6 +104,7 @@ class Repairer {
   HostTracker hosts_;                     // guarded by mu_
   RepairQueue queue_;                     // guarded by mu_
   std::set<std::string> suspects_;        // guarded by mu_
+  std::map<std::string, uint64_t> reported_bad_;  // guarded by mu_: ReportBad's, by key
   RepairProgress progress_;               // guarded by mu_ (counters)
   uint64_t in_flight_bytes_ = 0;          // guarded by mu_
   int64_t busy_since_ns_ = 0;             // guarded by mu_: when the queue last became non-empty

@@ -120,6 +120,32 @@ struct VolumeStatus {
   std::vector<std::string> journal_damage;
 };
 
+// `quid check`: what to check, and what it found.
+struct CheckOptions {
+  bool deep = false;    // fetch and verify every shard, not only that each is there
+  bool repair = false;  // rebuild what is missing or bad, and wait until done
+  int64_t repair_timeout_ns = 24ll * 3600 * 1'000'000'000;
+  std::function<bool()> cancelled;  // polled between chunks: the check stops (kUnavailable)
+};
+struct CheckProgress {
+  std::string phase;  // "listing", "checking", "verifying", "repairing"
+  uint64_t done = 0;
+  uint64_t total = 0;
+};
+struct CheckReport {
+  uint64_t chunks = 0;
+  uint64_t shards_checked = 0;     // found on their store (and, deep, verified)
+  uint64_t shards_missing = 0;     // recorded, not on their store
+  uint64_t shards_corrupt = 0;     // deep: present but wrong (rotted, or a store lying)
+  uint64_t shards_unchecked = 0;   // on stores that did not answer
+  uint64_t orphan_shards = 0;      // on a store, named by no record (the sweep removes them)
+  uint64_t orphans_recent = 0;     // of those, younger than the sweep's grace (uploads in flight)
+  uint64_t chunks_unrecoverable = 0;  // fewer than k good shards left anywhere
+  uint64_t chunks_repaired = 0;
+  std::vector<std::string> stores_unreachable;
+  std::vector<std::string> problems;  // the first few, one line each
+};
+
 struct StatFs {
   uint64_t block_size = 4096;
   uint64_t total_blocks = 0;  // usable capacity after erasure-coding overhead
@@ -274,6 +300,11 @@ class Volume {
   // another volume, one line each.
   virtual std::vector<std::string> OpenWarnings() const = 0;
   virtual VolumeStatus GetStatus() = 0;
+  // Checks metadata against the stores (every chunk's shards present; no orphans), with
+  // `deep` every shard fetched and verified, with `repair` what is missing or bad rebuilt.
+  // Runs beside normal use; `progress` is called now and then.
+  virtual Result<CheckReport> Check(const CheckOptions& options,
+                                    const std::function<void(const CheckProgress&)>& progress) = 0;
 
   // Stores everything pending (bounded wait); `progress` is called with bytes left.
   // kUnavailable with the pending byte count if the stores cannot take it all in time.

@@ -72,6 +72,8 @@ class VolumeImpl : public Volume {
   Result<StatFs> StatFilesystem() override;
   std::vector<std::string> OpenWarnings() const override;
   VolumeStatus GetStatus() override;
+  Result<CheckReport> Check(const CheckOptions& options,
+                            const std::function<void(const CheckProgress&)>& progress) override;
   Status Drain(int64_t timeout_ns, const std::function<void(uint64_t)>& progress) override;
   Status Close() override;
 

@@ -89,8 +89,16 @@ sync
 wait_settled 120
 wait_healthy 60 || soft_fail "(b) the files written during the repair left the volume unhealthy"
 
+check "(b) quid check --deep: every shard where its record says, and right"
+"$QUID" check --home "$H" --deep >"$S/check.out" 2>&1 || soft_fail "(b) quid check --deep failed: $(tail -1 "$S/check.out")"
+grep -q " 0 missing, 0 corrupt, 0 on unreachable stores; 0 unrecoverable" "$S/check.out" ||
+  soft_fail "(b) quid check --deep: $(tail -1 "$S/check.out")"
+it_log "  $(tail -1 "$S/check.out")"
+
 check "(c) two more partners killed: every file reads back"
 for n in $more1 $more2; do kill -KILL "${NODE_PID[$n]}"; done
+"$QUID" check --home "$H" >"$S/check2.out" 2>&1 || soft_fail "(c) quid check with two hosts away failed: $(tail -1 "$S/check2.out")"
+it_log "  $(tail -1 "$S/check2.out")"
 drop_caches
 verify_sums "$M" "$S/sums" "(c) the tree written first"
 verify_sums "$M/during" "$S/sums2" "(c) the files written during the repair"

@@ -231,5 +231,60 @@ TEST_F(VolumeRepairTest, AuditTrafficStaysWithinItsBudget) {
   EXPECT_LE(static_cast<double>(spent), allowed + 6 * 4096) << seconds << " s";
 }
 
+TEST_F(VolumeRepairTest, CheckFindsMissingCorruptAndOrphanShardsAndRepairsThem) {
+  Open(3'600'000'000'000);  // audits off: the check alone finds what is wrong
+  const Bytes data = RandomBytes(2 * 1024 * 1024, 78);
+  WriteFile("f", data);
+  CheckReport clean = *volume_->Check({}, nullptr);
+  EXPECT_GT(clean.chunks, 0u);
+  EXPECT_EQ(clean.shards_checked, clean.chunks * 6);
+  EXPECT_EQ(clean.shards_missing + clean.shards_corrupt + clean.orphan_shards, 0u);
+
+  const std::vector<ShardId> on2 = memory_[2]->ids();
+  ASSERT_GE(on2.size(), 2u);
+  memory_[2]->Drop(on2[0]);
+  ASSERT_TRUE(memory_[7]->Put(ShardId{}, Bytes(100, 1)).ok());  // an orphan
+  faulty_[5]->SetCorruptReads(true);
+  const size_t on5 = memory_[5]->shard_count();
+  CheckReport shallow = *volume_->Check({}, nullptr);
+  EXPECT_EQ(shallow.shards_missing, 1u);
+  EXPECT_EQ(shallow.shards_corrupt, 0u);  // a liar is only caught by fetching
+  EXPECT_EQ(shallow.orphan_shards, 1u);
+  EXPECT_EQ(shallow.orphans_recent, 1u);
+
+  CheckOptions deep;
+  deep.deep = true;
+  std::vector<std::string> phases;
+  CheckReport found = *volume_->Check(deep, [&](const CheckProgress& p) {
+    if (phases.empty() || phases.back() != p.phase) phases.push_back(p.phase);
+  });
+  EXPECT_EQ(found.shards_missing, 1u);
+  EXPECT_EQ(found.shards_corrupt, on5);
+  EXPECT_EQ(found.chunks_unrecoverable, 0u);
+  EXPECT_EQ(phases, (std::vector<std::string>{"listing", "verifying"}));
+
+  CheckOptions repair = deep;
+  repair.repair = true;
+  CheckReport repaired = *volume_->Check(repair, nullptr);
+  EXPECT_GT(repaired.chunks_repaired, 0u);
+  CheckReport after = *volume_->Check(deep, nullptr);
+  EXPECT_EQ(after.shards_missing + after.shards_corrupt, 0u)
+      << after.shards_missing << " missing; " << (after.problems.empty() ? "" : after.problems[0]);
+  EXPECT_EQ(ReadBack(data.size()), data);
+}
+
+TEST_F(VolumeRepairTest, CheckCallsUnrecoverableWhatHasFewerThanKShards) {
+  Open(3'600'000'000'000);
+  WriteFile("f", RandomBytes(300 * 1024, 79));
+  for (int s : {0, 1, 2, 3, 4}) {
+    for (const ShardId& id : memory_[s]->ids()) memory_[s]->Drop(id);
+  }
+  CheckReport r = *volume_->Check({}, nullptr);
+  // 6 shards a chunk on 6 of 8 stores: at least 3 on the 5 that lost everything.
+  EXPECT_GT(r.chunks, 0u);
+  EXPECT_EQ(r.chunks_unrecoverable, r.chunks);
+  EXPECT_FALSE(r.problems.empty());
+}
+
 }  // namespace
 }  // namespace quid
