@@ -146,6 +146,26 @@ void PrintTable(const DaemonStatus& status) {
   fmt::print("chunks    {} ({} healthy, {} degraded{})\n", v.chunks, v.chunks_healthy,
              v.chunks_degraded, v.chunks_lost > 0 ? fmt::format(", {} LOST", v.chunks_lost) : "");
   PrintRepair(v);
+  if (v.scheme_availability >= 0) {
+    // DESIGN.md: at home uptimes a narrow scheme serves a chunk far less often than a wide
+    // one of the same overhead; say so where it matters, with the widest such scheme.
+    int f = 1;
+    while (v.data_shards * (f + 1) <= 32 && v.parity_shards * (f + 1) <= 16 &&
+           (v.data_shards + v.parity_shards) * (f + 1) <= 48)
+      ++f;
+    std::string warning;
+    if (v.scheme_availability < 0.999)
+      warning = f > 1 ? fmt::format(" (WARNING: under 99.9 %; --data {} --parity {}, the same "
+                                    "overhead, serves more)",
+                                    v.data_shards * f, v.parity_shards * f)
+                      : std::string(" (WARNING: under 99.9 %)");
+    fmt::print("available {:.4f} % of the time at the stores' measured uptimes{}\n",
+               100 * v.scheme_availability, warning);
+  }
+  if (v.placement_shortfall > 0)
+    fmt::print("DEGRADED  {} of the {} shards of a new chunk find no store of their own (too few "
+               "stores take shards now): they double up until more do\n",
+               v.placement_shortfall, v.data_shards + v.parity_shards);
   fmt::print("stored    {} of file data in chunks\n", FormatSize(v.logical_bytes));
   fmt::print("pending   {} acknowledged, not yet on the stores{}\n", FormatSize(v.pending_bytes),
              v.pending_bytes == 0 ? "" : " (safe in the local journal)");

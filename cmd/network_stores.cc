@@ -49,6 +49,7 @@ Result<std::vector<LeaseHost>> AskLeaseHosts(const std::string& home,
     if (!FromHex(store.at("key").get<std::string>(), host.spec.public_key))
       return Status::IoError("the node daemon named a malformed host key");
     host.draining = store.value("draining", false);
+    host.uptime = store.value("uptime", -1.0);
     hosts.push_back(std::move(host));
   }
   return hosts;

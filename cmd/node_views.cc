@@ -119,7 +119,12 @@ json NodeDaemon::Impl::Stores(const json& request) {
                                                                     peer->addresses().end())
                                          : std::vector<std::string>()},
                       {"capacity_bytes", capacity},
-                      {"draining", capacity == 0}});
+                      {"draining", capacity == 0},
+                      // Heartbeats answered / sent: the host's measured uptime (-1: none yet).
+                      {"uptime", peer && peer->heartbeats_sent() > 0
+                                     ? static_cast<double>(peer->heartbeats_answered()) /
+                                           static_cast<double>(peer->heartbeats_sent())
+                                     : -1.0}});
   }
   // Tells the mount how often to ask again: about once a heartbeat.
   return json{{"stores", stores}, {"refresh_ms", options.heartbeat_ms}};

@@ -68,7 +68,8 @@ std::string StatusToJson(const DaemonStatus& status) {
                   {"state", HostStateName(s.state)},
                   {"distrusted", s.distrusted},
                   {"audits_ok", s.audits_ok},
-                  {"audits_failed", s.audits_failed}};
+                  {"audits_failed", s.audits_failed},
+                  {"uptime", s.uptime}};
     if (!s.problem.empty()) store["problem"] = s.problem;
     stores.push_back(std::move(store));
   }
@@ -81,6 +82,8 @@ std::string StatusToJson(const DaemonStatus& status) {
                     {"chunks_healthy", v.chunks_healthy},
                     {"chunks_degraded", v.chunks_degraded},
                     {"chunks_lost", v.chunks_lost},
+                    {"scheme_availability", v.scheme_availability},
+                    {"placement_shortfall", v.placement_shortfall},
                     {"repair", RepairToJson(v.repair)},
                     {"logical_bytes", v.logical_bytes},
                     {"pending_bytes", v.pending_bytes},
@@ -154,6 +157,8 @@ Result<DaemonStatus> StatusFromJson(std::string_view text) {
     v.chunks_healthy = in.at("chunks_healthy").get<uint64_t>();
     v.chunks_degraded = in.at("chunks_degraded").get<uint64_t>();
     v.chunks_lost = in.value("chunks_lost", uint64_t{0});
+    v.scheme_availability = in.value("scheme_availability", -1.0);
+    v.placement_shortfall = in.value("placement_shortfall", 0);
     if (in.contains("repair")) v.repair = RepairFromJson(in.at("repair"));
     v.logical_bytes = in.at("logical_bytes").get<uint64_t>();
     v.pending_bytes = in.at("pending_bytes").get<uint64_t>();
@@ -180,6 +185,7 @@ Result<DaemonStatus> StatusFromJson(std::string_view text) {
       store.distrusted = s.value("distrusted", false);
       store.audits_ok = s.value("audits_ok", uint64_t{0});
       store.audits_failed = s.value("audits_failed", uint64_t{0});
+      store.uptime = s.value("uptime", -1.0);
       v.stores.push_back(std::move(store));
     }
     return status;

@@ -72,6 +72,8 @@ Status VolumeImpl::ApplyLeases(const Result<std::vector<LeaseHost>>& hosts,
     if (index >= 0) {
       named[static_cast<size_t>(index)] = true;
       draining[static_cast<size_t>(index)] = lease.draining;
+      if (uptimes_.size() <= static_cast<size_t>(index)) uptimes_.resize(index + 1, -1);
+      uptimes_[static_cast<size_t>(index)] = lease.uptime;
     }
     if (host.location.empty()) continue;  // its address is not known yet
     if (index < 0) {

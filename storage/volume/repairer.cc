@@ -130,7 +130,10 @@ void Repairer::Probe() {
   const std::vector<Result<StoreUsage>> usages = ProbeStores(*p_.chunks, *p_.io_pool);
   {
     std::lock_guard lock(mu_);
+    if (probes_.size() < usages.size()) probes_.resize(usages.size());
     for (uint32_t s = 0; s < usages.size(); ++s) {
+      ++probes_[s].second;
+      if (usages[s].ok()) ++probes_[s].first;
       if (usages[s].ok()) {
         hosts_.Seen(s);
       } else {
@@ -144,6 +147,14 @@ void Repairer::Probe() {
 std::vector<bool> Repairer::distrusted() const {
   std::lock_guard lock(mu_);
   return distrusted_;
+}
+
+std::vector<double> Repairer::probe_uptimes() const {
+  std::lock_guard lock(mu_);
+  std::vector<double> out;
+  for (const auto& [answered, asked] : probes_)
+    out.push_back(asked == 0 ? -1.0 : static_cast<double>(answered) / static_cast<double>(asked));
+  return out;
 }
 
 std::vector<HostState> Repairer::JudgedStates() const {

@@ -69,6 +69,8 @@ class Repairer {
   std::vector<HostState> host_states() const;
   // Per store index: caught failing audits (service_score.h); its shards count as lost.
   std::vector<bool> distrusted() const;
+  // Per store index: the share of this mount's probes it answered (-1: none yet).
+  std::vector<double> probe_uptimes() const;
   // Walks now and returns once the queue is empty after that walk (kUnavailable at the
   // timeout). `progress` is called about once a second. For `quid check --repair`.
   Status RepairNow(int64_t timeout_ns, const std::function<void(const RepairProgress&)>& progress);
@@ -111,6 +113,7 @@ class Repairer {
   uint64_t bytes_since_busy_ = 0;         // guarded by mu_
   RateLimiter limiter_;                   // the repair thread's only
   std::vector<bool> distrusted_;          // guarded by mu_; per store index, sticky
+  std::vector<std::pair<uint64_t, uint64_t>> probes_;  // guarded by mu_: (answered, asked)
   uint64_t distrust_generation_ = 0;      // guarded by mu_: bumped when a store is distrusted
   // Per store index, guarded by mu_: its (audits_ok, audits_failed) counts when the audit
   // pass under way began, and what the last whole pass added; pass_ended_ asks the next

@@ -90,6 +90,9 @@ struct VolumeStatus {
     // Caught failing audits (storage/repair/service_score.h): its shards count as lost.
     bool distrusted = false;
     uint64_t audits_ok = 0, audits_failed = 0;  // shards audited there since mount
+    // Measured uptime in [0, 1]: the node daemon's heartbeats for a host, else the share of
+    // this mount's probes it answered; -1 before any measurement.
+    double uptime = -1;
   };
   std::vector<Store> stores;
   // Shards on stores whose leases end that found no other store with room at the last
@@ -102,6 +105,12 @@ struct VolumeStatus {
   uint64_t chunks_healthy = 0;   // k+m shards on distinct reachable stores
   uint64_t chunks_degraded = 0;  // not healthy, yet at least k shards exist
   uint64_t chunks_lost = 0;      // fewer than k shards exist (their hosts declared lost)
+  // The share of time a chunk of this scheme is readable at the stores' measured uptimes
+  // (storage/repair/availability.h); -1 before any store is measured.
+  double scheme_availability = -1;
+  // Shards a new chunk cannot put on distinct stores: k+m less the stores that can take
+  // shards now (reachable, not draining, not distrusted). Above 0, new chunks double up.
+  int placement_shortfall = 0;
   RepairProgress repair;
   uint64_t logical_bytes = 0;    // plaintext bytes in stored chunks
   uint64_t pending_bytes = 0;    // acknowledged, not yet stored on the stores
@@ -169,6 +178,7 @@ using StoreFactory = std::function<Result<std::shared_ptr<ShardStore>>(const Sto
 struct LeaseHost {
   StoreSpec spec;         // kind "host"; location empty while its address is not known
   bool draining = false;  // every lease with it is ending: move shards off it
+  double uptime = -1;     // the node's measured uptime of the host, in [0, 1]; -1: unknown
 };
 // What a volume holds on one host, by its own count (the node daemon's ledger keeps it).
 struct PlacedOnHost {

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "storage/meta/metadata_keys.h"
+#include "storage/repair/availability.h"
 #include "storage/repair/chunk_health.h"
 #include "storage/volume/store_probe.h"
 #include "storage/volume/volume_impl.h"
@@ -83,6 +84,31 @@ VolumeStatus VolumeImpl::GetStatus() {
       store.audits_ok = calls[i].audits_ok;
       store.audits_failed = calls[i].audits_failed;
     }
+  }
+  {
+    const std::vector<double> probed =
+        repairer_ ? repairer_->probe_uptimes() : std::vector<double>();
+    std::vector<double> node_measured;
+    {
+      std::lock_guard lock(leases_mu_);
+      node_measured = uptimes_;
+    }
+    std::vector<double> measured;
+    int eligible = 0;
+    for (size_t i = 0; i < status.stores.size(); ++i) {
+      VolumeStatus::Store& store = status.stores[i];
+      store.uptime = i < node_measured.size() && node_measured[i] >= 0 ? node_measured[i]
+                     : i < probed.size()                                ? probed[i]
+                                                                        : -1;
+      if (store.draining || store.distrusted) continue;
+      if (store.uptime >= 0) measured.push_back(store.uptime);
+      if (store.reachable) ++eligible;
+    }
+    if (!measured.empty())
+      status.scheme_availability =
+          SchemeAvailability(status.data_shards, status.parity_shards, measured);
+    status.placement_shortfall =
+        std::max(0, status.data_shards + status.parity_shards - eligible);
   }
   // A distrusted store's shards are not believed: for health they are as good as lost.
   const auto state = [&](uint32_t s) {

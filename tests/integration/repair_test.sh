@@ -51,7 +51,10 @@ cp -a "$S/ref/." "$M/"
 sync
 wait_settled 120
 wait_healthy 30 || fail "the volume is not healthy after writing: $(json_field chunks_healthy) of $(json_field chunks)"
-it_log "  $(json_field chunks) chunks, all healthy"
+it_log "  $(json_field chunks) chunks, all healthy; available $(json_field scheme_availability) at measured uptimes"
+[ "$(json_field placement_shortfall)" = 0 ] || soft_fail "placement_shortfall $(json_field placement_shortfall) with eight partners up"
+"$QUID" status --home "$H" >"$S/status.txt" || fail "quid status failed"
+grep -q "^available " "$S/status.txt" || soft_fail "quid status shows no scheme availability: $(head -c 600 "$S/status.txt")"
 
 check "(a) a partner away for less than the grace period costs no repair traffic"
 kill -KILL "${NODE_PID[5]}"
@@ -97,6 +100,8 @@ it_log "  $(tail -1 "$S/check.out")"
 
 check "(c) two more partners killed: every file reads back"
 for n in $more1 $more2; do kill -KILL "${NODE_PID[$n]}"; done
+for i in $(seq 20); do [ "$(json_field placement_shortfall)" = 2 ] && break; sleep 0.5; done
+[ "$(json_field placement_shortfall)" = 2 ] || soft_fail "(c) with 4 partners left, placement_shortfall is $(json_field placement_shortfall), not 2"
 "$QUID" check --home "$H" >"$S/check2.out" 2>&1 || soft_fail "(c) quid check with two hosts away failed: $(tail -1 "$S/check2.out")"
 it_log "  $(tail -1 "$S/check2.out")"
 drop_caches
