@@ -70,14 +70,16 @@ void PrintReport(const CheckReport& r, bool repair) {
   for (const std::string& line : r.stores_unreachable) fmt::print("unreachable  {}\n", line);
   for (const std::string& line : r.problems) fmt::print("problem      {}\n", line);
   if (r.orphan_shards > 0)
-    fmt::print("orphans      {} shards no record names ({} younger than the sweep's grace, "
-               "perhaps uploads in flight); the sweep removes them\n",
-               r.orphan_shards, r.orphans_recent);
-  fmt::print("{} chunks: {} shards good, {} missing, {} corrupt, {} on unreachable stores; {} "
-             "unrecoverable{}\n",
-             r.chunks, r.shards_checked, r.shards_missing, r.shards_corrupt, r.shards_unchecked,
-             r.chunks_unrecoverable,
-             repair ? fmt::format("; {} chunks repaired", r.chunks_repaired) : std::string());
+    fmt::print(
+        "orphans      {} shards no record names ({} younger than the sweep's grace, "
+        "perhaps uploads in flight); the sweep removes them\n",
+        r.orphan_shards, r.orphans_recent);
+  fmt::print(
+      "{} chunks: {} shards good, {} missing, {} corrupt, {} on unreachable stores; {} "
+      "unrecoverable{}\n",
+      r.chunks, r.shards_checked, r.shards_missing, r.shards_corrupt, r.shards_unchecked,
+      r.chunks_unrecoverable,
+      repair ? fmt::format("; {} chunks repaired", r.chunks_repaired) : std::string());
 }
 
 int RunCheck(const CheckArgs& args) {
@@ -123,7 +125,8 @@ int RunCheck(const CheckArgs& args) {
     const bool left_bad = args.repair && report->chunks_repaired == 0 &&
                           report->shards_missing + report->shards_corrupt > 0;
     if (report->chunks_unrecoverable > 0)
-      return Fail(kName, fmt::format("{} chunks cannot be recovered", report->chunks_unrecoverable));
+      return Fail(kName,
+                  fmt::format("{} chunks cannot be recovered", report->chunks_unrecoverable));
     if (left_bad) return Fail(kName, "the missing and corrupt shards could not be rebuilt");
     return 0;
   }
@@ -137,8 +140,9 @@ Command AddCheckCommand(CLI::App& quid) {
       kName,
       "Check the mounted volume's records against its stores: every shard where a record says "
       "(exit 1 if any chunk is unrecoverable)");
-  app->add_option("--home", args->home, "The node's home folder (default $QUID_HOME or "
-                                        "~/.local/share/quid)")
+  app->add_option("--home", args->home,
+                  "The node's home folder (default $QUID_HOME or "
+                  "~/.local/share/quid)")
       ->option_text("H");
   app->add_flag("--deep", args->deep, "Fetch and verify every shard, not only that it is there");
   app->add_flag("--repair", args->repair,

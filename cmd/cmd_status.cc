@@ -78,7 +78,9 @@ void PrintStores(const std::vector<VolumeStatus::Store>& stores) {
              "CAPACITY", "SHARDS");
   for (const VolumeStatus::Store& s : stores) {
     fmt::print("{:<{}}  {:<9}  {:>10}  {:>10}  {:>8}{}\n", s.name, name_width,
-               s.reachable ? "yes" : s.state == HostState::kLost ? "LOST" : "NO",
+               s.reachable                   ? "yes"
+               : s.state == HostState::kLost ? "LOST"
+                                             : "NO",
                FormatSize(s.used_bytes),
                s.capacity_bytes == 0 ? std::string("-") : FormatSize(s.capacity_bytes),
                s.shard_count, s.draining ? "  lease ending: shards moving off" : "");
@@ -112,11 +114,15 @@ void PrintRepair(const VolumeStatus& v) {
                FormatSize(r.bytes_done));
   }
   if (r.shards_unplaced > 0)
-    fmt::print("NO ROOM   {} rebuilt shards found no store the chunk does not use yet: "
-               "get more partners (quid invite)\n", r.shards_unplaced);
+    fmt::print(
+        "NO ROOM   {} rebuilt shards found no store the chunk does not use yet: "
+        "get more partners (quid invite)\n",
+        r.shards_unplaced);
   if (r.bad_shards > 0)
-    fmt::print("bad       {} shards found missing, rotted or wrong on stores that answer; "
-               "rebuilt elsewhere\n", r.bad_shards);
+    fmt::print(
+        "bad       {} shards found missing, rotted or wrong on stores that answer; "
+        "rebuilt elsewhere\n",
+        r.bad_shards);
   size_t away = 0, lost = 0;
   for (const auto& s : v.stores) {
     away += s.state == HostState::kAway;
@@ -128,12 +134,14 @@ void PrintRepair(const VolumeStatus& v) {
   if (lost > 0) fmt::print("lost      {} stores, away past the grace period\n", lost);
   for (const auto& s : v.stores)
     if (s.distrusted)
-      fmt::print("DISTRUST  {}: failed {} of {} audits; its shards are rebuilt elsewhere\n",
-                 s.name, s.audits_failed, s.audits_ok + s.audits_failed);
+      fmt::print("DISTRUST  {}: failed {} of {} audits; its shards are rebuilt elsewhere\n", s.name,
+                 s.audits_failed, s.audits_ok + s.audits_failed);
   if (r.audited_chunks > 0)
-    fmt::print("audits    {} chunks sampled ({} full passes), {} shards found bad; budget {}/h per "
-               "host\n", r.audited_chunks, r.audit_cycles, r.audit_failures,
-               FormatSize(r.audit_budget_bytes_per_host_hour));
+    fmt::print(
+        "audits    {} chunks sampled ({} full passes), {} shards found bad; budget {}/h per "
+        "host\n",
+        r.audited_chunks, r.audit_cycles, r.audit_failures,
+        FormatSize(r.audit_budget_bytes_per_host_hour));
 }
 
 void PrintTable(const DaemonStatus& status) {
@@ -155,17 +163,19 @@ void PrintTable(const DaemonStatus& status) {
       ++f;
     std::string warning;
     if (v.scheme_availability < 0.999)
-      warning = f > 1 ? fmt::format(" (WARNING: under 99.9 %; --data {} --parity {}, the same "
-                                    "overhead, serves more)",
-                                    v.data_shards * f, v.parity_shards * f)
+      warning = f > 1 ? fmt::format(
+                            " (WARNING: under 99.9 %; --data {} --parity {}, the same "
+                            "overhead, serves more)",
+                            v.data_shards * f, v.parity_shards * f)
                       : std::string(" (WARNING: under 99.9 %)");
     fmt::print("available {:.4f} % of the time at the stores' measured uptimes{}\n",
                100 * v.scheme_availability, warning);
   }
   if (v.placement_shortfall > 0)
-    fmt::print("DEGRADED  {} of the {} shards of a new chunk find no store of their own (too few "
-               "stores take shards now): they double up until more do\n",
-               v.placement_shortfall, v.data_shards + v.parity_shards);
+    fmt::print(
+        "DEGRADED  {} of the {} shards of a new chunk find no store of their own (too few "
+        "stores take shards now): they double up until more do\n",
+        v.placement_shortfall, v.data_shards + v.parity_shards);
   fmt::print("stored    {} of file data in chunks\n", FormatSize(v.logical_bytes));
   fmt::print("pending   {} acknowledged, not yet on the stores{}\n", FormatSize(v.pending_bytes),
              v.pending_bytes == 0 ? "" : " (safe in the local journal)");

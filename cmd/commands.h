@@ -33,7 +33,7 @@ Command AddPeersCommand(CLI::App& quid);
 Command AddLeasesCommand(CLI::App& quid);
 Command AddLeaseCommand(CLI::App& quid);  // quid lease set | revoke
 Command AddLedgerCommand(CLI::App& quid);
-Command AddCheckCommand(CLI::App& quid);   // quid check [--deep] [--repair]
+Command AddCheckCommand(CLI::App& quid);  // quid check [--deep] [--repair]
 
 // Every command reports failure the same way, so scripts and people can rely on it: one line
 // on stderr, "quid <command>: <message>", and exit code 1.

@@ -160,7 +160,8 @@ bool ControlServer::Serve(int connection) {
     std::lock_guard lock(workers_mu_);
     workers_.emplace_back([this, connection, request] {
       handlers_.long_request(
-          request, [connection](const std::string& line) { return SendAll(connection, line + "\n"); },
+          request,
+          [connection](const std::string& line) { return SendAll(connection, line + "\n"); },
           [this] { return stopping_.load(); });
       ::close(connection);
     });

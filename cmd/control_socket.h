@@ -18,9 +18,9 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
-#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -42,7 +42,8 @@ struct ControlHandlers {
   std::function<void(bool force)> unmount;
   // A long request ("check ..."): writes its reply lines through `send` (false: the client
   // went away), and returns early once `stopping` turns true (the daemon is unmounting).
-  std::function<void(const std::string& request, const std::function<bool(const std::string&)>& send,
+  std::function<void(const std::string& request,
+                     const std::function<bool(const std::string&)>& send,
                      const std::function<bool()>& stopping)>
       long_request;
   // The node daemon's socket (node.sock) instead: every request line goes here and the

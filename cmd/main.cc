@@ -42,7 +42,7 @@ int main(int argc, char** argv) {
       quid::AddStatusCommand(app), quid::AddServeCommand(app),  quid::AddDemoCommand(app),
       quid::AddIdCommand(app),     quid::AddInviteCommand(app), quid::AddJoinCommand(app),
       quid::AddTrustCommand(app),  quid::AddPeersCommand(app),  quid::AddLeasesCommand(app),
-      quid::AddLeaseCommand(app),  quid::AddLedgerCommand(app),  quid::AddCheckCommand(app),
+      quid::AddLeaseCommand(app),  quid::AddLedgerCommand(app), quid::AddCheckCommand(app),
   };
   try {
     app.parse(argc, argv);

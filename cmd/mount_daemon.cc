@@ -1,7 +1,7 @@
 #include "cmd/mount_daemon.h"
 
-#include <sodium.h>
 #include <fmt/format.h>
+#include <sodium.h>
 #include <spdlog/spdlog.h>
 
 #include <atomic>

@@ -14,8 +14,8 @@ class App;
 namespace quid {
 
 struct RepairFlags {
-  std::string host_grace;   // a duration ("1h", "10s"); empty: the default
-  std::string repair_rate;  // MB/s (10^6 bytes), decimals allowed; 0: unlimited
+  std::string host_grace;    // a duration ("1h", "10s"); empty: the default
+  std::string repair_rate;   // MB/s (10^6 bytes), decimals allowed; 0: unlimited
   std::string audit_budget;  // a size per host per hour ("64M"); 0: no audits
 };
 

@@ -69,9 +69,9 @@ std::vector<StoreCalls> ChunkStore::store_calls() const {
   const std::shared_ptr<const StoreSet> set = impl_->Stores();
   std::vector<StoreCalls> out;
   for (const auto& slot : *set)
-    out.push_back({slot->draining.load(), slot->distrusted.load(), slot->puts_ok.load(), slot->puts_failed.load(),
-                   slot->reads_ok.load(), slot->reads_failed.load(), slot->audits_ok.load(),
-                   slot->audits_failed.load()});
+    out.push_back({slot->draining.load(), slot->distrusted.load(), slot->puts_ok.load(),
+                   slot->puts_failed.load(), slot->reads_ok.load(), slot->reads_failed.load(),
+                   slot->audits_ok.load(), slot->audits_failed.load()});
   return out;
 }
 
@@ -99,7 +99,7 @@ Status ChunkStore::ReplaceStore(uint32_t index, std::shared_ptr<ShardStore> stor
     return Status::Invalid("no store " + std::to_string(index) + " to replace");
   auto changed = std::make_shared<StoreSet>(*d.set);
   auto slot = std::make_shared<StoreSlot>(std::move(store));
-  slot->draining.store((*d.set)[index]->draining.load());  // the lease is the same
+  slot->draining.store((*d.set)[index]->draining.load());      // the lease is the same
   slot->distrusted.store((*d.set)[index]->distrusted.load());  // and so is the host
   {
     const StoreSlot& was = *(*d.set)[index];  // the same host: the same weight and domains

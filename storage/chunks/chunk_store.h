@@ -70,8 +70,8 @@ struct StoreCalls {
 struct ShardRepair {
   std::vector<uint32_t> stores;  // the chunk's stores after the repair, shard by shard
   uint64_t rebuilt_mask = 0;     // shards now durable on their new store
-  uint64_t bad_mask = 0;  // shards their store lacks, holds rotted, or that disagree with
-                          // the authentic chunk
+  uint64_t bad_mask = 0;         // shards their store lacks, holds rotted, or that disagree with
+                                 // the authentic chunk
   int unplaced = 0;              // shards to replace that found no store to go to
   uint64_t bytes_read = 0;       // whole shards fetched
   uint64_t bytes_written = 0;    // rebuilt shards put
@@ -158,8 +158,9 @@ class ChunkStore {
   // Rebuilds the shards of `chunk` in `replace_mask` (on lost stores, corrupt, doubled up)
   // from any k others, checks the whole chunk authenticates, and puts each rebuilt shard
   // on a store placement chooses among those the chunk does not keep (never one down,
-  // full, draining, in `avoid`, or one a replaced shard was on). Every fetched shard is compared with the rebuilt chunk,
-  // so a store that answered with bytes that pass its checksum but are wrong is caught
+  // full, draining, in `avoid`, or one a replaced shard was on). Every fetched shard is compared
+  // with the rebuilt chunk, so a store that answered with bytes that pass its checksum but are
+  // wrong is caught
   // (`bad_mask`). Shards that found no store stay where they were; shards whose put
   // failed too. The caller commits `stores` to metadata before removing anything.
   // kCorrupt/kUnavailable when no k shards decode to the authentic chunk.

@@ -154,23 +154,26 @@ struct ChunkStore::Impl {
     }
   }
 
-  void NoteAudit(StoreSlot& store, bool ok) { (ok ? store.audits_ok : store.audits_failed).fetch_add(1); }
+  void NoteAudit(StoreSlot& store, bool ok) {
+    (ok ? store.audits_ok : store.audits_failed).fetch_add(1);
+  }
 
   Status ReadHealthy(const ChunkStore& self, const StoreSet& stores, const StoredChunk& chunk,
                      const ChunkHeader& header, const SegmentSpan& span, MutableByteSpan blob_part,
                      MutableByteSpan plain_out);
   // What a repair needs of the degraded path beyond the plaintext.
   struct DecodeExtras {
-    uint64_t skip_mask = 0;             // shards not to fetch (being replaced anyway)
-    bool fetch_all = false;             // fetch every shard not skipped, not just k
+    uint64_t skip_mask = 0;                 // shards not to fetch (being replaced anyway)
+    bool fetch_all = false;                 // fetch every shard not skipped, not just k
     std::vector<Bytes>* fetched = nullptr;  // out: the whole shards fetched, by index
-    uint64_t* fetched_mask = nullptr;   // out: which of them passed their store's check
-    uint64_t* missing_mask = nullptr;   // out: shards their store answered for as missing,
-                                        // corrupt or the wrong size (not merely unreachable)
+    uint64_t* fetched_mask = nullptr;       // out: which of them passed their store's check
+    uint64_t* missing_mask = nullptr;       // out: shards their store answered for as missing,
+                                            // corrupt or the wrong size (not merely unreachable)
   };
   Status ReadDegraded(const ChunkStore& self, const StoreSet& stores, const StoredChunk& chunk,
                       const ChunkHeader& header, const SegmentSpan& span, MutableByteSpan blob_part,
-                      MutableByteSpan plain_out, bool* degraded, const DecodeExtras* extras = nullptr);
+                      MutableByteSpan plain_out, bool* degraded,
+                      const DecodeExtras* extras = nullptr);
   // The candidates placement chooses from: every store, with those down, full or draining
   // marked unavailable. `*available` counts the others.
   std::vector<PlacementCandidate> Candidates(const StoreSet& stores, size_t* available) const;

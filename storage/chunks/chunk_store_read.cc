@@ -115,7 +115,8 @@ Status ChunkStore::Impl::ReadDegraded(const ChunkStore& self, const StoreSet& st
       }
     }
   };
-  while (good_count < k && next < order.size()) fetch(extras.fetch_all ? order.size() - next : k - good_count);
+  while (good_count < k && next < order.size())
+    fetch(extras.fetch_all ? order.size() - next : k - good_count);
   if (good_count < k) {
     // Unreachable shards may come back; rotted or lost ones will not.
     const Code code = good_count + unreachable >= k ? Code::kUnavailable : Code::kCorrupt;

@@ -15,8 +15,7 @@ namespace quid {
 using namespace chunk_store_internal;
 
 Result<ShardRepair> ChunkStore::RepairShards(const StoredChunk& chunk, uint64_t replace_mask,
-                                             const std::vector<uint32_t>& avoid,
-                                             bool check_all) {
+                                             const std::vector<uint32_t>& avoid, bool check_all) {
   Impl& d = *impl_;
   const std::string label = ChunkLabel(chunk.id);
   const size_t k = chunk.k;
@@ -45,10 +44,10 @@ Result<ShardRepair> ChunkStore::RepairShards(const StoredChunk& chunk, uint64_t 
   uint64_t fetched_mask = 0, missing_mask = 0;
   Impl::DecodeExtras extras{replace_mask, check_all, &fetched, &fetched_mask, &missing_mask};
   bool used_parity = false;
-  Status decoded = d.ReadDegraded(*this, stores, chunk, header, span,
-                                  MutableByteSpan(base + span.blob_offset, span.blob_length),
-                                  MutableByteSpan(plain.get(), chunk.plain_size), &used_parity,
-                                  &extras);
+  Status decoded =
+      d.ReadDegraded(*this, stores, chunk, header, span,
+                     MutableByteSpan(base + span.blob_offset, span.blob_length),
+                     MutableByteSpan(plain.get(), chunk.plain_size), &used_parity, &extras);
   ShardRepair out;
   out.stores = chunk.stores;
   for (size_t i = 0; i < n; ++i)
@@ -65,7 +64,8 @@ Result<ShardRepair> ChunkStore::RepairShards(const StoredChunk& chunk, uint64_t 
   for (size_t i = 0; i < n; ++i) {
     if ((fetched_mask & Bit(i)) == 0) continue;
     const ByteSpan want = rebuilt(i);
-    if (fetched[i].size() != shard_size || std::memcmp(fetched[i].data(), want.data(), shard_size) != 0)
+    if (fetched[i].size() != shard_size ||
+        std::memcmp(fetched[i].data(), want.data(), shard_size) != 0)
       out.bad_mask |= Bit(i);
   }
   // A shard its store says it lacks (or holds rotted) is as bad as one that lies.
@@ -99,8 +99,8 @@ Result<ShardRepair> ChunkStore::RepairShards(const StoredChunk& chunk, uint64_t 
   std::vector<Status> results(todo.size());
   RunAll(d.pool, todo.size(), [&](size_t j) {
     const size_t i = todo[j];
-    results[j] = stores[targets[j]]->store->Put(ShardIdFor(chunk.id, chunk.generation, static_cast<int>(i)),
-                                                rebuilt(i));
+    results[j] = stores[targets[j]]->store->Put(
+        ShardIdFor(chunk.id, chunk.generation, static_cast<int>(i)), rebuilt(i));
   });
   for (size_t j = 0; j < todo.size(); ++j) {
     d.Note(*stores[targets[j]], results[j], Impl::Call::kPut);

@@ -138,7 +138,8 @@ std::vector<uint32_t> RendezvousPlacement::Place(
   };
   std::vector<uint32_t> spares;
   for (size_t i = 0; i < unique.size(); ++i) {
-    if (i >= want && is_chosen(unique[i].candidate)) spares.push_back(unique[i].candidate->store_index);
+    if (i >= want && is_chosen(unique[i].candidate))
+      spares.push_back(unique[i].candidate->store_index);
   }
   size_t next_spare = 0;
   for (size_t i = 0; i < want; ++i) {

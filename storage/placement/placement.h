@@ -34,9 +34,9 @@ class PlacementPolicy {
   // of them in `kept` and each at most once, best first, honouring the domain limit
   // counted over the kept stores too. Fewer (or none) when too few candidates qualify:
   // repair never doubles a chunk up on one store.
-  virtual std::vector<uint32_t> PlaceMore(const ChunkId& chunk, int count,
-                                          const std::vector<uint32_t>& kept,
-                                          const std::vector<PlacementCandidate>& candidates) const = 0;
+  virtual std::vector<uint32_t> PlaceMore(
+      const ChunkId& chunk, int count, const std::vector<uint32_t>& kept,
+      const std::vector<PlacementCandidate>& candidates) const = 0;
 };
 
 // Weighted rendezvous (highest random weight) hashing: each (chunk, store) pair gets a

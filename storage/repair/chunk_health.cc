@@ -36,8 +36,8 @@ ChunkHealth AssessChunk(std::span<const uint32_t> stores, int k, uint64_t bad_ma
   } else {
     out.health = ChunkHealthClass::kDegraded;
   }
-  out.needs_repair = out.existing_shards >= k && out.intact_shards <= threshold &&
-                     out.replace_count > 0;
+  out.needs_repair =
+      out.existing_shards >= k && out.intact_shards <= threshold && out.replace_count > 0;
   return out;
 }
 

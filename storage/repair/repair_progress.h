@@ -7,9 +7,9 @@ namespace quid {
 
 // For `quid status` (VolumeStatus::repair).
 struct RepairProgress {
-  uint64_t chunks_left = 0;   // queued or being rebuilt
-  uint64_t bytes_left = 0;    // their repair traffic (shards to read and write)
-  uint64_t chunks_done = 0;   // rebuilt since mount
+  uint64_t chunks_left = 0;  // queued or being rebuilt
+  uint64_t bytes_left = 0;   // their repair traffic (shards to read and write)
+  uint64_t chunks_done = 0;  // rebuilt since mount
   uint64_t bytes_done = 0;
   uint64_t chunks_failed = 0;    // rebuilds that could not decode (retried at the next walk)
   uint64_t shards_unplaced = 0;  // shards that found no store to go to, at the last try

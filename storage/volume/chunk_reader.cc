@@ -72,8 +72,7 @@ Result<std::shared_ptr<const Bytes>> ChunkReader::FetchWholeChunk(const StoredCh
   return result;
 }
 
-Status ChunkReader::ReadFromStores(const StoredChunk& chunk, uint64_t offset,
-                                   MutableByteSpan out) {
+Status ChunkReader::ReadFromStores(const StoredChunk& chunk, uint64_t offset, MutableByteSpan out) {
   bool degraded = false;
   Status s = chunks_->Read(chunk, offset, out, &degraded);
   if ((degraded || !s.ok()) && on_degraded_) on_degraded_(chunk.id);

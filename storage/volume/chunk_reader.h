@@ -8,9 +8,9 @@
 // Every method is safe for concurrent use by multiple threads.
 #pragma once
 
+#include <functional>
 #include <future>
 #include <map>
-#include <functional>
 #include <memory>
 #include <mutex>
 #include <unordered_map>

@@ -69,7 +69,8 @@ bool Flusher::RestoreRedundancy() {
       ensure_reachability();
       std::vector<uint32_t> free;
       for (uint32_t s = 0; s < stores.size(); ++s)
-        if (reachable[s] && !used.count(s) && !draining(s) && !calls[s].distrusted) free.push_back(s);
+        if (reachable[s] && !used.count(s) && !draining(s) && !calls[s].distrusted)
+          free.push_back(s);
       std::set<uint32_t> seen;
       for (int i = 0; i < chunk.stores_size(); ++i) {
         const uint32_t from = chunk.stores(i);

@@ -74,12 +74,11 @@ RepairProgress Repairer::progress() const {
   out.bytes_left = queue_.bytes() + in_flight_bytes_;
   if (out.bytes_left > 0) {
     // The rate measured since the queue last filled, or the limit until there is one.
-    const double elapsed_s =
-        static_cast<double>(p_.clock->monotonic_ns() - busy_since_ns_) / 1e9;
+    const double elapsed_s = static_cast<double>(p_.clock->monotonic_ns() - busy_since_ns_) / 1e9;
     double rate = elapsed_s > 1 && bytes_since_busy_ > 0 ? bytes_since_busy_ / elapsed_s : 0;
     if (rate <= 0) rate = static_cast<double>(p_.policy.rate_bytes_per_s);
-    out.eta_s = rate > 0 ? static_cast<int64_t>(static_cast<double>(out.bytes_left) / rate + 0.5)
-                         : -1;
+    out.eta_s =
+        rate > 0 ? static_cast<int64_t>(static_cast<double>(out.bytes_left) / rate + 0.5) : -1;
   }
   return out;
 }
@@ -177,8 +176,8 @@ void Repairer::UpdateScores(const std::vector<Result<StoreUsage>>& usages) {
   } clear_pass_ended{this};
   for (uint32_t s = 0; s < calls.size(); ++s) {
     const StoreCalls& c = calls[s];
-    const ServiceRecord record{c.puts_ok + c.reads_ok, c.puts_failed + c.reads_failed,
-                               c.audits_ok, c.audits_failed};
+    const ServiceRecord record{c.puts_ok + c.reads_ok, c.puts_failed + c.reads_failed, c.audits_ok,
+                               c.audits_failed};
     // Trust is judged per pass over the chunks, where every shard is audited once: the
     // share of the store's shards found bad in the pass under way, or the last whole one.
     // Over all time, a store audited a thousand times over before it started dropping
@@ -196,7 +195,7 @@ void Repairer::UpdateScores(const std::vector<Result<StoreUsage>>& usages) {
         pass_start_[s] = {c.audits_ok, c.audits_failed};
       }
     }
-      // A pass under way is judged once it has seen 20 of the store's shards: three rotted
+    // A pass under way is judged once it has seen 20 of the store's shards: three rotted
     // ones among its first few audits are bad luck, not a verdict.
     // Unless it fails most of them: five of five wrong is a liar, not luck.
     const uint64_t seen = this_pass.audits_ok + this_pass.audits_failed;
@@ -240,8 +239,9 @@ void Repairer::Walk() {
                                            static_cast<size_t>(chunk.stores_size()));
     const ChunkHealth health = AssessChunk(stores, k, 0, p_.policy.Threshold(k, m), state);
     if (!health.needs_repair) continue;
-    found.push_back({it->key().ToString(), health.intact_shards,
-                     uint64_t{chunk.shard_size()} * static_cast<uint64_t>(k + health.replace_count)});
+    found.push_back(
+        {it->key().ToString(), health.intact_shards,
+         uint64_t{chunk.shard_size()} * static_cast<uint64_t>(k + health.replace_count)});
   }
   std::lock_guard lock(mu_);
   // A fresh list: chunks healed meanwhile (a host back in time) leave the queue.
@@ -258,8 +258,7 @@ void Repairer::Walk() {
                  found.size(), queue_.bytes() >> 20);
 }
 
-bool Repairer::RepairOne(const std::string& key, bool suspect, uint64_t known_bad,
-                         bool check_all) {
+bool Repairer::RepairOne(const std::string& key, bool suspect, uint64_t known_bad, bool check_all) {
   meta::Chunk record;
   if (!p_.db->GetProto(Cf::kChunks, key, &record).ok()) return false;  // dropped meanwhile
   Result<StoredChunk> chunk = FromRecord(ChunkIdOf(key), record);
@@ -316,7 +315,8 @@ bool Repairer::RepairOne(const std::string& key, bool suspect, uint64_t known_ba
   if (repair->bad_mask != 0)
     spdlog::warn("repair: chunk {}: {} shard(s) missing, rotted or wrong on their stores",
                  ToHex(ByteSpan(chunk->id.data(), 8)), __builtin_popcountll(repair->bad_mask));
-  if (repair->rebuilt_mask != 0) changed = Commit(key, *chunk, *repair, known_bad | repair->bad_mask);
+  if (repair->rebuilt_mask != 0)
+    changed = Commit(key, *chunk, *repair, known_bad | repair->bad_mask);
   std::lock_guard lock(mu_);
   if (changed) {
     ++progress_.chunks_done;
@@ -325,8 +325,8 @@ bool Repairer::RepairOne(const std::string& key, bool suspect, uint64_t known_ba
   return changed;
 }
 
-bool Repairer::Commit(const std::string& key, const StoredChunk& before,
-                      const ShardRepair& repair, uint64_t bad_mask) {
+bool Repairer::Commit(const std::string& key, const StoredChunk& before, const ShardRepair& repair,
+                      uint64_t bad_mask) {
   bool committed = false;
   {
     auto lock = p_.ns->Lock();
@@ -349,7 +349,8 @@ bool Repairer::Commit(const std::string& key, const StoredChunk& before,
   for (size_t i = 0; i < repair.stores.size(); ++i) {
     if ((repair.rebuilt_mask & Bit(i)) == 0) continue;
     if (committed) {
-      if (p_.quota != nullptr) p_.quota->MoveShard(before.shard_size, before.stores[i], repair.stores[i]);
+      if (p_.quota != nullptr)
+        p_.quota->MoveShard(before.shard_size, before.stores[i], repair.stores[i]);
       // A copy known bad goes at once (its host answers, and no read can use it): the host
       // gets its room back and its scrub stops finding it. Good copies left behind (on a lost
       // host, or doubled up) wait for the sweep, which runs behind the read gate.
@@ -402,8 +403,8 @@ void Repairer::AuditOne() {
 
   // The budget is per host: all hosts together may be sent budget x hosts per hour, and an
   // audit asks each of the chunk's k+m hosts for one sample.
-  const uint64_t per_hour = p_.policy.audit_bytes_per_host_hour *
-                            std::max<uint64_t>(p_.chunks->store_count(), 1);
+  const uint64_t per_hour =
+      p_.policy.audit_bytes_per_host_hour * std::max<uint64_t>(p_.chunks->store_count(), 1);
   const uint64_t sample = std::min<uint64_t>(p_.policy.audit_sample_bytes, chunk->shard_size);
   const uint64_t cost = sample * chunk->stores.size();
   if (per_hour == 0) {

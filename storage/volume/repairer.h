@@ -34,8 +34,8 @@
 #include "storage/meta/metadata.h"
 #include "storage/repair/host_tracker.h"
 #include "storage/repair/rate_limiter.h"
-#include "storage/repair/repair_progress.h"
 #include "storage/repair/repair_policy.h"
+#include "storage/repair/repair_progress.h"
 #include "storage/repair/repair_queue.h"
 #include "storage/volume/namespace.h"
 
@@ -100,21 +100,21 @@ class Repairer {
   const RepairerParts p_;
   mutable std::mutex mu_;  // a leaf: never held across I/O or the namespace lock
   std::condition_variable cv_;
-  bool stopping_ = false;                 // guarded by mu_
-  bool walk_requested_ = false;           // guarded by mu_
-  uint64_t walks_ = 0;                    // guarded by mu_
-  HostTracker hosts_;                     // guarded by mu_
-  RepairQueue queue_;                     // guarded by mu_
-  std::set<std::string> suspects_;        // guarded by mu_
+  bool stopping_ = false;                         // guarded by mu_
+  bool walk_requested_ = false;                   // guarded by mu_
+  uint64_t walks_ = 0;                            // guarded by mu_
+  HostTracker hosts_;                             // guarded by mu_
+  RepairQueue queue_;                             // guarded by mu_
+  std::set<std::string> suspects_;                // guarded by mu_
   std::map<std::string, uint64_t> reported_bad_;  // guarded by mu_: ReportBad's, by key
-  RepairProgress progress_;               // guarded by mu_ (counters)
-  uint64_t in_flight_bytes_ = 0;          // guarded by mu_
-  int64_t busy_since_ns_ = 0;             // guarded by mu_: when the queue last became non-empty
-  uint64_t bytes_since_busy_ = 0;         // guarded by mu_
-  RateLimiter limiter_;                   // the repair thread's only
-  std::vector<bool> distrusted_;          // guarded by mu_; per store index, sticky
+  RepairProgress progress_;                       // guarded by mu_ (counters)
+  uint64_t in_flight_bytes_ = 0;                  // guarded by mu_
+  int64_t busy_since_ns_ = 0;      // guarded by mu_: when the queue last became non-empty
+  uint64_t bytes_since_busy_ = 0;  // guarded by mu_
+  RateLimiter limiter_;            // the repair thread's only
+  std::vector<bool> distrusted_;   // guarded by mu_; per store index, sticky
   std::vector<std::pair<uint64_t, uint64_t>> probes_;  // guarded by mu_: (answered, asked)
-  uint64_t distrust_generation_ = 0;      // guarded by mu_: bumped when a store is distrusted
+  uint64_t distrust_generation_ = 0;  // guarded by mu_: bumped when a store is distrusted
   // Per store index, guarded by mu_: its (audits_ok, audits_failed) counts when the audit
   // pass under way began, and what the last whole pass added; pass_ended_ asks the next
   // UpdateScores to roll them over.

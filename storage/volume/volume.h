@@ -84,8 +84,8 @@ struct VolumeStatus {
     uint64_t used_bytes = 0;
     uint64_t capacity_bytes = 0;
     uint64_t shard_count = 0;
-    std::string problem;    // why it is not reachable (empty when it is)
-    bool draining = false;  // its lease is ending: its shards are moving to other stores
+    std::string problem;               // why it is not reachable (empty when it is)
+    bool draining = false;             // its lease is ending: its shards are moving to other stores
     HostState state = HostState::kUp;  // as the repair engine sees it (lost: past the grace)
     // Caught failing audits (storage/repair/service_score.h): its shards count as lost.
     bool distrusted = false;
@@ -143,12 +143,12 @@ struct CheckProgress {
 };
 struct CheckReport {
   uint64_t chunks = 0;
-  uint64_t shards_checked = 0;     // found on their store (and, deep, verified)
-  uint64_t shards_missing = 0;     // recorded, not on their store
-  uint64_t shards_corrupt = 0;     // deep: present but wrong (rotted, or a store lying)
-  uint64_t shards_unchecked = 0;   // on stores that did not answer
-  uint64_t orphan_shards = 0;      // on a store, named by no record (the sweep removes them)
-  uint64_t orphans_recent = 0;     // of those, younger than the sweep's grace (uploads in flight)
+  uint64_t shards_checked = 0;    // found on their store (and, deep, verified)
+  uint64_t shards_missing = 0;    // recorded, not on their store
+  uint64_t shards_corrupt = 0;    // deep: present but wrong (rotted, or a store lying)
+  uint64_t shards_unchecked = 0;  // on stores that did not answer
+  uint64_t orphan_shards = 0;     // on a store, named by no record (the sweep removes them)
+  uint64_t orphans_recent = 0;    // of those, younger than the sweep's grace (uploads in flight)
   uint64_t chunks_unrecoverable = 0;  // fewer than k good shards left anywhere
   uint64_t chunks_repaired = 0;
   std::vector<std::string> stores_unreachable;

@@ -253,11 +253,10 @@ Status VolumeImpl::Start(const VolumeOpenOptions& options) {
   chunk_options.parity_shards = static_cast<int>(config_.parity_shards());
   chunk_options.cipher = static_cast<Cipher>(config_.cipher());
   if (!CipherAvailable(chunk_options.cipher)) chunk_options.cipher = Cipher::kXChaCha20Poly1305;
-  QUID_ASSIGN_OR_RETURN(
-      chunks_, ChunkStore::Create(keys_, chunk_options, std::move(stores),
-                                  std::make_shared<RendezvousPlacement>(
-                                                  static_cast<int>(config_.parity_shards())),
-                                              io_pool_.get(), clock_));
+  QUID_ASSIGN_OR_RETURN(chunks_, ChunkStore::Create(keys_, chunk_options, std::move(stores),
+                                                    std::make_shared<RendezvousPlacement>(
+                                                        static_cast<int>(config_.parity_shards())),
+                                                    io_pool_.get(), clock_));
   reader_ =
       std::make_unique<ChunkReader>(db_.get(), chunks_.get(), chunker_.get(), options.cache_bytes);
   gc_ = std::make_unique<GarbageCollector>(db_.get(), chunks_.get(), &read_gate_, clock_,

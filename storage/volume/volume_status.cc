@@ -76,9 +76,9 @@ VolumeStatus VolumeImpl::GetStatus() {
   const std::vector<StoreCalls> calls = chunks_->store_calls();
   for (size_t i = 0; i < status.stores.size(); ++i) {
     VolumeStatus::Store& store = status.stores[i];
-    store.state = reachable[i] ? HostState::kUp
+    store.state = reachable[i]                                         ? HostState::kUp
                   : i < engine.size() && engine[i] == HostState::kLost ? HostState::kLost
-                                                                        : HostState::kAway;
+                                                                       : HostState::kAway;
     store.distrusted = i < distrusted.size() && distrusted[i];
     if (i < calls.size()) {
       store.audits_ok = calls[i].audits_ok;
@@ -98,8 +98,8 @@ VolumeStatus VolumeImpl::GetStatus() {
     for (size_t i = 0; i < status.stores.size(); ++i) {
       VolumeStatus::Store& store = status.stores[i];
       store.uptime = i < node_measured.size() && node_measured[i] >= 0 ? node_measured[i]
-                     : i < probed.size()                                ? probed[i]
-                                                                        : -1;
+                     : i < probed.size()                               ? probed[i]
+                                                                       : -1;
       if (store.draining || store.distrusted) continue;
       if (store.uptime >= 0) measured.push_back(store.uptime);
       if (store.reachable) ++eligible;
@@ -107,8 +107,7 @@ VolumeStatus VolumeImpl::GetStatus() {
     if (!measured.empty())
       status.scheme_availability =
           SchemeAvailability(status.data_shards, status.parity_shards, measured);
-    status.placement_shortfall =
-        std::max(0, status.data_shards + status.parity_shards - eligible);
+    status.placement_shortfall = std::max(0, status.data_shards + status.parity_shards - eligible);
   }
   // A distrusted store's shards are not believed: for health they are as good as lost.
   const auto state = [&](uint32_t s) {

@@ -787,13 +787,13 @@ TEST_F(ChunkStoreTest, AuditPassesAnIntactChunkAtEveryOffset) {
 TEST_F(ChunkStoreTest, AuditCatchesAMissingShardAndALiarAndTellsThemApart) {
   Build(4, 2, 8);
   const StoredChunk chunk = PutOk(RandomBytes(2 * kMiB, 82));
-  DropShard(chunk, 4);                       // lost (or never stored)
+  DropShard(chunk, 4);  // lost (or never stored)
   ShardAudit a = cs_->AuditChunk(chunk, 999, 4096);
   EXPECT_EQ(a.bad_mask, uint64_t{1} << 4);
   EXPECT_EQ(a.ok_mask, 0b101111u);
 
   const StoredChunk other = PutOk(RandomBytes(2 * kMiB, 83));
-  FaultyOf(other, 1).SetCorruptReads(true);  // answers, but with wrong bytes
+  FaultyOf(other, 1).SetCorruptReads(true);         // answers, but with wrong bytes
   a = cs_->AuditChunk(other, 0, chunk.shard_size);  // the whole shard: the flipped bit is in it
   EXPECT_EQ(a.bad_mask, uint64_t{1} << 1);
   EXPECT_FALSE(a.inconsistent);

@@ -236,6 +236,68 @@ TEST(StatusJsonTest, RoundTripsEveryField) {
   EXPECT_FALSE(out->volume.stores[1].reachable);
 }
 
+TEST(StatusJsonTest, RoundTripsRepairAndAuditFields) {
+  DaemonStatus in;
+  in.volume.chunks_lost = 3;
+  in.volume.scheme_availability = 0.9876;
+  in.volume.placement_shortfall = 2;
+  in.volume.repair.chunks_left = 11;
+  in.volume.repair.bytes_left = 1ull << 33;
+  in.volume.repair.chunks_done = 5;
+  in.volume.repair.eta_s = 42;
+  in.volume.repair.bad_shards = 6;
+  in.volume.repair.audited_chunks = 700;
+  in.volume.repair.audit_cycles = 2;
+  VolumeStatus::Store lost;
+  lost.name = "h:1";
+  lost.state = HostState::kLost;
+  lost.distrusted = true;
+  lost.audits_failed = 9;
+  lost.uptime = 0.5;
+  in.volume.stores.push_back(lost);
+  Result<DaemonStatus> out = StatusFromJson(StatusToJson(in));
+  ASSERT_TRUE(out.ok()) << out.status().message();
+  const VolumeStatus& v = out->volume;
+  EXPECT_EQ(v.chunks_lost, 3u);
+  EXPECT_DOUBLE_EQ(v.scheme_availability, 0.9876);
+  EXPECT_EQ(v.placement_shortfall, 2);
+  EXPECT_EQ(v.repair.chunks_left, 11u);
+  EXPECT_EQ(v.repair.bytes_left, 1ull << 33);
+  EXPECT_EQ(v.repair.chunks_done, 5u);
+  EXPECT_EQ(v.repair.eta_s, 42);
+  EXPECT_EQ(v.repair.bad_shards, 6u);
+  EXPECT_EQ(v.repair.audited_chunks, 700u);
+  EXPECT_EQ(v.repair.audit_cycles, 2u);
+  ASSERT_EQ(v.stores.size(), 1u);
+  EXPECT_EQ(v.stores[0].state, HostState::kLost);
+  EXPECT_TRUE(v.stores[0].distrusted);
+  EXPECT_EQ(v.stores[0].audits_failed, 9u);
+  EXPECT_DOUBLE_EQ(v.stores[0].uptime, 0.5);
+}
+
+TEST(StatusJsonTest, CheckReportRoundTripsAndRejectsGarbage) {
+  CheckReport in;
+  in.chunks = 10;
+  in.shards_checked = 58;
+  in.shards_missing = 1;
+  in.shards_corrupt = 1;
+  in.orphan_shards = 4;
+  in.orphans_recent = 3;
+  in.chunks_unrecoverable = 1;
+  in.chunks_repaired = 2;
+  in.stores_unreachable = {"h:1: down"};
+  in.problems = {"chunk ab: 1 shard(s) missing or bad"};
+  Result<CheckReport> out = CheckReportFromJson(CheckReportToJson(in));
+  ASSERT_TRUE(out.ok()) << out.status().message();
+  EXPECT_EQ(out->shards_checked, 58u);
+  EXPECT_EQ(out->orphans_recent, 3u);
+  EXPECT_EQ(out->chunks_unrecoverable, 1u);
+  EXPECT_EQ(out->stores_unreachable, in.stores_unreachable);
+  EXPECT_EQ(out->problems, in.problems);
+  EXPECT_EQ(CheckReportFromJson("{}").status().code(), Code::kCorrupt);
+  EXPECT_EQ(CheckReportFromJson("nope").status().code(), Code::kCorrupt);
+}
+
 TEST(StatusJsonTest, MalformedInputIsAnErrorNotAnException) {
   EXPECT_EQ(StatusFromJson("not json").status().code(), Code::kCorrupt);
   EXPECT_EQ(StatusFromJson("{\"home\": 5}").status().code(), Code::kCorrupt);

@@ -239,7 +239,7 @@ std::map<std::string, int> PerDomain(const std::vector<uint32_t>& placed,
 }
 
 TEST(PlacementTest, NoDomainHoldsMoreThanTheLimitWhereHostsAllow) {
-  RendezvousPlacement policy(2);  // m = 2
+  RendezvousPlacement policy(2);       // m = 2
   const auto stores = InSites(12, 3);  // 4 hosts per site: 3 sites x 2 = 6 shards fit
   RendezvousPlacement unlimited;
   int unlimited_over = 0;

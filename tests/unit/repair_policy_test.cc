@@ -52,7 +52,9 @@ TEST(HostTrackerTest, ABriefAbsenceNeverTurnsLost) {
   }
 }
 
-HostState Up(uint32_t) { return HostState::kUp; }
+HostState Up(uint32_t) {
+  return HostState::kUp;
+}
 
 TEST(ChunkHealthTest, WordsAsDesignDefinesThem) {
   const std::vector<uint32_t> six = {0, 1, 2, 3, 4, 5};
@@ -166,10 +168,10 @@ TEST(ServiceScoreTest, NewHostsStartHighAuditFailuresSinkAndDistrustNeedsARate) 
   EXPECT_GT(ServiceScore({.calls_ok = 0, .calls_failed = 1}), 0.9);  // one early timeout
   const double liar = ServiceScore({.calls_ok = 100, .audits_ok = 10, .audits_failed = 10});
   EXPECT_LT(liar, 0.6);
-  EXPECT_GE(ServiceScore({.calls_failed = 1'000'000}), 0.01);  // never 0: weights stay > 0
-  EXPECT_FALSE(Distrusted({.audits_ok = 0, .audits_failed = 2}));   // too few to judge
-  EXPECT_TRUE(Distrusted({.audits_ok = 20, .audits_failed = 3}));   // 13 %
-  EXPECT_FALSE(Distrusted({.audits_ok = 300, .audits_failed = 3})); // 1 %: rot, not a liar
+  EXPECT_GE(ServiceScore({.calls_failed = 1'000'000}), 0.01);        // never 0: weights stay > 0
+  EXPECT_FALSE(Distrusted({.audits_ok = 0, .audits_failed = 2}));    // too few to judge
+  EXPECT_TRUE(Distrusted({.audits_ok = 20, .audits_failed = 3}));    // 13 %
+  EXPECT_FALSE(Distrusted({.audits_ok = 300, .audits_failed = 3}));  // 1 %: rot, not a liar
 }
 
 }  // namespace

@@ -190,9 +190,12 @@ TEST_F(VolumeRepairTest, AuditsCatchAStoreThatSilentlyDeletesAndItsDataMovesOff)
   const size_t held = memory_[3]->shard_count();
   ASSERT_GT(held, 0u);
   for (const ShardId& id : memory_[3]->ids()) memory_[3]->Drop(id);  // no read ever asks
-  ASSERT_TRUE(WaitFor(30, [](const VolumeStatus& s) {
-    return s.stores[3].distrusted && FullyHealthy(s) && s.repair.audit_cycles >= 2;
-  })) << volume_->GetStatus().repair.audit_failures << " audit failures";
+  ASSERT_TRUE(WaitFor(30,
+                      [](const VolumeStatus& s) {
+                        return s.stores[3].distrusted && FullyHealthy(s) &&
+                               s.repair.audit_cycles >= 2;
+                      }))
+      << volume_->GetStatus().repair.audit_failures << " audit failures";
   const VolumeStatus s = volume_->GetStatus();
   EXPECT_GE(s.repair.audit_failures, 3u);
   EXPECT_GE(s.stores[3].audits_failed, 3u);
