@@ -71,7 +71,10 @@ int RunServe(const ServeArgs& args) {
     const size_t eq = label.find('=');
     if (eq == 0 || eq == std::string::npos || eq + 1 == label.size())
       return Fail(kName, "--label " + label + ": not KEY=VALUE");
+    // Peers keep at most 16 labels of 64 bytes each (net/pairing.cc).
+    if (label.size() > 64) return Fail(kName, "--label " + label + ": longer than 64 bytes");
   }
+  if (args.labels.size() > 16) return Fail(kName, "at most 16 --label flags");
   options.labels = args.labels;
   Result<int64_t> term = DurationFlag("--lease-term", args.lease_term);
   Result<int64_t> notice = DurationFlag("--notice", args.notice);

@@ -50,6 +50,7 @@ Result<std::vector<LeaseHost>> AskLeaseHosts(const std::string& home,
       return Status::IoError("the node daemon named a malformed host key");
     host.draining = store.value("draining", false);
     host.uptime = store.value("uptime", -1.0);
+    host.labels = store.value("labels", std::vector<std::string>());
     hosts.push_back(std::move(host));
   }
   return hosts;

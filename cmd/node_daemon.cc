@@ -39,6 +39,7 @@ Result<std::unique_ptr<NodeDaemon>> NodeDaemon::Start(NodeDaemonOptions options)
   QUID_ASSIGN_OR_RETURN(d.book, exchange::NodeBook::Open(Env::Default(), d.options.home + "/node"));
   d.pairing =
       std::make_unique<net::Pairing>(d.book.get(), d.identity.get(), &d.clock, d.options.policy);
+  d.pairing->SetLabels(d.options.labels);
   d.node =
       std::make_unique<net::NodeService>(d.book.get(), d.pairing.get(), d.identity->public_key(),
                                          &d.clock, [&d] { return d.Addresses(); });

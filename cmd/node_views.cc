@@ -113,18 +113,21 @@ json NodeDaemon::Impl::Stores(const json& request) {
   json stores = json::array();
   for (const auto& [key, capacity] : promised) {
     const exchange::Peer* peer = exchange::FindPeer(b, key);
-    stores.push_back({{"peer", Fingerprint(key)},
-                      {"key", KeyHex(key)},
-                      {"addresses", peer ? std::vector<std::string>(peer->addresses().begin(),
-                                                                    peer->addresses().end())
-                                         : std::vector<std::string>()},
-                      {"capacity_bytes", capacity},
-                      {"draining", capacity == 0},
-                      // Heartbeats answered / sent: the host's measured uptime (-1: none yet).
-                      {"uptime", peer && peer->heartbeats_sent() > 0
-                                     ? static_cast<double>(peer->heartbeats_answered()) /
-                                           static_cast<double>(peer->heartbeats_sent())
-                                     : -1.0}});
+    stores.push_back(
+        {{"peer", Fingerprint(key)},
+         {"key", KeyHex(key)},
+         {"addresses",
+          peer ? std::vector<std::string>(peer->addresses().begin(), peer->addresses().end())
+               : std::vector<std::string>()},
+         {"capacity_bytes", capacity},
+         {"draining", capacity == 0},
+         {"labels", peer ? std::vector<std::string>(peer->labels().begin(), peer->labels().end())
+                         : std::vector<std::string>()},
+         // Heartbeats answered / sent: the host's measured uptime (-1: none yet).
+         {"uptime", peer && peer->heartbeats_sent() > 0
+                        ? static_cast<double>(peer->heartbeats_answered()) /
+                              static_cast<double>(peer->heartbeats_sent())
+                        : -1.0}});
   }
   // Tells the mount how often to ask again: about once a heartbeat.
   return json{{"stores", stores}, {"refresh_ms", options.heartbeat_ms}};

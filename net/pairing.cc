@@ -30,6 +30,18 @@ std::array<uint8_t, 16> SecretOf(const exchange::Invitation& invitation) {
 }
 
 // True if the peer's addresses changed.
+// Takes the labels a peer's heartbeat carried, at most 16 of 64 bytes (what `quid serve`
+// accepts); anything past that is the peer's mistake and dropped. Not worth a synced write:
+// every heartbeat carries them again.
+void TakePeerLabels(exchange::Peer* peer,
+                    const google::protobuf::RepeatedPtrField<std::string>& labels) {
+  peer->clear_labels();
+  for (const std::string& label : labels) {
+    if (peer->labels_size() >= 16) break;
+    if (!label.empty() && label.size() <= 64) peer->add_labels(label);
+  }
+}
+
 bool SetAddresses(exchange::Peer* peer, const std::vector<std::string>& addresses) {
   if (addresses.empty()) return false;
   if (std::equal(addresses.begin(), addresses.end(), peer->addresses().begin(),
@@ -298,6 +310,7 @@ Result<wire::Heartbeat> Pairing::OnHeartbeat(const PublicKey& peer,
         if (known == nullptr)
           return Status(Code::kPermission, Fingerprint(peer) + " is not a peer of this node");
         durable = SetAddresses(known, addresses);
+        TakePeerLabels(known, heartbeat.labels());
         known->set_last_seen(Now());
         durable = AdoptBetween(book, self_->public_key(), peer, heartbeat.leases()) || durable;
         durable = CountersignRenewals(book, peer, heartbeat.renewals()) || durable;
@@ -306,6 +319,7 @@ Result<wire::Heartbeat> Pairing::OnHeartbeat(const PublicKey& peer,
           reply.add_leases(std::move(lease));
         for (std::string& notice : NoticesBetween(*book, self_->public_key(), peer))
           reply.add_notices(std::move(notice));
+        for (const std::string& label : labels_) reply.add_labels(label);
         return Status::Ok();
       },
       &durable));
@@ -315,6 +329,7 @@ Result<wire::Heartbeat> Pairing::OnHeartbeat(const PublicKey& peer,
 wire::Heartbeat Pairing::MakeHeartbeat(const PublicKey& peer, std::vector<std::string> addresses) {
   wire::Heartbeat heartbeat;
   for (std::string& a : addresses) heartbeat.add_addresses(std::move(a));
+  for (const std::string& label : labels_) heartbeat.add_labels(label);
   const Book book = book_->Snapshot();
   for (std::string& lease : LeasesBetween(book, self_->public_key(), peer))
     heartbeat.add_leases(std::move(lease));
@@ -393,6 +408,7 @@ Status Pairing::OnHeartbeatReply(const PublicKey& peer, const wire::Heartbeat* r
         known->set_heartbeats_answered(known->heartbeats_answered() + 1);
         known->set_last_seen(Now());
         durable = SetAddresses(known, CleanAddresses(reply->addresses()));
+        TakePeerLabels(known, reply->labels());
         durable = AdoptBetween(book, self_->public_key(), peer, reply->leases()) || durable;
         durable = AdoptNotices(book, peer, reply->notices()) || durable;
         // A growth this node offered is done once the peer's countersigned record is held.

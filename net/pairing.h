@@ -59,6 +59,10 @@ class Pairing {
           LeasePolicy policy)
       : book_(book), self_(self), clock_(clock), policy_(policy) {}
 
+  // This node's failure-domain labels ("site=home"), sent with every heartbeat and
+  // heartbeat reply. Set before the first heartbeat.
+  void SetLabels(std::vector<std::string> labels) { labels_ = std::move(labels); }
+
   // A new invitation for `capacity` bytes each way, valid for `valid_s` seconds, recorded
   // in the book; the code to print is EncodeInvitation(result).
   Result<Invitation> Invite(uint64_t capacity, int64_t valid_s, uint32_t ratio_permille,
@@ -115,6 +119,7 @@ class Pairing {
   const NodeIdentity* const self_;
   const Clock* const clock_;
   const LeasePolicy policy_;
+  std::vector<std::string> labels_;
 };
 
 // The fully signed leases in `book` between `a` and `b`, serialised for the wire.

@@ -74,6 +74,11 @@ Status VolumeImpl::ApplyLeases(const Result<std::vector<LeaseHost>>& hosts,
       draining[static_cast<size_t>(index)] = lease.draining;
       if (uptimes_.size() <= static_cast<size_t>(index)) uptimes_.resize(index + 1, -1);
       uptimes_[static_cast<size_t>(index)] = lease.uptime;
+      // Placement keeps a chunk's shards from crowding into one of the host's domains.
+      if (labels_.size() <= static_cast<size_t>(index)) labels_.resize(index + 1);
+      labels_[static_cast<size_t>(index)] = lease.labels;
+      if (chunks_ && static_cast<size_t>(index) < chunks_->store_count())
+        chunks_->SetStoreDomains(static_cast<uint32_t>(index), lease.labels);
     }
     if (host.location.empty()) continue;  // its address is not known yet
     if (index < 0) {

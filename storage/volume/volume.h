@@ -179,6 +179,7 @@ struct LeaseHost {
   StoreSpec spec;         // kind "host"; location empty while its address is not known
   bool draining = false;  // every lease with it is ending: move shards off it
   double uptime = -1;     // the node's measured uptime of the host, in [0, 1]; -1: unknown
+  std::vector<std::string> labels;  // its failure domains (quid serve --label site=home)
 };
 // What a volume holds on one host, by its own count (the node daemon's ledger keeps it).
 struct PlacedOnHost {

@@ -141,7 +141,8 @@ class VolumeImpl : public Volume {
   std::mutex leases_mu_;
   std::vector<bool> draining_;   // guarded by leases_mu_; per store index
   std::vector<double> uptimes_;  // guarded by leases_mu_; per store index, -1: unknown
-  bool node_silent_ = false;     // guarded by leases_mu_: the last lease_hosts call failed
+  std::vector<std::vector<std::string>> labels_;  // guarded by leases_mu_; failure domains
+  bool node_silent_ = false;  // guarded by leases_mu_: the last lease_hosts call failed
   std::thread lease_watch_;
   std::mutex lease_watch_mu_;
   std::condition_variable lease_watch_cv_;

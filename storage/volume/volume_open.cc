@@ -257,6 +257,12 @@ Status VolumeImpl::Start(const VolumeOpenOptions& options) {
                                                     std::make_shared<RendezvousPlacement>(
                                                         static_cast<int>(config_.parity_shards())),
                                                     io_pool_.get(), clock_));
+  {
+    // Hosts' failure domains as the node reported them at open (lease_hosts.cc).
+    std::lock_guard lock(leases_mu_);
+    for (size_t i = 0; i < labels_.size() && i < chunks_->store_count(); ++i)
+      chunks_->SetStoreDomains(static_cast<uint32_t>(i), labels_[i]);
+  }
   reader_ =
       std::make_unique<ChunkReader>(db_.get(), chunks_.get(), chunker_.get(), options.cache_bytes);
   gc_ = std::make_unique<GarbageCollector>(db_.get(), chunks_.get(), &read_gate_, clock_,

@@ -38,9 +38,12 @@ wait_degraded() {
   return 1
 }
 
-check "nine node daemons; node 1 paired with eight partners; a 4+2 volume mounted with files"
-for i in $(seq 1 9); do serve "$i"; done
+check "nine node daemons in three sites; node 1 paired with eight partners; a 4+2 volume mounted with files"
+BASE_FLAGS=("${FLAGS[@]}")
+for i in $(seq 1 9); do FLAGS=("${BASE_FLAGS[@]}" --label "site=s$((i % 3))"); serve "$i"; done
+FLAGS=("${BASE_FLAGS[@]}")  # restarted nodes keep no label: placement must cope
 for i in $(seq 2 9); do join "$i" "$(invite 1 48M)" || fail "node $i could not join node 1: $(cat "$S/join.out")"; done
+sleep 2  # a heartbeat round: node 1 learns its partners' labels
 "$QUID" init --home "$H" --data 4 --parity 2 >"$S/init.log" 2>&1 || fail "quid init failed: $(tail -1 "$S/init.log")"
 "$QUID" mount --home "$H" --cache-size 0 --host-grace "${GRACE}s" "$M" >>"$S/mount.out" 2>&1 ||
   fail "the volume did not mount: $(tail -1 "$S/mount.out")"
@@ -52,6 +55,13 @@ sync
 wait_settled 120
 wait_healthy 30 || fail "the volume is not healthy after writing: $(json_field chunks_healthy) of $(json_field chunks)"
 it_log "  $(json_field chunks) chunks, all healthy; available $(json_field scheme_availability) at measured uptimes"
+# Site s0 (nodes 3, 6, 9) has 3 of the 8 partners: plain ranking would give it 2.25 shards of
+# a chunk on average; with no domain above m = 2 it holds at most 2 of each.
+site0=$("$QUID" status --home "$H" --json | python3 -c 'import json, sys
+v = json.load(sys.stdin); ports = sys.argv[1:]
+print(sum(s["shard_count"] for s in v["stores"] if s["name"].rsplit(":", 1)[-1] in ports))' "${PORT[3]}" "${PORT[6]}" "${PORT[9]}")
+[ "$site0" -le $((2 * $(json_field chunks))) ] || soft_fail "site s0 holds $site0 shards of $(json_field chunks) chunks: more than m = 2 per chunk"
+it_log "  site s0 (3 of 8 partners) holds $site0 shards of $(json_field chunks) chunks"
 [ "$(json_field placement_shortfall)" = 0 ] || soft_fail "placement_shortfall $(json_field placement_shortfall) with eight partners up"
 "$QUID" status --home "$H" >"$S/status.txt" || fail "quid status failed"
 grep -q "^available " "$S/status.txt" || soft_fail "quid status shows no scheme availability: $(head -c 600 "$S/status.txt")"

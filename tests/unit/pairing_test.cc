@@ -121,6 +121,24 @@ TEST_F(PairingTest, AnInvitationOpensOneActiveLeaseEachWayOnBothSides) {
   EXPECT_EQ(b_at_a->paired_by(), "invitation");
 }
 
+TEST_F(PairingTest, HeartbeatsCarryEachSidesFailureDomainLabels) {
+  ASSERT_TRUE(Join(b_, Invite()).ok());
+  a_.pairing->SetLabels({"site=home", "owner=alice"});
+  b_.pairing->SetLabels({"site=office"});
+  Beat(a_, b_);  // a_'s labels reach b_ in the beat, b_'s reach a_ in the answer
+  const auto labels_of = [](Node& at, Node& peer) {
+    const exchange::Book book = at.book->Snapshot();
+    const exchange::Peer* p = exchange::FindPeer(book, peer.key());
+    return p ? std::vector<std::string>(p->labels().begin(), p->labels().end())
+             : std::vector<std::string>{"?"};
+  };
+  EXPECT_EQ(labels_of(b_, a_), (std::vector<std::string>{"site=home", "owner=alice"}));
+  EXPECT_EQ(labels_of(a_, b_), (std::vector<std::string>{"site=office"}));
+  a_.pairing->SetLabels({});  // relabelled: the next beat says so
+  Beat(a_, b_);
+  EXPECT_TRUE(labels_of(b_, a_).empty());
+}
+
 TEST_F(PairingTest, AUsedCodeIsRefusedAndChangesNothing) {
   const Invitation code = Invite();
   ASSERT_TRUE(Join(b_, code).ok());
