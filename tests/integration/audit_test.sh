@@ -26,16 +26,7 @@ shard_files() { find "$S/n$1/host/tenants" -name '*.shard' -type f; }
 
 check "nine node daemons; node 1's 4+2 volume on eight partners, with files"
 for i in $(seq 1 9); do serve "$i"; done
-for i in $(seq 2 9); do join "$i" "$(invite 1 48M)" || fail "node $i could not join node 1: $(cat "$S/join.out")"; done
-"$QUID" init --home "$H" --data 4 --parity 2 >"$S/init.log" 2>&1 || fail "quid init failed: $(tail -1 "$S/init.log")"
-"$QUID" mount --home "$H" --cache-size 0 --audit-budget 4G "$M" >>"$S/mount.out" 2>&1 ||
-  fail "the volume did not mount: $(tail -1 "$S/mount.out")"
-write_mixed_tree "$S/ref" 6
-head -c $((9 * MiB)) /dev/urandom >"$S/ref/big"
-sums "$S/ref" "$S/sums"
-cp -a "$S/ref/." "$M/"
-sync
-wait_settled 120
+volume_on_partners 9 --audit-budget 4G
 for i in $(seq 60); do healthy && break; sleep 0.5; done
 healthy || fail "not healthy after writing"
 # Shards of chunks superseded while the tree was written go with the pending deletes: once

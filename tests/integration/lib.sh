@@ -502,3 +502,25 @@ leases() {
 for l in json.loads(sys.stdin.readline())["leases"]:
     print(l["direction"], l["state"], l["peer"], l["capacity_bytes"], l["id"])' | sort
 }
+
+# volume_on_partners N MOUNT_FLAGS...: node 1 (home $H = $S/n1) invites nodes 2..N (48 MiB each
+# way), waits a heartbeat round (so it knows its partners' labels), makes a 4+2 volume on those
+# leases and mounts it at $M with MOUNT_FLAGS; then a mixed tree and a 9 MiB file go in
+# ($S/ref, sums in $S/sums) and are stored. The node daemons must be running (serve).
+volume_on_partners() {
+  local n=$1 i
+  shift
+  for i in $(seq 2 "$n"); do
+    join "$i" "$(invite 1 48M)" || fail "node $i could not join node 1: $(cat "$S/join.out")"
+  done
+  sleep 2
+  "$QUID" init --home "$H" --data 4 --parity 2 >"$S/init.log" 2>&1 || fail "quid init failed: $(tail -1 "$S/init.log")"
+  "$QUID" mount --home "$H" --cache-size 0 "$@" "$M" >>"$S/mount.out" 2>&1 ||
+    fail "the volume did not mount: $(tail -1 "$S/mount.out")"
+  write_mixed_tree "$S/ref" 6
+  head -c $((9 * MiB)) /dev/urandom >"$S/ref/big"
+  sums "$S/ref" "$S/sums"
+  cp -a "$S/ref/." "$M/"
+  sync
+  wait_settled 120
+}

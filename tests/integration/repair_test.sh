@@ -42,17 +42,7 @@ check "nine node daemons in three sites; node 1 paired with eight partners; a 4+
 BASE_FLAGS=("${FLAGS[@]}")
 for i in $(seq 1 9); do FLAGS=("${BASE_FLAGS[@]}" --label "site=s$((i % 3))"); serve "$i"; done
 FLAGS=("${BASE_FLAGS[@]}")  # restarted nodes keep no label: placement must cope
-for i in $(seq 2 9); do join "$i" "$(invite 1 48M)" || fail "node $i could not join node 1: $(cat "$S/join.out")"; done
-sleep 2  # a heartbeat round: node 1 learns its partners' labels
-"$QUID" init --home "$H" --data 4 --parity 2 >"$S/init.log" 2>&1 || fail "quid init failed: $(tail -1 "$S/init.log")"
-"$QUID" mount --home "$H" --cache-size 0 --host-grace "${GRACE}s" "$M" >>"$S/mount.out" 2>&1 ||
-  fail "the volume did not mount: $(tail -1 "$S/mount.out")"
-write_mixed_tree "$S/ref" 6
-head -c $((9 * MiB)) /dev/urandom >"$S/ref/big"
-sums "$S/ref" "$S/sums"
-cp -a "$S/ref/." "$M/"
-sync
-wait_settled 120
+volume_on_partners 9 --host-grace "${GRACE}s"
 wait_healthy 30 || fail "the volume is not healthy after writing: $(json_field chunks_healthy) of $(json_field chunks)"
 it_log "  $(json_field chunks) chunks, all healthy; available $(json_field scheme_availability) at measured uptimes"
 # Site s0 (nodes 3, 6, 9) has 3 of the 8 partners: plain ranking would give it 2.25 shards of
