@@ -77,10 +77,10 @@ ShardAudit ChunkStore::AuditChunk(const StoredChunk& chunk, uint64_t offset, siz
     if (results[i].ok()) {
       answered |= Bit(i);
       out.bytes += len;
-    } else if (results[i].code() == Code::kUnavailable) {
-      out.unreachable_mask |= Bit(i);
-    } else {
+    } else if (SaysShardIsBad(results[i])) {
       out.bad_mask |= Bit(i);  // missing, rotted (the host's scrub said so), or out of range
+    } else {
+      out.unreachable_mask |= Bit(i);  // no answer about the shard itself
     }
   }
   const size_t count = static_cast<size_t>(__builtin_popcountll(answered));

@@ -55,6 +55,13 @@ inline void RunAll(ThreadPool* pool, size_t n, const std::function<void(size_t)>
   for (auto& f : futures) f.wait();
 }
 
+// A store's own word that it does not hold a shard as written: missing, rotten, the wrong
+// size or shorter than asked. Anything else (unreachable, refused, busy, a host that does not
+// know the tenant yet after a restart) says nothing about the shard, so never makes it bad.
+inline bool SaysShardIsBad(const Status& s) {
+  return s.code() == Code::kNotFound || s.code() == Code::kCorrupt || s.code() == Code::kInvalid;
+}
+
 inline uint64_t Bit(size_t i) {
   return uint64_t{1} << i;
 }

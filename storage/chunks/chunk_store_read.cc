@@ -110,7 +110,7 @@ Status ChunkStore::Impl::ReadDegraded(const ChunkStore& self, const StoreSet& st
         ++good_count;
       } else if (results[p].code() == Code::kUnavailable) {
         ++unreachable;
-      } else if (extras.missing_mask != nullptr) {
+      } else if (extras.missing_mask != nullptr && SaysShardIsBad(results[p])) {
         *extras.missing_mask |= Bit(batch[p]);
       }
     }

@@ -54,6 +54,11 @@ struct FlusherParts {
   // The data path's write-order lock: taken to copy live journal records forward, so no
   // write to the same range can fall between the copy and the switch to it.
   std::mutex* write_order_mu = nullptr;
+  // Held for each shard move (copy, commit, removal of the surplus copy), and by the
+  // repairer for each rebuild: two movers of one chunk's shard at once could each put the
+  // shard on the same new store and the one that lost the commit would remove the copy the
+  // winner's record names. Taken before the namespace lock.
+  std::mutex* shard_move_mu = nullptr;
   Quota* quota = nullptr;  // learns of every chunk record a commit adds
   // Called from the flusher's thread every few seconds (the volume refreshes its quota's
   // capacities from the stores).

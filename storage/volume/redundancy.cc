@@ -102,6 +102,8 @@ bool Flusher::RestoreRedundancy() {
 
   size_t moved = 0;
   for (const Move& m : moves) {
+    std::unique_lock<std::mutex> moving;
+    if (p_.shard_move_mu != nullptr) moving = std::unique_lock(*p_.shard_move_mu);
     const ShardId shard = p_.chunks->ShardIdFor(m.id, m.generation, m.index);
     Result<Bytes> data = stores[m.from]->Get(shard);
     if (!data.ok()) continue;

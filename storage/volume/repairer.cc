@@ -294,6 +294,9 @@ bool Repairer::RepairOne(const std::string& key, bool suspect, uint64_t known_ba
     in_flight_bytes_ = std::max<uint64_t>(traffic, 1);
   }
   SleepUntil(p_.clock->monotonic_ns() + limiter_.Reserve(traffic), /*until_walk_requested=*/false);
+  // From the rebuild to the removal of bad copies, no other mover touches shards.
+  std::unique_lock<std::mutex> moving;
+  if (p_.shard_move_mu != nullptr) moving = std::unique_lock(*p_.shard_move_mu);
   Result<ShardRepair> repair =
       p_.chunks->RepairShards(*chunk, health.replace_mask, avoid, check_all);
   bool changed = false;
@@ -393,6 +396,18 @@ void Repairer::AuditOne() {
   }
   Result<StoredChunk> chunk = FromRecord(ChunkIdOf(key), record);
   if (!chunk.ok()) return;
+  {
+    // A store that is away answers nothing about its shards, and asking it only costs a
+    // timeout (and keeps its connection's breaker open for the reads that come when it is
+    // back): such a chunk waits for the next pass.
+    const std::vector<HostState> states = host_states();
+    for (uint32_t s : chunk->stores) {
+      if (s >= states.size() || states[s] != HostState::kUp) {
+        next_audit_ns_ = std::max(next_audit_ns_, now) + 1'000'000;  // paced: no busy walk
+        return;
+      }
+    }
+  }
   // splitmix64: a fresh offset per audit, so a host cannot keep just the bytes it was asked
   // for last time.
   uint64_t z = (audit_rng_state_ += 0x9E3779B97F4A7C15ull);

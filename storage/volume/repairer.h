@@ -52,6 +52,7 @@ struct RepairerParts {
   Clock* clock = nullptr;
   RepairPolicy policy;
   int64_t probe_interval_ns = 1'000'000'000;
+  std::mutex* shard_move_mu = nullptr;  // FlusherParts::shard_move_mu: one mover at a time
 };
 
 class Repairer {

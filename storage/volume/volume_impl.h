@@ -134,6 +134,7 @@ class VolumeImpl : public Volume {
   // last. Never held while waiting for journal room (AppendInOrder); taken before the
   // namespace lock, never after it; the flusher takes it only to copy records forward.
   std::mutex write_order_mu_;
+  std::mutex shard_move_mu_;  // one shard mover at a time (FlusherParts::shard_move_mu)
   std::mutex close_mu_;
   bool closed_ = false;  // guarded by close_mu_
 

@@ -331,6 +331,7 @@ Status VolumeImpl::Start(const VolumeOpenOptions& options) {
   parts.inline_max = config_.inline_max();
   parts.clock = clock_;
   parts.write_order_mu = &write_order_mu_;
+  parts.shard_move_mu = &shard_move_mu_;
   parts.quota = quota_.get();
   parts.periodic = [this] { RefreshQuota(); };
   flusher_ = std::make_unique<Flusher>(parts);
@@ -343,6 +344,7 @@ Status VolumeImpl::Start(const VolumeOpenOptions& options) {
     repair.quota = quota_.get();
     repair.clock = clock_;
     repair.policy = options.repair;
+    repair.shard_move_mu = &shard_move_mu_;
     repairer_ = std::make_unique<Repairer>(repair);
     reader_->SetDegradedHook([this](const ChunkId& id) { repairer_->SuspectChunk(id); });
   }

@@ -143,9 +143,11 @@ TEST_F(VolumeRepairTest, AHostAwayForLessThanTheGraceCostsNoRepairTraffic) {
   EXPECT_EQ(ReadBack(data.size()), data);
 }
 
+// Reads touch data shards only: the files below have 16 chunks, so the store under test holds
+// a data shard of one of them but with probability 2^-16 at most.
 TEST_F(VolumeRepairTest, AShardLostOnALiveStoreIsFoundByAReadAndReplaced) {
   Open(3'600'000'000'000);
-  const Bytes data = RandomBytes(1024 * 1024, 73);
+  const Bytes data = RandomBytes(4 * 1024 * 1024, 73);
   WriteFile("f", data);
   const size_t shards = TotalShards();
   // Lose one shard of every chunk silently on store 4 (the store still answers).
@@ -167,7 +169,7 @@ TEST_F(VolumeRepairTest, AShardLostOnALiveStoreIsFoundByAReadAndReplaced) {
 
 TEST_F(VolumeRepairTest, AStoreAnsweringWithWrongBytesIsCaughtByAReadAndLeft) {
   Open(3'600'000'000'000);
-  const Bytes data = RandomBytes(1024 * 1024, 74);
+  const Bytes data = RandomBytes(4 * 1024 * 1024, 74);
   WriteFile("f", data);
   faulty_[5]->SetCorruptReads(true);
   EXPECT_EQ(ReadBack(data.size()), data);  // never a wrong byte

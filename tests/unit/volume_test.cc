@@ -813,10 +813,9 @@ TEST_F(VolumeTest, SweepNeverTouchesAStoreStampedByAnotherVolume) {
   EXPECT_NE(warnings[0].find("mem-theirs belongs to another volume"), std::string::npos)
       << warnings[0];
 
-  Ino a = CreateFile("a");
-  const Bytes data = RandomBytes(600'000, 6);
-  WriteAll(a, 0, data);
-  Drain();
+  // The sweep at mount runs with no grace: let it finish before writing, since without a
+  // grace a sweep racing a flush may take its fresh shards for strays (the grace is what
+  // protects uploads in flight; here only the foreign store is on trial).
   VolumeStatus status;
   for (int i = 0; i < 100; ++i) {
     status = volume_->GetStatus();
@@ -824,6 +823,11 @@ TEST_F(VolumeTest, SweepNeverTouchesAStoreStampedByAnotherVolume) {
     usleep(50'000);
   }
   ASSERT_GE(status.cleanup_passes, 1u);
+  Ino a = CreateFile("a");
+  const Bytes data = RandomBytes(600'000, 6);
+  WriteAll(a, 0, data);
+  Drain();
+  status = volume_->GetStatus();
   EXPECT_EQ(theirs->ids(), std::vector<ShardId>{foreign});
   EXPECT_FALSE(status.stores[0].reachable);
   EXPECT_NE(status.stores[0].problem.find("belongs to another volume"), std::string::npos)
