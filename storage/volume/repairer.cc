@@ -70,7 +70,10 @@ void Repairer::ReportBad(const std::string& key, uint64_t bad_mask) {
 RepairProgress Repairer::progress() const {
   std::lock_guard lock(mu_);
   RepairProgress out = progress_;
-  out.chunks_left = queue_.size() + reported_bad_.size() + (in_flight_bytes_ > 0 ? 1 : 0);
+  // Chunks a degraded read made suspect are left to check: counted, so "nothing left" means
+  // every hint has been followed too.
+  out.chunks_left = queue_.size() + reported_bad_.size() + suspects_.size() +
+                    (in_flight_bytes_ > 0 ? 1 : 0);
   out.bytes_left = queue_.bytes() + in_flight_bytes_;
   if (out.bytes_left > 0) {
     // The rate measured since the queue last filled, or the limit until there is one.
