@@ -13,8 +13,9 @@
 // holding it is up has a shard missing, rotted or lying; the repairer checks the chunk
 // against its rebuilt self and replaces what is bad.
 //
-// The policy parts (host states, chunk health, queue order, rate) are the I/O-free ones in
-// storage/repair/, which the simulator runs too; this class only does their I/O.
+// Every decision (host states, when to walk, what to rebuild in what order, the rate, audit
+// pacing, whom to distrust) is the I/O-free RepairScheduler's (storage/repair/), which the
+// simulator runs too; this class only carries its actions out against the stores.
 #pragma once
 
 #include <condition_variable>
@@ -32,11 +33,9 @@
 #include "storage/base/thread_pool.h"
 #include "storage/chunks/chunk_store.h"
 #include "storage/meta/metadata.h"
-#include "storage/repair/host_tracker.h"
-#include "storage/repair/rate_limiter.h"
 #include "storage/repair/repair_policy.h"
 #include "storage/repair/repair_progress.h"
-#include "storage/repair/repair_queue.h"
+#include "storage/repair/repair_scheduler.h"
 #include "storage/volume/namespace.h"
 
 namespace quid {
@@ -81,12 +80,11 @@ class Repairer {
   // Asks every store for its usage: host states, then weights and trust (UpdateScores).
   void Probe();
   void UpdateScores(const std::vector<Result<StoreUsage>>& usages);
+  std::vector<ServiceRecord> ServiceRecords() const;
   void Walk();
-  // The states chunk health is judged by: the tracker's, with distrusted stores lost.
-  std::vector<HostState> JudgedStates() const;
   // Rebuilds one chunk (or checks a suspect one); true if its record changed. `known_bad`:
-  // shards an audit found bad; `check_all`: compare every shard (the audit could not tell
-  // which one lies).
+  // shards an audit or check found bad; `check_all`: compare every shard (the audit could
+  // not tell which one lies).
   bool RepairOne(const std::string& key, bool suspect, uint64_t known_bad = 0,
                  bool check_all = false);
   // Audits the next chunk in key order (audits.h's sample), and repairs what it finds bad.
@@ -95,38 +93,17 @@ class Repairer {
   // removes the old copies in `bad_mask` (known bad, so no reader can need them).
   bool Commit(const std::string& key, const StoredChunk& before, const ShardRepair& repair,
               uint64_t bad_mask);
-  // Sleeps until `until_ns` (monotonic) or Stop (or, if asked, a RepairNow).
-  void SleepUntil(int64_t until_ns, bool until_walk_requested);
+  // Sleeps until `until_ns` (monotonic) or Stop (or, if `wakeable`, new work arriving).
+  void SleepUntil(int64_t until_ns, bool wakeable);
 
   const RepairerParts p_;
   mutable std::mutex mu_;  // a leaf: never held across I/O or the namespace lock
   std::condition_variable cv_;
-  bool stopping_ = false;                         // guarded by mu_
-  bool walk_requested_ = false;                   // guarded by mu_
-  uint64_t walks_ = 0;                            // guarded by mu_
-  HostTracker hosts_;                             // guarded by mu_
-  RepairQueue queue_;                             // guarded by mu_
-  std::set<std::string> suspects_;                // guarded by mu_
-  std::map<std::string, uint64_t> reported_bad_;  // guarded by mu_: ReportBad's, by key
-  RepairProgress progress_;                       // guarded by mu_ (counters)
-  uint64_t in_flight_bytes_ = 0;                  // guarded by mu_
-  int64_t busy_since_ns_ = 0;      // guarded by mu_: when the queue last became non-empty
-  uint64_t bytes_since_busy_ = 0;  // guarded by mu_
-  RateLimiter limiter_;            // the repair thread's only
-  std::vector<bool> distrusted_;   // guarded by mu_; per store index, sticky
-  std::vector<std::pair<uint64_t, uint64_t>> probes_;  // guarded by mu_: (answered, asked)
-  uint64_t distrust_generation_ = 0;  // guarded by mu_: bumped when a store is distrusted
-  // Per store index, guarded by mu_: its (audits_ok, audits_failed) counts when the audit
-  // pass under way began, and what the last whole pass added; pass_ended_ asks the next
-  // UpdateScores to roll them over.
-  std::vector<std::pair<uint64_t, uint64_t>> pass_start_, last_pass_;
-  bool pass_ended_ = false;
-  uint64_t walked_generation_ = ~uint64_t{0};  // repair thread's only
-  std::string audit_cursor_;                   // repair thread's only: next chunk key to audit
-  int64_t next_audit_ns_ = 0;                  // repair thread's only
-  uint64_t audit_rng_state_ = 0;               // repair thread's only
-  int64_t last_walk_ns_ = 0;                   // repair thread's only
-  std::thread thread_;                         // last: starts once the rest is set up
+  bool stopping_ = false;     // guarded by mu_
+  bool wake_ = false;         // guarded by mu_: work arrived for a sleeping loop
+  RepairScheduler sched_;     // guarded by mu_
+  std::string audit_cursor_;  // repair thread's only: next chunk key to audit
+  std::thread thread_;        // last: starts once the rest is set up
 };
 
 }  // namespace quid
