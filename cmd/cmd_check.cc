@@ -1,21 +1,28 @@
-// quid check [--home H] [--deep] [--repair] [--json]: the mounted volume's chunk records
-// against its stores, run inside the mount daemon (the one process with the volume open).
+// quid check [--home H] [--deep] [--repair] [--json]: the volume's chunk records against its
+// stores. A mounted volume is checked inside its mount daemon (the one process with the
+// volume open); an unmounted one is opened here, as a mount would open it (the passphrase or
+// key file, the node's leases), checked, and closed.
 // A progress bar on a terminal, plain lines otherwise, a summary line at the end.
 // Exit 0 when every chunk is recoverable (and, with --repair, repaired); 1 otherwise.
 #include <unistd.h>
 
 #include <fmt/format.h>
+#include <sodium.h>
 #include <CLI/CLI.hpp>
 
 #include <charconv>
 #include <cstdio>
+#include <filesystem>
 #include <sstream>
 #include <string>
 
 #include "cmd/commands.h"
 #include "cmd/control_socket.h"
 #include "cmd/home.h"
+#include "cmd/network_stores.h"
+#include "cmd/passphrase.h"
 #include "cmd/status_json.h"
+#include "storage/volume/volume.h"
 
 namespace quid {
 namespace {
@@ -30,6 +37,8 @@ struct CheckArgs {
   bool deep = false;
   bool repair = false;
   bool json = false;
+  std::string key_file;
+  std::string passphrase_file;
 };
 
 // Shows "progress PHASE DONE TOTAL": a bar redrawn in place on a terminal; elsewhere a line
@@ -82,25 +91,30 @@ void PrintReport(const CheckReport& r, bool repair) {
       repair ? fmt::format("; {} chunks repaired", r.chunks_repaired) : std::string());
 }
 
-int RunCheck(const CheckArgs& args) {
-  Result<std::string> home = ResolveHome(args.home);
-  if (!home.ok()) return Fail(kName, home.status().message());
-  const std::string socket = ControlSocketPath(*home);
-  Result<ControlConnection> connection = ControlConnection::Connect(socket);
-  if (!connection.ok()) {
-    return Fail(kName, connection.status().code() == Code::kUnavailable
-                           ? "the volume in " + *home +
-                                 " is not mounted: the check runs in its mount daemon "
-                                 "(quid mount first)"
-                           : connection.status().message());
+// The exit code for a finished check, after its report is shown.
+int Conclude(const CheckArgs& args, const CheckReport& report, const std::string& json) {
+  if (args.json) {
+    fmt::print("{}\n", json);
+  } else {
+    PrintReport(report, args.repair);
   }
+  const bool left_bad = args.repair && report.chunks_repaired == 0 &&
+                        report.shards_missing + report.shards_corrupt > 0;
+  if (report.chunks_unrecoverable > 0)
+    return Fail(kName, fmt::format("{} chunks cannot be recovered", report.chunks_unrecoverable));
+  if (left_bad) return Fail(kName, "the missing and corrupt shards could not be rebuilt");
+  return 0;
+}
+
+// The check of a mounted volume, in its mount daemon, over the control socket.
+int CheckInDaemon(const CheckArgs& args, ControlConnection& connection) {
   std::string request = "check";
   if (args.deep) request += " deep";
   if (args.repair) request += " repair";
-  if (Status sent = connection->Send(request); !sent.ok()) return Fail(kName, sent.message());
+  if (Status sent = connection.Send(request); !sent.ok()) return Fail(kName, sent.message());
   ProgressView view(!args.json && ::isatty(STDERR_FILENO));
   for (;;) {
-    Result<std::string> line = connection->ReadLine(kLineTimeoutMs);
+    Result<std::string> line = connection.ReadLine(kLineTimeoutMs);
     if (!line.ok()) {
       view.Done();
       return Fail(kName, "the mount daemon stopped answering: " + line.status().message());
@@ -117,19 +131,55 @@ int RunCheck(const CheckArgs& args) {
     if (!line->starts_with("report ")) return Fail(kName, "unexpected reply: " + *line);
     Result<CheckReport> report = CheckReportFromJson(line->substr(7));
     if (!report.ok()) return Fail(kName, report.status().message());
-    if (args.json) {
-      fmt::print("{}\n", line->substr(7));
-    } else {
-      PrintReport(*report, args.repair);
-    }
-    const bool left_bad = args.repair && report->chunks_repaired == 0 &&
-                          report->shards_missing + report->shards_corrupt > 0;
-    if (report->chunks_unrecoverable > 0)
-      return Fail(kName,
-                  fmt::format("{} chunks cannot be recovered", report->chunks_unrecoverable));
-    if (left_bad) return Fail(kName, "the missing and corrupt shards could not be rebuilt");
-    return 0;
+    return Conclude(args, *report, line->substr(7));
   }
+}
+
+// The check of an unmounted volume: opened here as a mount opens it (which also stores
+// what its journal still holds), checked (and repaired) by this process, closed.
+int CheckHere(const CheckArgs& args, const std::string& home) {
+  VolumeOpenOptions options;
+  options.home = home;
+  options.store_factory = MakeNetworkStoreFactory(home);
+  options.lease_hosts = FollowLeaseHosts(home);
+  if (!args.key_file.empty()) {
+    options.key_file = AbsolutePath(args.key_file);
+  } else {
+    Result<std::string> passphrase = GetPassphrase({.file = args.passphrase_file});
+    if (!passphrase.ok()) return Fail(kName, passphrase.status().message());
+    options.passphrase = std::move(passphrase).value();
+  }
+  Result<std::unique_ptr<Volume>> opened = Volume::Open(options);
+  sodium_memzero(options.passphrase.data(), options.passphrase.size());
+  if (!opened.ok()) return Fail(kName, opened.status().message());
+  std::unique_ptr<Volume> volume = std::move(opened).value();
+  for (const std::string& warning : volume->OpenWarnings())
+    fmt::print(stderr, "quid check: {}\n", warning);
+
+  ProgressView view(!args.json && ::isatty(STDERR_FILENO));
+  CheckOptions check;
+  check.deep = args.deep;
+  check.repair = args.repair;
+  Result<CheckReport> report = volume->Check(check, [&](const CheckProgress& p) {
+    if (!args.json) view.Show(p.phase, p.done, p.total);
+  });
+  view.Done();
+  const Status closed = volume->Close();
+  if (!report.ok()) return Fail(kName, report.status().message());
+  if (!closed.ok()) fmt::print(stderr, "quid check: closing the volume: {}\n", closed.message());
+  return Conclude(args, *report, CheckReportToJson(*report));
+}
+
+int RunCheck(const CheckArgs& args) {
+  Result<std::string> home = ResolveHome(args.home);
+  if (!home.ok()) return Fail(kName, home.status().message());
+  Result<ControlConnection> connection = ControlConnection::Connect(ControlSocketPath(*home));
+  if (connection.ok()) return CheckInDaemon(args, *connection);
+  if (connection.status().code() != Code::kUnavailable)
+    return Fail(kName, connection.status().message());
+  if (!std::filesystem::is_directory(*home))
+    return Fail(kName, "no volume in " + *home + " (run quid init first)");
+  return CheckHere(args, *home);
 }
 
 }  // namespace
@@ -138,8 +188,8 @@ Command AddCheckCommand(CLI::App& quid) {
   auto args = std::make_shared<CheckArgs>();
   CLI::App* app = quid.add_subcommand(
       kName,
-      "Check the mounted volume's records against its stores: every shard where a record says "
-      "(exit 1 if any chunk is unrecoverable)");
+      "Check the volume's records against its stores: every shard where a record says (exit 1 "
+      "if any chunk is unrecoverable); an unmounted volume is opened for it");
   app->add_option("--home", args->home,
                   "The node's home folder (default $QUID_HOME or "
                   "~/.local/share/quid)")
@@ -148,6 +198,13 @@ Command AddCheckCommand(CLI::App& quid) {
   app->add_flag("--repair", args->repair,
                 "Rebuild what is missing or bad on other stores, and wait until done");
   app->add_flag("--json", args->json, "Print the report as one line of JSON");
+  app->add_option("--key-file", args->key_file,
+                  "Unmounted volume: unwrap the volume key with this key file")
+      ->option_text("F");
+  app->add_option("--passphrase-file", args->passphrase_file,
+                  "Unmounted volume: read the passphrase from the first line of F (else "
+                  "$QUID_PASSPHRASE, else a prompt)")
+      ->option_text("F");
   return {app, [args] { return RunCheck(*args); }};
 }
 

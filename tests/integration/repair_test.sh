@@ -6,7 +6,9 @@
 #  (b) two partners killed (SIGKILL) and their homes deleted: status shows the chunks degraded
 #      and then every chunk back at k+m healthy shards on the six partners left, while files are
 #      written and read back the whole time (repair under load);
-#  (c) two more partners killed: every file, old and written during the repair, reads back.
+#  (c) two more partners killed: every file, old and written during the repair, reads back;
+#  (d) unmounted, quid check opens the volume itself: a wrong passphrase is refused, and
+#      --deep finds every shard where its record says.
 # Usage (as root): repair_test.sh PATH_TO_QUID
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -109,5 +111,16 @@ verify_sums "$M" "$S/sums" "(c) the tree written first"
 verify_sums "$M/during" "$S/sums2" "(c) the files written during the repair"
 # Hosts back before the unmount: it would otherwise wait for nothing (all is stored).
 for n in $more1 $more2; do serve "$n"; done
+
+check "(d) unmounted: quid check opens the volume itself (a wrong passphrase is refused)"
+quid_umount
+if QUID_PASSPHRASE=wrong-passphrase "$QUID" check --home "$H" >"$S/check3.out" 2>&1; then
+  soft_fail "(d) quid check with a wrong passphrase exited 0"
+fi
+grep -qi "passphrase" "$S/check3.out" || soft_fail "(d) a wrong passphrase: $(tail -1 "$S/check3.out")"
+"$QUID" check --home "$H" --deep >"$S/check4.out" 2>&1 || soft_fail "(d) quid check --deep unmounted failed: $(tail -1 "$S/check4.out")"
+grep -q " 0 missing, 0 corrupt, 0 on unreachable stores; 0 unrecoverable" "$S/check4.out" ||
+  soft_fail "(d) quid check --deep unmounted: $(tail -1 "$S/check4.out")"
+it_log "  $(tail -1 "$S/check4.out")"
 it_done
 it_log "PASS (repair back to full redundancy $el s after losing 2 of 8 partners, grace ${GRACE} s)"
