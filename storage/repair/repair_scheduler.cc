@@ -1,6 +1,7 @@
 #include "storage/repair/repair_scheduler.h"
 
 #include <algorithm>
+#include <utility>
 
 namespace quid {
 namespace {
@@ -36,10 +37,15 @@ void RepairScheduler::HostAnswered(uint32_t host, bool answered) {
   ++probes_[host].second;
   if (answered) {
     ++probes_[host].first;
+    if (hosts_.State(host) == HostState::kLost) returned_.push_back(host);
     hosts_.Seen(host);
   } else {
     hosts_.Missed(host);
   }
+}
+
+std::vector<uint32_t> RepairScheduler::TakeReturnedHosts() {
+  return std::exchange(returned_, {});
 }
 
 void RepairScheduler::ProbeRoundDone() {

@@ -69,6 +69,10 @@ class RepairScheduler {
   // --- Hosts -------------------------------------------------------------------------
   // One host's answer to this round's probe.
   void HostAnswered(uint32_t host, bool answered);
+  // Hosts that answered again after they were declared lost, since the last call: their
+  // copies were rebuilt elsewhere, so what they still hold is stale (the executor has it
+  // deleted and the room freed).
+  std::vector<uint32_t> TakeReturnedHosts();
   // The round is over: the next probe is due one interval from now.
   void ProbeRoundDone();
   // Judges the hosts by what was seen of them (index: host). Returns the hosts distrusted
@@ -136,6 +140,7 @@ class RepairScheduler {
   RateLimiter limiter_;
   RepairQueue queue_;
   std::vector<RepairItem> walk_found_;
+  std::vector<uint32_t> returned_;
   std::set<std::string> suspects_;
   std::map<std::string, uint64_t> reported_bad_;
   RepairProgress progress_;

@@ -99,6 +99,10 @@ GarbageCollector::~GarbageCollector() {
 }
 
 void GarbageCollector::SweepInBackground() {
+  // The flusher and the repairer both start sweeps: one start at a time, since a sweep
+  // that ends at once could otherwise let a second caller join sweeper_ while the first
+  // still assigns it.
+  std::lock_guard lock(start_mu_);
   if (sweep_running_.exchange(true)) return;  // one at a time
   if (sweeper_.joinable()) sweeper_.join();   // the last one has finished
   sweeper_ = std::thread([this] {

@@ -23,6 +23,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <utility>
@@ -84,6 +85,7 @@ class GarbageCollector {
   std::atomic<uint64_t> sweeps_{0};
   std::atomic<bool> sweep_running_{false};
   std::atomic<bool> stop_sweep_{false};
+  std::mutex start_mu_;  // SweepInBackground's
   std::thread sweeper_;
 };
 

@@ -52,6 +52,9 @@ struct RepairerParts {
   RepairPolicy policy;
   int64_t probe_interval_ns = 1'000'000'000;
   std::mutex* shard_move_mu = nullptr;  // FlusherParts::shard_move_mu: one mover at a time
+  // Called (on the repair thread) when a store answers again after it was declared lost:
+  // its shards were rebuilt elsewhere, and the sweep frees what it still holds.
+  std::function<void()> on_store_returned;
 };
 
 class Repairer {

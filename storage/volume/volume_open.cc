@@ -345,6 +345,7 @@ Status VolumeImpl::Start(const VolumeOpenOptions& options) {
     repair.clock = clock_;
     repair.policy = options.repair;
     repair.shard_move_mu = &shard_move_mu_;
+    repair.on_store_returned = [this] { gc_->SweepInBackground(); };
     repairer_ = std::make_unique<Repairer>(repair);
     reader_->SetDegradedHook([this](const ChunkId& id) { repairer_->SuspectChunk(id); });
   }

@@ -165,6 +165,21 @@ TEST(RepairSchedulerTest, ALostHostIsRebuiltOnlyAfterTheGraceOntoDistinctHosts) 
   EXPECT_EQ(p.eta_s, -1);
 }
 
+TEST(RepairSchedulerTest, AHostBackAfterItWasLostIsReportedOnceAwayOnesNever) {
+  SimVolume v(Policy(10), 4);
+  v.RunFor(2 * kSecond);
+  v.up[1] = v.up[2] = false;
+  v.RunFor(5 * kSecond);
+  v.up[2] = true;  // back within the grace: its shards still count, nothing is stale
+  v.RunFor(8 * kSecond);
+  EXPECT_EQ(v.sched.State(1), HostState::kLost);
+  EXPECT_TRUE(v.sched.TakeReturnedHosts().empty());
+  v.up[1] = true;
+  v.RunFor(2 * kSecond);
+  EXPECT_EQ(v.sched.TakeReturnedHosts(), std::vector<uint32_t>{1});
+  EXPECT_TRUE(v.sched.TakeReturnedHosts().empty());
+}
+
 TEST(RepairSchedulerTest, TheQueueTakesTheChunkClosestToLossFirst) {
   SimVolume v(Policy(5), 10);
   v.chunks["a-one-lost"] = {4, 2, {0, 1, 2, 3, 4, 9}};

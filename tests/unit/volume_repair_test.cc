@@ -51,8 +51,10 @@ class VolumeRepairTest : public ::testing::Test {
     std::filesystem::remove_all(home_);
   }
 
-  void Open(int64_t grace_ns, uint64_t audit_budget = 0) {
+  void Open(int64_t grace_ns, uint64_t audit_budget = 0,
+            int64_t cleanup_grace_ns = 600'000'000'000) {
     VolumeOpenOptions open;
+    open.cleanup_grace_ns = cleanup_grace_ns;
     open.home = home_;
     open.passphrase = "correct horse";
     open.cache_bytes = 0;
@@ -145,6 +147,25 @@ TEST_F(VolumeRepairTest, AHostAwayForLessThanTheGraceCostsNoRepairTraffic) {
 
 // Reads touch data shards only: the files below have 16 chunks, so the store under test holds
 // a data shard of one of them but with probability 2^-16 at most.
+TEST_F(VolumeRepairTest, AStoreBackAfterItWasLostHasItsStaleShardsSweptAndRoomFreed) {
+  Open(1'000'000'000, 0, /*cleanup_grace_ns=*/1'000'000'000);
+  const Bytes data = RandomBytes(2 * 1024 * 1024 + 9, 73);
+  WriteFile("f", data);
+  ASSERT_TRUE(WaitFor(5, FullyHealthy));
+  const size_t held = memory_[3]->shard_count();
+  ASSERT_GT(held, 0u);
+  faulty_[3]->SetDown(true);  // gone past the grace, its disk intact
+  ASSERT_TRUE(WaitFor(
+      30, [](const VolumeStatus& s) { return FullyHealthy(s) && s.repair.chunks_done > 0; }));
+  EXPECT_EQ(memory_[3]->shard_count(), held);  // nothing could reach it
+  faulty_[3]->SetDown(false);
+  // Its copies were rebuilt elsewhere: every one it still holds is stale, and goes.
+  EXPECT_TRUE(WaitFor(10, [&](const VolumeStatus&) { return memory_[3]->shard_count() == 0; }))
+      << memory_[3]->shard_count() << " of " << held << " stale shards left";
+  EXPECT_TRUE(FullyHealthy(volume_->GetStatus()));
+  EXPECT_EQ(ReadBack(data.size()), data);
+}
+
 TEST_F(VolumeRepairTest, AShardLostOnALiveStoreIsFoundByAReadAndReplaced) {
   Open(3'600'000'000'000);
   const Bytes data = RandomBytes(4 * 1024 * 1024, 73);
