@@ -6,11 +6,16 @@
 #      rebuilt elsewhere; no read ever returns a wrong byte;
 #  (b) one host silently deletes a third of the shards it holds: audits catch it (no read asks),
 #      it loses the volume's trust (quid status), and every shard it held moves off it;
-#  (c) then, with two other hosts stopped as well, every file still reads back exactly.
-# Usage (as root): audit_test.sh PATH_TO_QUID
+#  (c) another host answers reads with garbage under valid checksums (its own scrub is
+#      satisfied): reads still return the right bytes, audits catch it, it loses the volume's
+#      trust, and every shard it held moves off it;
+#  (d) then, with the two caught hosts and one more stopped, every file still reads back.
+# Usage (as root): audit_test.sh PATH_TO_QUID PATH_TO_SHARD_FORGE
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 it_setup audit "${1:-}"
+FORGE=${2:-$(dirname "$QUID")/../tests/shard_forge}
+[ -x "$FORGE" ] || fail "no shard_forge at $FORGE (the second argument)"
 
 FLAGS=(--contribute 1G --heartbeat 1s --lease-term 10m --notice 20s --grace 20s --scrub-interval 3)
 H=$S/n1
@@ -23,6 +28,19 @@ print(eval(sys.argv[1]))' "$1"
 healthy() { [ "$(status_py 'v["chunks"] > 0 and v["chunks_healthy"] == v["chunks"] and r["chunks_left"] == 0')" = True ]; }
 found() { status_py 'r["audit_failures"] + r["bad_shards"]'; }
 shard_files() { find "$S/n$1/host/tenants" -name '*.shard' -type f; }
+store_py() {  # store_py NODE EXPR: a Python expression over that node's store entry `s`
+  local addr=127.0.0.1:${PORT[$1]}
+  status_py "[$2 for s in v['stores'] if s['name'].endswith(':$addr')][0]"
+}
+# Waits up to 60 s for node $1 to be distrusted and the volume healthy again.
+caught() {
+  local i
+  for i in $(seq 120); do
+    [ "$(store_py "$1" "s['distrusted']")" = True ] && healthy && return 0
+    sleep 0.5
+  done
+  return 1
+}
 
 check "nine node daemons; node 1's 4+2 volume on eight partners, with files"
 for i in $(seq 1 9); do serve "$i"; done
@@ -63,22 +81,26 @@ shard_files "$victim" >"$S/victim_shards"
 held=$(wc -l <"$S/victim_shards")
 shuf -n $((held / 3)) "$S/victim_shards" | xargs -r rm -f
 it_log "  node $victim deleted $((held / 3)) of its $held shards"
-addr=127.0.0.1:${PORT[$victim]}
-for i in $(seq 120); do
-  [ "$(status_py "[s['distrusted'] for s in v['stores'] if s['name'].endswith(':$addr')][0]")" = True ] && healthy && break
-  sleep 0.5
-done
-[ "$(status_py "[s['distrusted'] for s in v['stores'] if s['name'].endswith(':$addr')][0]")" = True ] ||
-  soft_fail "(b) node $victim is still trusted: $(status_py "[(s['audits_ok'], s['audits_failed']) for s in v['stores'] if s['name'].endswith(':$addr')]")"
-healthy || soft_fail "(b) not healthy again after node $victim was caught"
-on_victim=$(status_py "sum(s['shard_count'] for s in v['stores'] if s['name'].endswith(':$addr'))")
-it_log "  node $victim distrusted; the volume's records name it for no shard any more (it still holds $on_victim files until the sweep)"
+caught "$victim" || soft_fail "(b) node $victim not caught, or the volume not healthy again: audits $(store_py "$victim" "(s['audits_ok'], s['audits_failed'], s['distrusted'])")"
+it_log "  node $victim distrusted; every chunk whole without it (it still holds $(store_py "$victim" "s['shard_count']") files until the sweep)"
 
-check "(c) node $victim and two other hosts stopped: every file reads back"
-set -- $(shuf -i 2-9 -n 8 | grep -vx "$victim" | head -2)
-for n in "$victim" "$1" "$2"; do kill -KILL "${NODE_PID[$n]}"; done
+check "(c) a host that answers reads with garbage under valid checksums"
+liar=$(shuf -i 2-9 -n 8 | grep -vx "$victim" | head -1)
+shard_files "$liar" >"$S/liar_shards"
+held=$(wc -l <"$S/liar_shards")
+shuf -n $((held / 2)) "$S/liar_shards" | xargs -r "$FORGE"
+it_log "  node $liar now serves garbage for $((held / 2)) of its $held shards"
 drop_caches
-verify_sums "$M" "$S/sums" "(c) with the deleter and two more hosts stopped"
-for n in "$victim" "$1" "$2"; do serve "$n"; done
+verify_sums "$M" "$S/sums" "(c) read back while node $liar lies"
+caught "$liar" || soft_fail "(c) node $liar not caught, or the volume not healthy again: audits $(store_py "$liar" "(s['audits_ok'], s['audits_failed'], s['distrusted'])")"
+# Healthy with the liar distrusted: every chunk has its k+m shards on the other hosts.
+it_log "  node $liar distrusted after $(store_py "$liar" "s['audits_failed']") failed audits; every chunk whole without it"
+
+check "(d) nodes $victim and $liar and one more host stopped: every file reads back"
+third=$(shuf -i 2-9 -n 8 | grep -vx "$victim" | grep -vx "$liar" | head -1)
+for n in "$victim" "$liar" "$third"; do kill -KILL "${NODE_PID[$n]}"; done
+drop_caches
+verify_sums "$M" "$S/sums" "(d) with the deleter, the liar and one more host stopped"
+for n in "$victim" "$liar" "$third"; do serve "$n"; done
 it_done
-it_log "PASS ($flips rotted shards and a deleting host caught and repaired)"
+it_log "PASS ($flips rotted shards, a deleting host and a lying host caught and repaired)"
