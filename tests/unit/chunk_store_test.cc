@@ -547,6 +547,49 @@ TEST_F(ChunkStoreTest, WideStripeSurvivesSixteenLosses) {
   EXPECT_EQ(cs_->Read(chunk, 0, out).code(), Code::kCorrupt);
 }
 
+// The widest scheme quid init takes (48 shards): the data path, audits, repair and the
+// rebuilt chunk all work at that width.
+TEST_F(ChunkStoreTest, ThirtyTwoPlusSixteenReadsAuditsAndRepairsAtFullWidth) {
+  Build(32, 16, 64);
+  const Bytes plain = RandomBytes(8 * kMiB - 3, 25);
+  const StoredChunk chunk = PutOk(plain);
+  EXPECT_EQ(std::set<uint32_t>(chunk.stores.begin(), chunk.stores.end()).size(), 48u);
+  const ShardAudit audit = cs_->AuditChunk(chunk, 777, 4096);
+  EXPECT_EQ(audit.ok_mask, (uint64_t{1} << 48) - 1);
+  EXPECT_FALSE(audit.inconsistent);
+
+  // Sixteen shards gone: eight hosts down, eight shards lost on hosts that answer.
+  uint64_t lost = 0;
+  for (int i = 0; i < 16; ++i) {
+    const int shard = i * 3;  // data and parity shards both
+    if (i % 2 == 0) {
+      FaultyOf(chunk, shard).SetDown(true);
+    } else {
+      DropShard(chunk, shard);
+    }
+    lost |= uint64_t{1} << shard;
+  }
+  Status status;
+  bool degraded = false;
+  EXPECT_EQ(ReadAll(chunk, &status, &degraded), plain);
+  EXPECT_TRUE(status.ok()) << status.ToString();
+  EXPECT_TRUE(degraded);
+
+  auto repaired = cs_->RepairShards(chunk, lost);
+  ASSERT_TRUE(repaired.ok()) << repaired.status().ToString();
+  EXPECT_EQ(repaired->rebuilt_mask, lost);
+  EXPECT_EQ(repaired->unplaced, 0);
+  EXPECT_EQ(repaired->bytes_read, 32u * chunk.shard_size);
+  EXPECT_EQ(repaired->bytes_written, 16u * chunk.shard_size);
+  EXPECT_EQ(std::set<uint32_t>(repaired->stores.begin(), repaired->stores.end()).size(), 48u);
+  StoredChunk after = chunk;
+  after.stores = repaired->stores;
+  degraded = true;
+  EXPECT_EQ(ReadAll(after, &status, &degraded), plain);
+  EXPECT_TRUE(status.ok()) << status.ToString();
+  EXPECT_FALSE(degraded);  // every data shard where the new record says
+}
+
 TEST_F(ChunkStoreTest, ShardIdsDependOnGenerationIndexAndKey) {
   Build(4, 2, 6);
   const ChunkId id = IdFor(AsBytes("some chunk"));
