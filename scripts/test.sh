@@ -14,17 +14,38 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 
 status=0
+failures=()  # one line per failed phase, repeated at the very end (a CI log shows its tail)
+# The names ctest recorded as failed in its last run in build dir $1.
+failed_tests() {
+  local log=$1/Testing/Temporary/LastTestsFailed.log
+  [ -f "$log" ] && cut -d: -f2- "$log" | tr '\n' ' '
+}
+
 scripts/build.sh Debug
 echo "== ctest: Debug build, all tests"
-(cd build/debug && ctest --output-on-failure -j2) || status=1
+if ! (cd build/debug && ctest --output-on-failure -j2); then
+  status=1
+  failures+=("Debug ctest: $(failed_tests build/debug)")
+fi
 
 echo "== fuzz: each libFuzzer target for a bounded time (clang 14)"
-scripts/fuzz.sh "${QUID_FUZZ_SECONDS:-20}" || status=1
+if ! scripts/fuzz.sh "${QUID_FUZZ_SECONDS:-20}" 2>&1 | tee build/fuzz.out; then
+  status=1
+  failures+=("fuzz: $(grep -E 'FAILED|does not build' build/fuzz.out | tr '\n' ' ')")
+fi
 
 scripts/build.sh Asan
 echo "== ctest: ASan+UBSan build, unit tests"
-(cd build/asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-  ctest --output-on-failure -j2 -L unit) || status=1
+if ! (cd build/asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+  ctest --output-on-failure -j2 -L unit); then
+  status=1
+  failures+=("ASan ctest: $(failed_tests build/asan)")
+fi
 
-if [ "$status" -eq 0 ]; then echo "test.sh: all tests passed"; else echo "test.sh: FAILED"; fi
+if [ "$status" -eq 0 ]; then
+  echo "test.sh: all tests passed"
+else
+  for f in "${failures[@]}"; do echo "test.sh: failed: $f"; done
+  echo "test.sh: FAILED"
+fi
 exit "$status"
