@@ -69,14 +69,15 @@ it_setup() {
   S=$(mktemp -d "/tmp/quid-it-$IT_NAME.XXXXXX")
   trap it_cleanup EXIT
   trap 'exit 130' INT TERM
-  mount -t tmpfs -o size=3g,mode=755 "quid-it-$IT_NAME" "$S" || fail "cannot mount a size-limited tmpfs at $S"
+  mount -t tmpfs -o "size=${IT_TMPFS_SIZE:-3g},mode=755" "quid-it-$IT_NAME" "$S" ||
+    fail "cannot mount a size-limited tmpfs at $S"
   H=$S/home
   M=$S/mnt
   mkdir -p "$M"
   chmod 755 "$M"
   export QUID_PASSPHRASE="integration-$IT_NAME-passphrase"
   unset QUID_HOME
-  it_log "scratch tmpfs (3 GiB) at $S; quid is $QUID"
+  it_log "scratch tmpfs (${IT_TMPFS_SIZE:-3g}) at $S; quid is $QUID"
 }
 
 # Mount points under $S, deepest first.
