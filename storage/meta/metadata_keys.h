@@ -8,7 +8,7 @@
 //   chunks   chunk id(32)
 //   deletes  chunk id(32) | generation(8)
 //   xattrs   ino(8) | name
-//   config   "volume", "counters", "orphan/" ino(8)
+//   config   "volume", "counters", "hosts", "orphan/" ino(8)
 #pragma once
 
 #include <cstdint>
@@ -45,6 +45,7 @@ std::string XattrKey(uint64_t ino, std::string_view name);
 
 constexpr std::string_view kVolumeConfigKey = "volume";
 constexpr std::string_view kCountersKey = "counters";
+constexpr std::string_view kHostVerdictsKey = "hosts";
 constexpr std::string_view kOrphanPrefix = "orphan/";
 std::string OrphanKey(uint64_t ino);
 

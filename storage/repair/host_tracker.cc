@@ -41,6 +41,13 @@ void HostTracker::Missed(uint32_t host) {
   ++generation_;
 }
 
+void HostTracker::MarkAwaySince(uint32_t host, int64_t since_ns) {
+  Grow(host);
+  away_since_[host] = since_ns != 0 ? since_ns : 1;
+  counted_lost_[host] = false;
+  ++generation_;
+}
+
 HostState HostTracker::State(uint32_t host) const {
   if (host >= away_since_.size() || away_since_[host] == 0) return HostState::kUp;
   return clock_->monotonic_ns() - away_since_[host] >= grace_ns_ ? HostState::kLost

@@ -32,6 +32,9 @@ class HostTracker {
   HostState State(uint32_t host) const;
   // Monotonic ns since which the host has been away (0 while up).
   int64_t AwaySince(uint32_t host) const;
+  // The host has been away since `since_ns` (monotonic; before the tracker existed, say):
+  // what a remount restores, so a host's grace period does not start again.
+  void MarkAwaySince(uint32_t host, int64_t since_ns);
   // Bumped whenever some host's state changes (including away turning lost as time
   // passes, noticed at the next call of this): a caller that judged chunks under an older
   // value judges them again.

@@ -102,6 +102,29 @@ HostState RepairScheduler::JudgedState(uint32_t host) const {
   return IsDistrusted(host) ? HostState::kLost : hosts_.State(host);
 }
 
+std::vector<HostVerdict> RepairScheduler::Verdicts() const {
+  const int64_t now = clock_->monotonic_ns();
+  std::vector<HostVerdict> out(std::max(probes_.size(), distrusted_.size()));
+  for (uint32_t h = 0; h < out.size(); ++h) {
+    const int64_t since = hosts_.AwaySince(h);
+    out[h].away_for_ns = since == 0 ? -1 : std::max<int64_t>(now - since, 0);
+    out[h].distrusted = IsDistrusted(h);
+  }
+  return out;
+}
+
+void RepairScheduler::RestoreVerdicts(const std::vector<HostVerdict>& verdicts) {
+  const int64_t now = clock_->monotonic_ns();
+  for (uint32_t h = 0; h < verdicts.size(); ++h) {
+    if (verdicts[h].away_for_ns >= 0) hosts_.MarkAwaySince(h, now - verdicts[h].away_for_ns);
+    if (verdicts[h].distrusted) {
+      if (distrusted_.size() <= h) distrusted_.resize(h + 1, false);
+      distrusted_[h] = true;
+      ++distrust_generation_;
+    }
+  }
+}
+
 double RepairScheduler::ProbeUptime(uint32_t host) const {
   if (host >= probes_.size() || probes_[host].second == 0) return -1.0;
   return static_cast<double>(probes_[host].first) / static_cast<double>(probes_[host].second);

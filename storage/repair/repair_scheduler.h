@@ -50,6 +50,14 @@ struct RepairAction {
   int64_t until_ns = 0;    // kWait
 };
 
+// What the scheduler knows of one host that should outlive it (a remount, a restart of the
+// simulation): how long it has been away, and whether it was caught lying.
+struct HostVerdict {
+  int64_t away_for_ns = -1;  // -1: up
+  bool distrusted = false;
+  bool operator==(const HostVerdict&) const = default;
+};
+
 // What one rebuild did, for the progress counters.
 struct RepairOutcome {
   bool decoded = false;    // false: fewer than k good shards could be read
@@ -87,6 +95,11 @@ class RepairScheduler {
   HostState JudgedState(uint32_t host) const;
   HostState State(uint32_t host) const { return hosts_.State(host); }
   bool IsDistrusted(uint32_t host) const { return host < distrusted_.size() && distrusted_[host]; }
+  // Per host, for keeping across a restart, and back (before the first probe round).
+  std::vector<HostVerdict> Verdicts() const;
+  void RestoreVerdicts(const std::vector<HostVerdict>& verdicts);
+  // Changes whenever a verdict may have (a host's state, a distrust).
+  uint64_t VerdictGeneration() { return hosts_.Generation() + (distrust_generation_ << 32); }
   // The share of probes the host answered (-1: never probed).
   double ProbeUptime(uint32_t host) const;
   size_t hosts_seen() const { return probes_.size(); }

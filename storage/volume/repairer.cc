@@ -26,7 +26,50 @@ uint64_t RandomSeed() {
 
 Repairer::Repairer(RepairerParts parts)
     : p_(std::move(parts)), sched_(p_.clock, p_.policy, p_.probe_interval_ns, RandomSeed()) {
+  LoadVerdicts();
   thread_ = std::thread([this] { Loop(); });
+}
+
+void Repairer::LoadVerdicts() {
+  meta::HostVerdicts saved;
+  if (!p_.db->GetProto(Cf::kConfig, std::string(kHostVerdictsKey), &saved).ok()) return;
+  const int64_t now = p_.clock->now_ns();
+  std::vector<HostVerdict> verdicts;
+  for (const meta::HostVerdict& v : saved.hosts()) {
+    HostVerdict verdict;
+    if (v.away_since_unix_ns() != 0)
+      verdict.away_for_ns = std::max<int64_t>(now - v.away_since_unix_ns(), 0);
+    verdict.distrusted = v.distrusted();
+    verdicts.push_back(verdict);
+  }
+  for (uint32_t s = 0; s < verdicts.size() && s < p_.chunks->store_count(); ++s)
+    if (verdicts[s].distrusted) p_.chunks->SetDistrusted(s, true);
+  std::lock_guard lock(mu_);
+  sched_.RestoreVerdicts(verdicts);
+  saved_verdicts_ = sched_.VerdictGeneration();
+}
+
+void Repairer::SaveVerdictsIfChanged() {
+  std::vector<HostVerdict> verdicts;
+  {
+    std::lock_guard lock(mu_);
+    const uint64_t generation = sched_.VerdictGeneration();
+    if (generation == saved_verdicts_) return;
+    saved_verdicts_ = generation;
+    verdicts = sched_.Verdicts();
+  }
+  const int64_t now = p_.clock->now_ns();
+  meta::HostVerdicts saved;
+  for (const HostVerdict& v : verdicts) {
+    meta::HostVerdict* out = saved.add_hosts();
+    if (v.away_for_ns >= 0) out->set_away_since_unix_ns(std::max<int64_t>(now - v.away_for_ns, 1));
+    out->set_distrusted(v.distrusted);
+  }
+  // Not synced: a verdict lost with a power cut only means a grace period starts again.
+  rocksdb::WriteBatch batch;
+  p_.db->PutProto(&batch, Cf::kConfig, std::string(kHostVerdictsKey), saved);
+  if (Status s = p_.db->Write(&batch, /*sync=*/false); !s.ok())
+    spdlog::warn("repair: keeping the hosts' states: {}", s.message());
 }
 
 Repairer::~Repairer() {
@@ -348,6 +391,7 @@ void Repairer::Loop() {
     switch (action.kind) {
       case RepairAction::Kind::kProbe:
         Probe();
+        SaveVerdictsIfChanged();
         break;
       case RepairAction::Kind::kWalk:
         Walk();

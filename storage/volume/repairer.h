@@ -98,15 +98,20 @@ class Repairer {
               uint64_t bad_mask);
   // Sleeps until `until_ns` (monotonic) or Stop (or, if `wakeable`, new work arriving).
   void SleepUntil(int64_t until_ns, bool wakeable);
+  // The hosts' verdicts (away since, distrusted) kept in the metadata ("hosts" in config),
+  // so a remount neither restarts a grace period nor trusts a liar again.
+  void LoadVerdicts();
+  void SaveVerdictsIfChanged();
 
   const RepairerParts p_;
   mutable std::mutex mu_;  // a leaf: never held across I/O or the namespace lock
   std::condition_variable cv_;
-  bool stopping_ = false;     // guarded by mu_
-  bool wake_ = false;         // guarded by mu_: work arrived for a sleeping loop
-  RepairScheduler sched_;     // guarded by mu_
-  std::string audit_cursor_;  // repair thread's only: next chunk key to audit
-  std::thread thread_;        // last: starts once the rest is set up
+  bool stopping_ = false;                   // guarded by mu_
+  bool wake_ = false;                       // guarded by mu_: work arrived for a sleeping loop
+  RepairScheduler sched_;                   // guarded by mu_
+  std::string audit_cursor_;                // repair thread's only: next chunk key to audit
+  uint64_t saved_verdicts_ = ~uint64_t{0};  // repair thread's only: VerdictGeneration saved
+  std::thread thread_;                      // last: starts once the rest is set up
 };
 
 }  // namespace quid

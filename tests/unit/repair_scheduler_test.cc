@@ -180,6 +180,30 @@ TEST(RepairSchedulerTest, AHostBackAfterItWasLostIsReportedOnceAwayOnesNever) {
   EXPECT_TRUE(v.sched.TakeReturnedHosts().empty());
 }
 
+TEST(RepairSchedulerTest, RestoredVerdictsKeepTheGraceRunningAndTheLiarDistrusted) {
+  SimVolume first(Policy(60), 4);
+  first.RunFor(2 * kSecond);
+  first.up[1] = false;
+  first.records[3].audits_failed = 10;
+  first.RunFor(50 * kSecond);
+  const std::vector<HostVerdict> kept = first.sched.Verdicts();
+  ASSERT_EQ(kept.size(), 4u);
+  EXPECT_GE(kept[1].away_for_ns, 49 * kSecond);
+  EXPECT_TRUE(kept[3].distrusted);
+  EXPECT_EQ(kept[0], HostVerdict{});
+
+  SimVolume second(Policy(60), 4);
+  second.up[1] = false;
+  const uint64_t before = second.sched.VerdictGeneration();
+  second.sched.RestoreVerdicts(kept);
+  EXPECT_NE(second.sched.VerdictGeneration(), before);
+  EXPECT_TRUE(second.sched.IsDistrusted(3));
+  second.RunFor(9 * kSecond);
+  EXPECT_EQ(second.sched.State(1), HostState::kAway);
+  second.RunFor(2 * kSecond);  // 60 s away in all: lost, not 60 s after the restart
+  EXPECT_EQ(second.sched.State(1), HostState::kLost);
+}
+
 TEST(RepairSchedulerTest, TheQueueTakesTheChunkClosestToLossFirst) {
   SimVolume v(Policy(5), 10);
   v.chunks["a-one-lost"] = {4, 2, {0, 1, 2, 3, 4, 9}};

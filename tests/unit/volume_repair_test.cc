@@ -241,6 +241,30 @@ TEST_F(VolumeRepairTest, AuditsCatchALiarWithoutAnyRead) {
   EXPECT_EQ(volume_->GetStatus().degraded_reads, 0u);  // no chunk needs the liar any more
 }
 
+TEST_F(VolumeRepairTest, ARemountKeepsAHostsAbsenceAndDistrust) {
+  Open(6'000'000'000, kBigBudget);
+  const Bytes data = RandomBytes(2 * 1024 * 1024, 77);
+  WriteFile("f", data);
+  faulty_[6]->SetCorruptReads(true);
+  ASSERT_TRUE(WaitFor(30, [](const VolumeStatus& s) { return s.stores[6].distrusted; }));
+  faulty_[2]->SetDown(true);
+  ASSERT_TRUE(
+      WaitFor(5, [](const VolumeStatus& s) { return s.stores[2].state == HostState::kAway; }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(4500));
+  ASSERT_TRUE(volume_->Close().ok());
+  volume_.reset();
+
+  // Five seconds of a six-second grace had run: a fresh grace would wait six more.
+  const auto reopened = std::chrono::steady_clock::now();
+  Open(6'000'000'000, kBigBudget);
+  EXPECT_TRUE(volume_->GetStatus().stores[6].distrusted);  // before any audit of this mount
+  ASSERT_TRUE(WaitFor(20, [](const VolumeStatus& s) {
+    return s.stores[2].state == HostState::kLost && FullyHealthy(s) && s.repair.chunks_done > 0;
+  }));
+  EXPECT_LT(std::chrono::steady_clock::now() - reopened, std::chrono::milliseconds(4500));
+  EXPECT_EQ(ReadBack(data.size()), data);
+}
+
 TEST_F(VolumeRepairTest, AuditTrafficStaysWithinItsBudget) {
   const uint64_t budget = 16ull << 20;  // per host per hour
   Open(3'600'000'000'000, budget);
