@@ -37,14 +37,15 @@ void RepairScheduler::HostAnswered(uint32_t host, bool answered) {
   ++probes_[host].second;
   if (answered) {
     ++probes_[host].first;
-    if (hosts_.State(host) == HostState::kLost) returned_.push_back(host);
+    if (hosts_.State(host) == HostState::kLost)
+      returned_.push_back({host, clock_->monotonic_ns() - hosts_.AwaySince(host)});
     hosts_.Seen(host);
   } else {
     hosts_.Missed(host);
   }
 }
 
-std::vector<uint32_t> RepairScheduler::TakeReturnedHosts() {
+std::vector<RepairScheduler::Returned> RepairScheduler::TakeReturnedHosts() {
   return std::exchange(returned_, {});
 }
 

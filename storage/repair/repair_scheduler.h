@@ -77,10 +77,15 @@ class RepairScheduler {
   // --- Hosts -------------------------------------------------------------------------
   // One host's answer to this round's probe.
   void HostAnswered(uint32_t host, bool answered);
-  // Hosts that answered again after they were declared lost, since the last call: their
-  // copies were rebuilt elsewhere, so what they still hold is stale (the executor has it
-  // deleted and the room freed).
-  std::vector<uint32_t> TakeReturnedHosts();
+  // Hosts that answered again after they were declared lost, since the last call, each
+  // with how long it had been away: its copies were rebuilt elsewhere, so what it still
+  // holds from before it left is stale (the executor has it deleted and the room freed).
+  struct Returned {
+    uint32_t host = 0;
+    int64_t away_for_ns = 0;
+    bool operator==(const Returned&) const = default;
+  };
+  std::vector<Returned> TakeReturnedHosts();
   // The round is over: the next probe is due one interval from now.
   void ProbeRoundDone();
   // Judges the hosts by what was seen of them (index: host). Returns the hosts distrusted
@@ -153,7 +158,7 @@ class RepairScheduler {
   RateLimiter limiter_;
   RepairQueue queue_;
   std::vector<RepairItem> walk_found_;
-  std::vector<uint32_t> returned_;
+  std::vector<Returned> returned_;
   std::set<std::string> suspects_;
   std::map<std::string, uint64_t> reported_bad_;
   RepairProgress progress_;

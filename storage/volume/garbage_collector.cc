@@ -106,10 +106,26 @@ void GarbageCollector::SweepInBackground() {
   if (sweep_running_.exchange(true)) return;  // one at a time
   if (sweeper_.joinable()) sweeper_.join();   // the last one has finished
   sweeper_ = std::thread([this] {
-    Status s = Sweep();
-    if (!s.ok()) spdlog::warn("unreferenced-shard sweep: {}", s.message());
-    sweep_running_ = false;
+    for (;;) {
+      Status s = Sweep();
+      if (!s.ok()) spdlog::warn("unreferenced-shard sweep: {}", s.message());
+      // A store returned while this sweep ran (after it was listed, perhaps): once more.
+      std::lock_guard again(start_mu_);
+      if (stale_before_.empty() || stop_sweep_) {
+        sweep_running_ = false;
+        return;
+      }
+    }
   });
+}
+
+void GarbageCollector::SweepReturnedStore(uint32_t store, int64_t stale_before_ns) {
+  {
+    std::lock_guard lock(start_mu_);
+    int64_t& cutoff = stale_before_[store];
+    cutoff = std::max(cutoff, stale_before_ns);
+  }
+  SweepInBackground();
 }
 
 Status GarbageCollector::Sweep() {
@@ -148,11 +164,20 @@ Status GarbageCollector::Sweep() {
     ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
     ids.shrink_to_fit();
   }
-  // Uploads in flight right now are younger than the grace period.
-  const int64_t cutoff = clock_->now_ns() - grace_ns_;
+  // Uploads in flight right now are younger than the grace period; a store back from the
+  // lost holds nothing newer than when it left that is stale.
+  const int64_t default_cutoff = clock_->now_ns() - grace_ns_;
+  std::map<uint32_t, int64_t> returned;
+  {
+    std::lock_guard lock(start_mu_);
+    returned.swap(stale_before_);
+  }
   uint64_t removed = 0;
   for (size_t s = 0; s < store_count && !stop_sweep_; ++s) {
     const auto& store = stores[s];
+    const auto back = returned.find(static_cast<uint32_t>(s));
+    const int64_t cutoff =
+        back == returned.end() ? default_cutoff : std::max(default_cutoff, back->second);
     // Removed in batches as the listing goes, so strays never pile up in memory either.
     std::vector<ShardId> stray;
     const auto remove_stray = [&] {
@@ -166,7 +191,9 @@ Status GarbageCollector::Sweep() {
       if (stray.size() >= kStrayBatch) remove_stray();
       return !stop_sweep_.load();
     });
-    if (listed.ok()) remove_stray();  // an unreachable store is swept next time
+    // An unreachable store is swept next time (a returned one that left again: by the
+    // periodic sweep, at the usual grace).
+    if (listed.ok()) remove_stray();
     std::vector<ShardId>().swap(known[s]);
   }
   if (stop_sweep_) return Status::Ok();  // closing: not a completed pass

@@ -23,6 +23,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <map>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -50,6 +51,11 @@ class GarbageCollector {
   // Runs Sweep on a thread of its own (it lists whole stores, which can take minutes), so
   // the flusher goes on flushing; does nothing while one still runs.
   void SweepInBackground();
+  // A store is back after it was declared lost: its chunks were rebuilt elsewhere, so the
+  // unreferenced shards it holds from before `stale_before_ns` (wall time; it could receive
+  // nothing while away) are stale whatever their age. Sweeps it soon (after the sweep under
+  // way, if one is), not at the next periodic sweep.
+  void SweepReturnedStore(uint32_t store, int64_t stale_before_ns);
   // Stops a sweep in progress and waits for it.
   ~GarbageCollector();
 
@@ -85,7 +91,10 @@ class GarbageCollector {
   std::atomic<uint64_t> sweeps_{0};
   std::atomic<bool> sweep_running_{false};
   std::atomic<bool> stop_sweep_{false};
-  std::mutex start_mu_;  // SweepInBackground's
+  std::mutex start_mu_;  // SweepInBackground's; guards stale_before_
+  // Per store index, from SweepReturnedStore: the next sweep's cutoff for it (taken by
+  // that sweep).
+  std::map<uint32_t, int64_t> stale_before_;
   std::thread sweeper_;
 };
 

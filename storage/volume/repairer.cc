@@ -161,16 +161,18 @@ void Repairer::SleepUntil(int64_t until_ns, bool wakeable) {
 
 void Repairer::Probe() {
   const std::vector<Result<StoreUsage>> usages = ProbeStores(*p_.chunks, *p_.io_pool);
-  std::vector<uint32_t> returned;
+  std::vector<RepairScheduler::Returned> returned;
   {
     std::lock_guard lock(mu_);
     for (uint32_t s = 0; s < usages.size(); ++s) sched_.HostAnswered(s, usages[s].ok());
     sched_.ProbeRoundDone();
     returned = sched_.TakeReturnedHosts();
   }
-  for (uint32_t s : returned)
-    spdlog::info("store {} is back after it was declared lost: its stale shards are swept", s);
-  if (!returned.empty() && p_.on_store_returned) p_.on_store_returned();
+  for (const RepairScheduler::Returned& r : returned) {
+    spdlog::info("store {} is back after {} s away (declared lost): its stale shards are swept",
+                 r.host, r.away_for_ns / 1'000'000'000);
+    if (p_.on_store_returned) p_.on_store_returned(r.host, p_.clock->now_ns() - r.away_for_ns);
+  }
   UpdateScores(usages);
 }
 

@@ -52,9 +52,10 @@ struct RepairerParts {
   RepairPolicy policy;
   int64_t probe_interval_ns = 1'000'000'000;
   std::mutex* shard_move_mu = nullptr;  // FlusherParts::shard_move_mu: one mover at a time
-  // Called (on the repair thread) when a store answers again after it was declared lost:
-  // its shards were rebuilt elsewhere, and the sweep frees what it still holds.
-  std::function<void()> on_store_returned;
+  // Called (on the repair thread) when a store answers again after it was declared lost,
+  // with when it left (wall ns): its shards were rebuilt elsewhere, and the sweep frees
+  // what it still holds from before then.
+  std::function<void(uint32_t store, int64_t away_since_unix_ns)> on_store_returned;
 };
 
 class Repairer {

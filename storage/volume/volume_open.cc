@@ -345,7 +345,12 @@ Status VolumeImpl::Start(const VolumeOpenOptions& options) {
     repair.clock = clock_;
     repair.policy = options.repair;
     repair.shard_move_mu = &shard_move_mu_;
-    repair.on_store_returned = [this] { gc_->SweepInBackground(); };
+    // The host's clock stamps its files: allow it to run a little behind ours (a minute,
+    // or half the grace when that is shorter) before a file from before it left is stale.
+    const int64_t skew = std::min<int64_t>(60'000'000'000, options.repair.host_grace_ns / 2);
+    repair.on_store_returned = [this, skew](uint32_t store, int64_t away_since) {
+      gc_->SweepReturnedStore(store, away_since - skew);
+    };
     repairer_ = std::make_unique<Repairer>(repair);
     reader_->SetDegradedHook([this](const ChunkId& id) { repairer_->SuspectChunk(id); });
   }

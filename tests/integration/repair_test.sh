@@ -6,6 +6,8 @@
 #  (b) two partners killed (SIGKILL) and their homes deleted: status shows the chunks degraded
 #      and then every chunk back at k+m healthy shards on the six partners left, while files are
 #      written and read back the whole time (repair under load);
+#      a partner killed with its disk kept comes back after the repair: its stale shards are
+#      deleted and its room freed;
 #  (c) two more partners killed: every file, old and written during the repair, reads back;
 #  (d) unmounted, quid check opens the volume itself: a wrong passphrase is refused, and
 #      --deep finds every shard where its record says.
@@ -72,8 +74,12 @@ check "(b) two partners lost with their disks: repaired back to k+m while files 
 set -- $(shuf -i 2-9 -n 4)
 lost1=$1 lost2=$2 more1=$3 more2=$4
 t0=$(date +%s)
-for n in $lost1 $lost2; do kill -KILL "${NODE_PID[$n]}"; rm -rf "$S/n$n"; done
-it_log "  killed nodes $lost1 and $lost2, homes deleted"
+find "$S/n$lost2/host/tenants" -name '*.shard' -type f >"$S/stale_shards"
+for n in $lost1 $lost2; do kill -KILL "${NODE_PID[$n]}"; done
+# Node $lost2's disk is set aside rather than deleted: it comes back with it below.
+rm -rf "$S/n$lost1"
+mv "$S/n$lost2" "$S/kept-n$lost2"
+it_log "  killed nodes $lost1 and $lost2, homes gone"
 wait_degraded || soft_fail "(b) no chunk degraded after losing nodes $lost1 and $lost2"
 mkdir -p "$S/ref2" "$M/during"
 n=0
@@ -99,6 +105,26 @@ check "(b) quid check --deep: every shard where its record says, and right"
 grep -q " 0 missing, 0 corrupt, 0 on unreachable stores; 0 unrecoverable" "$S/check.out" ||
   soft_fail "(b) quid check --deep: $(tail -1 "$S/check.out")"
 it_log "  $(tail -1 "$S/check.out")"
+
+check "(b) node $lost2 comes back with its old disk: its stale shards are deleted, the room freed"
+mv "$S/kept-n$lost2" "$S/n$lost2"
+used_before=$(du -sb "$S/n$lost2/host/tenants" | cut -f1)
+serve "$lost2"
+stale=$(wc -l <"$S/stale_shards")
+left=$stale
+for i in $(seq 60); do
+  left=0
+  while read -r f; do [ -e "$f" ] && left=$((left + 1)); done <"$S/stale_shards"
+  [ "$left" = 0 ] && break
+  sleep 0.5
+done
+[ "$left" = 0 ] || soft_fail "(b) $left of node $lost2's $stale stale shards still there 30 s after it came back"
+used_after=$(du -sb "$S/n$lost2/host/tenants" | cut -f1)
+it_log "  $((stale - left)) of $stale stale shards deleted; its tenant area went from $((used_before / 1024)) to $((used_after / 1024)) KiB"
+wait_healthy 30 || soft_fail "(b) unhealthy after node $lost2 came back"
+# Gone for good now, like node $lost1.
+kill -KILL "${NODE_PID[$lost2]}"
+rm -rf "$S/n$lost2"
 
 check "(c) two more partners killed: every file reads back"
 for n in $more1 $more2; do kill -KILL "${NODE_PID[$n]}"; done

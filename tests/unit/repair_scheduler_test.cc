@@ -176,7 +176,11 @@ TEST(RepairSchedulerTest, AHostBackAfterItWasLostIsReportedOnceAwayOnesNever) {
   EXPECT_TRUE(v.sched.TakeReturnedHosts().empty());
   v.up[1] = true;
   v.RunFor(2 * kSecond);
-  EXPECT_EQ(v.sched.TakeReturnedHosts(), std::vector<uint32_t>{1});
+  const std::vector<RepairScheduler::Returned> returned = v.sched.TakeReturnedHosts();
+  ASSERT_EQ(returned.size(), 1u);
+  EXPECT_EQ(returned[0].host, 1u);
+  EXPECT_GE(returned[0].away_for_ns, 12 * kSecond);  // from its first missed probe
+  EXPECT_LE(returned[0].away_for_ns, 15 * kSecond);
   EXPECT_TRUE(v.sched.TakeReturnedHosts().empty());
 }
 

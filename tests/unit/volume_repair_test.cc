@@ -148,13 +148,16 @@ TEST_F(VolumeRepairTest, AHostAwayForLessThanTheGraceCostsNoRepairTraffic) {
 // Reads touch data shards only: the files below have 16 chunks, so the store under test holds
 // a data shard of one of them but with probability 2^-16 at most.
 TEST_F(VolumeRepairTest, AStoreBackAfterItWasLostHasItsStaleShardsSweptAndRoomFreed) {
-  Open(1'000'000'000, 0, /*cleanup_grace_ns=*/1'000'000'000);
+  // The sweep's usual grace (ten minutes) would keep these young shards: what removes them
+  // is that they are older than the store's departure.
+  Open(1'000'000'000);
   const Bytes data = RandomBytes(2 * 1024 * 1024 + 9, 73);
   WriteFile("f", data);
   ASSERT_TRUE(WaitFor(5, FullyHealthy));
   const size_t held = memory_[3]->shard_count();
   ASSERT_GT(held, 0u);
-  faulty_[3]->SetDown(true);  // gone past the grace, its disk intact
+  std::this_thread::sleep_for(std::chrono::seconds(1));  // past the clock-skew allowance
+  faulty_[3]->SetDown(true);                             // gone past the grace, its disk intact
   ASSERT_TRUE(WaitFor(
       30, [](const VolumeStatus& s) { return FullyHealthy(s) && s.repair.chunks_done > 0; }));
   EXPECT_EQ(memory_[3]->shard_count(), held);  // nothing could reach it
