@@ -19,8 +19,8 @@
 #include "cmd/commands.h"
 #include "cmd/control_socket.h"
 #include "cmd/home.h"
+#include "cmd/key_flags.h"
 #include "cmd/network_stores.h"
-#include "cmd/passphrase.h"
 #include "cmd/status_json.h"
 #include "storage/volume/volume.h"
 
@@ -37,8 +37,7 @@ struct CheckArgs {
   bool deep = false;
   bool repair = false;
   bool json = false;
-  std::string key_file;
-  std::string passphrase_file;
+  KeyFlags key;
 };
 
 // Shows "progress PHASE DONE TOTAL": a bar redrawn in place on a terminal; elsewhere a line
@@ -142,13 +141,8 @@ int CheckHere(const CheckArgs& args, const std::string& home) {
   options.home = home;
   options.store_factory = MakeNetworkStoreFactory(home);
   options.lease_hosts = FollowLeaseHosts(home);
-  if (!args.key_file.empty()) {
-    options.key_file = AbsolutePath(args.key_file);
-  } else {
-    Result<std::string> passphrase = GetPassphrase({.file = args.passphrase_file});
-    if (!passphrase.ok()) return Fail(kName, passphrase.status().message());
-    options.passphrase = std::move(passphrase).value();
-  }
+  if (Status key = ResolveKey(args.key, &options.key_file, &options.passphrase); !key.ok())
+    return Fail(kName, key.message());
   Result<std::unique_ptr<Volume>> opened = Volume::Open(options);
   sodium_memzero(options.passphrase.data(), options.passphrase.size());
   if (!opened.ok()) return Fail(kName, opened.status().message());
@@ -198,13 +192,7 @@ Command AddCheckCommand(CLI::App& quid) {
   app->add_flag("--repair", args->repair,
                 "Rebuild what is missing or bad on other stores, and wait until done");
   app->add_flag("--json", args->json, "Print the report as one line of JSON");
-  app->add_option("--key-file", args->key_file,
-                  "Unmounted volume: unwrap the volume key with this key file")
-      ->option_text("F");
-  app->add_option("--passphrase-file", args->passphrase_file,
-                  "Unmounted volume: read the passphrase from the first line of F (else "
-                  "$QUID_PASSPHRASE, else a prompt)")
-      ->option_text("F");
+  AddKeyFlags(app, &args->key, "an unmounted volume");
   return {app, [args] { return RunCheck(*args); }};
 }
 

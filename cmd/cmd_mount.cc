@@ -17,11 +17,11 @@
 #include "cmd/daemonize.h"
 #include "cmd/duration_parse.h"
 #include "cmd/home.h"
+#include "cmd/key_flags.h"
 #include "cmd/logging.h"
 #include "cmd/mount_daemon.h"
 #include "cmd/mount_table.h"
 #include "cmd/network_stores.h"
-#include "cmd/passphrase.h"
 #include "cmd/repair_flags.h"
 #include "cmd/size_parse.h"
 
@@ -42,8 +42,7 @@ struct MountArgs {
   std::string journal_wait;
   RepairFlags repair;
   std::vector<std::string> fuse_options;
-  std::string key_file;
-  std::string passphrase_file;
+  KeyFlags key;
 };
 
 // --foreground: the report goes straight to the person at the terminal.
@@ -126,13 +125,7 @@ Result<MountDaemonOptions> Prepare(const MountArgs& args) {
   QUID_RETURN_IF_ERROR(ApplyRepairFlags(args.repair, &options.volume.repair));
   options.mount.fuse_options = SplitFuseOptions(args.fuse_options);
 
-  if (!args.key_file.empty()) {
-    options.volume.key_file = AbsolutePath(args.key_file);
-  } else {
-    Result<std::string> passphrase = GetPassphrase({.file = args.passphrase_file});
-    if (!passphrase.ok()) return passphrase.status();
-    options.volume.passphrase = std::move(passphrase).value();
-  }
+  QUID_RETURN_IF_ERROR(ResolveKey(args.key, &options.volume.key_file, &options.volume.passphrase));
   return options;
 }
 
@@ -205,12 +198,7 @@ Command AddMountCommand(CLI::App& quid) {
                   "FUSE mount options as mount(8) takes them: allow_other, ro, ... (repeatable)")
       ->option_text("OPT[,OPT]...")
       ->allow_extra_args(false);
-  app->add_option("--key-file", args->key_file, "Unwrap the volume key with this key file")
-      ->option_text("F");
-  app->add_option("--passphrase-file", args->passphrase_file,
-                  "Read the passphrase from the first line of F (else $QUID_PASSPHRASE, else a "
-                  "prompt)")
-      ->option_text("F");
+  AddKeyFlags(app, &args->key);
   return {app, [args] { return RunMount(*args); }};
 }
 
