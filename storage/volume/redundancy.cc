@@ -100,10 +100,26 @@ bool Flusher::RestoreRedundancy() {
     }
   }
 
+  // Whether the move still stands: the chunk neither dropped nor re-uploaded, its shard
+  // still on `from`, and `to` still unused by it. The plan above was made without the
+  // mover lock, so the repairer may have moved the shard meanwhile (leaving its good old
+  // copy on `from` for the sweep) and even onto `to` itself: copying that stale copy there
+  // and then removing the "surplus" one would delete the repairer's committed shard.
+  const auto still_stands = [&](const Move& m, const meta::Chunk& chunk) {
+    if (chunk.generation() != m.generation || chunk.stores_size() <= m.index ||
+        chunk.stores(m.index) != m.from)
+      return false;
+    return std::find(chunk.stores().begin(), chunk.stores().end(), m.to) == chunk.stores().end();
+  };
   size_t moved = 0;
   for (const Move& m : moves) {
+    // No other mover changes a record from here to the removal of the surplus copy.
     std::unique_lock<std::mutex> moving;
     if (p_.shard_move_mu != nullptr) moving = std::unique_lock(*p_.shard_move_mu);
+    {
+      meta::Chunk chunk;
+      if (!p_.db->GetProto(Cf::kChunks, m.key, &chunk).ok() || !still_stands(m, chunk)) continue;
+    }
     const ShardId shard = p_.chunks->ShardIdFor(m.id, m.generation, m.index);
     Result<Bytes> data = stores[m.from]->Get(shard);
     if (!data.ok()) continue;
@@ -113,15 +129,15 @@ bool Flusher::RestoreRedundancy() {
       auto lock = p_.ns->Lock();
       meta::Chunk chunk;
       // The chunk may have been dropped or re-uploaded meanwhile: then leave it be.
-      if (p_.db->GetProto(Cf::kChunks, m.key, &chunk).ok() && chunk.generation() == m.generation &&
-          chunk.stores(m.index) == m.from) {
+      if (p_.db->GetProto(Cf::kChunks, m.key, &chunk).ok() && still_stands(m, chunk)) {
         chunk.set_stores(m.index, m.to);
         rocksdb::WriteBatch batch;
         p_.db->PutProto(&batch, Cf::kChunks, m.key, chunk);
         committed = p_.db->Write(&batch, /*sync=*/true).ok();
       }
     }
-    // Whether it was committed or not, exactly one of the two copies is surplus.
+    // Whether it was committed or not, exactly one of the two copies is surplus (a
+    // re-upload has a new generation, so its shards have other ids).
     (void)(committed ? stores[m.from] : stores[m.to])->Remove(shard);
     if (committed) {
       ++moved;
