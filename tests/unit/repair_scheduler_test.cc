@@ -31,7 +31,7 @@ struct SimVolume {
       std::vector<uint32_t> stores;
       for (int i = 0; i < k + m; ++i)
         stores.push_back(static_cast<uint32_t>((c + i) % static_cast<int>(up.size())));
-      chunks["c" + std::to_string(1000 + c)] = {k, m, stores};
+      chunks[std::to_string(1000 + c)] = {k, m, stores};  // keys are opaque here
     }
   }
 
