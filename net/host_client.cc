@@ -61,7 +61,7 @@ Result<Reply> Core::CallOnce(wire::Request* request, ByteSpan payload,
   request->set_id(next_id.fetch_add(1));
   auto frame = std::make_shared<OutFrame>();
   uint64_t bytes =
-      kFrameLengthBytes + 4 + request->ByteSizeLong() + payload.size() + kFrameTagBytes;
+      kFrameLengthBytes + 4 + request->ByteSizeLong() + payload.size() + kFrameOverheadBytes;
   if (!Reserve(bytes, deadline)) {
     return Status::Unavailable("host " + where + ": no room to send within " +
                                std::to_string(options.request_timeout_ms) + " ms (" +
@@ -69,7 +69,7 @@ Result<Reply> Core::CallOnce(wire::Request* request, ByteSpan payload,
   }
   frame->core = shared_from_this();
   frame->reserved = bytes;
-  QUID_ASSIGN_OR_RETURN(frame->data, EncodeMessage(*request, payload, kFrameTagBytes));
+  QUID_ASSIGN_OR_RETURN(frame->data, EncodeMessage(*request, payload, kFrameOverheadBytes));
 
   auto pending = std::make_shared<Pending>();
   pending->id = request->id();
@@ -144,7 +144,7 @@ void Core::ProbeOnLoop() {
   request.mutable_ping();
   request.set_id(next_id.fetch_add(1));
   auto frame = std::make_shared<OutFrame>();  // a few bytes: outside the in-flight budget
-  Result<Bytes> encoded = EncodeMessage(request, {}, kFrameTagBytes);
+  Result<Bytes> encoded = EncodeMessage(request, {}, kFrameOverheadBytes);
   if (!encoded.ok()) {
     breaker->RecordProbe(false);
     return;
@@ -333,11 +333,11 @@ void Core::OnFrame(ClientConn* conn, Bytes frame) {
     if (conn->handshake->done()) Ready(conn);
     return;
   }
-  if (conn->state != ClientConn::State::kReady || frame.size() < kFrameTagBytes) {
+  if (conn->state != ClientConn::State::kReady || frame.size() < kFrameOverheadBytes) {
     Fail(conn, Status::Unavailable("host " + where + " sent an unexpected frame"));
     return;
   }
-  size_t plain_size = frame.size() - kFrameTagBytes;
+  size_t plain_size = frame.size() - kFrameOverheadBytes;
   Status opened = conn->cipher->Open(frame, MutableByteSpan(frame.data(), plain_size));
   if (!opened.ok()) {
     Fail(conn, Status::Unavailable("host " + where +
@@ -397,7 +397,8 @@ void Core::WriteRequest(ClientConn* conn, const std::shared_ptr<Pending>& pendin
   }
   Bytes& data = frame->data;
   // Sealed on the loop thread, in the order of writes, as the frame counter demands.
-  conn->cipher->Seal(ByteSpan(data.data(), data.size() - kFrameTagBytes), MutableByteSpan(data));
+  const ByteSpan plain(data.data(), data.size() - kFrameOverheadBytes);
+  conn->cipher->Seal(plain, MutableByteSpan(data), MessageHeadBytes(plain));
   pending->sent_ms = NowMs();
   conn->pending[pending->id] = pending;
   Write(conn, {}, std::move(frame));

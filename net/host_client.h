@@ -97,7 +97,7 @@ struct Core;
 struct OutFrame {
   std::shared_ptr<Core> core;
   uint64_t reserved = 0;
-  Bytes data;  // plaintext + kFrameTagBytes of room, sealed in place before the write
+  Bytes data;  // plaintext + kFrameOverheadBytes of room, sealed in place before the write
   ~OutFrame();
 };
 

@@ -367,11 +367,11 @@ void Server::HandshakeFrame(Conn* conn, const Bytes& frame) {
 }
 
 void Server::RequestFrame(Conn* conn, Bytes frame) {
-  if (frame.size() < kFrameTagBytes) {
-    Close(conn, "frame shorter than its tag", &dropped);
+  if (frame.size() < kFrameOverheadBytes) {
+    Close(conn, "frame shorter than its length and tag", &dropped);
     return;
   }
-  size_t plain_size = frame.size() - kFrameTagBytes;
+  size_t plain_size = frame.size() - kFrameOverheadBytes;
   Status opened = conn->cipher->Open(frame, MutableByteSpan(frame.data(), plain_size));
   if (!opened.ok()) {
     Close(conn, "frame failed to open (forged, altered or replayed): " + opened.message(),
@@ -431,8 +431,8 @@ void Server::RequestFrame(Conn* conn, Bytes frame) {
                            &response, &reply_payload);
     response.set_id(request->id());
     body.reset();  // the request's bytes are not needed while the response waits
-    auto plain =
-        std::make_shared<Result<Bytes>>(EncodeMessage(response, reply_payload, kFrameTagBytes));
+    auto plain = std::make_shared<Result<Bytes>>(
+        EncodeMessage(response, reply_payload, kFrameOverheadBytes));
     loop->Post(
         [this, owner, plain, request_bytes] { Respond(owner, std::move(*plain), request_bytes); });
   });
@@ -446,7 +446,7 @@ void Server::AnswerBusy(Conn* conn, uint64_t request_id, uint64_t request_bytes)
                                                " requests queued, the most it takes; try again"));
   // Counted as queued only for Respond's bookkeeping.
   ++queued;
-  Respond(conns[conn], EncodeMessage(response, {}, kFrameTagBytes), request_bytes);
+  Respond(conns[conn], EncodeMessage(response, {}, kFrameOverheadBytes), request_bytes);
 }
 
 void Server::Respond(const std::shared_ptr<Conn>& conn, Result<Bytes> plain,
@@ -468,9 +468,9 @@ void Server::Respond(const std::shared_ptr<Conn>& conn, Result<Bytes> plain,
   }
   ++served;
   Bytes body = std::move(plain.value());
-  size_t plain_size = body.size() - kFrameTagBytes;
+  const ByteSpan message(body.data(), body.size() - kFrameOverheadBytes);
   // Sealed here, on the loop thread, so frame counters follow the order of writes.
-  conn->cipher->Seal(ByteSpan(body.data(), plain_size), MutableByteSpan(body));
+  conn->cipher->Seal(message, MutableByteSpan(body), MessageHeadBytes(message));
   const uint64_t response_bytes = body.size();
   Release(load, request_bytes);
   Charge(load.get(), response_bytes);

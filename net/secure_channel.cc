@@ -355,51 +355,67 @@ FrameCipher::~FrameCipher() {
   sodium_memzero(&keys_, sizeof(keys_));
 }
 
-void FrameCipher::Seal(ByteSpan plain, MutableByteSpan frame) {
+void FrameCipher::Seal(ByteSpan plain, MutableByteSpan frame, size_t head_bytes) {
   // Violating these would write out of bounds or reuse a nonce: there is no safe way on.
-  if (frame.size() != plain.size() + kFrameTagBytes) std::abort();
+  if (frame.size() != plain.size() + kFrameOverheadBytes) std::abort();
+  if (head_bytes > plain.size() || head_bytes > std::numeric_limits<uint32_t>::max()) std::abort();
   if (send_counter_ == std::numeric_limits<uint64_t>::max()) std::abort();
   // libsodium encrypts in place only when the spans start together; any other overlap is
   // first moved into place.
   if (plain.data() != frame.data() && plain.size() > 0) {
     std::memmove(frame.data(), plain.data(), plain.size());
   }
+  uint8_t* length = frame.data() + plain.size();
+  for (size_t i = 0; i < 4; ++i) length[i] = static_cast<uint8_t>(head_bytes >> (8 * i));
+  uint8_t* tag = length + 4;
   auto nonce = CounterNonce(send_counter_);
-  crypto_aead_chacha20poly1305_ietf_encrypt_detached(frame.data(), frame.data() + plain.size(),
-                                                     nullptr, frame.data(), plain.size(), nullptr,
-                                                     0, nullptr, nonce.data(), keys_.send.data());
+  // Associated data: the tail and the length, contiguous between the head and the tag.
+  crypto_aead_chacha20poly1305_ietf_encrypt_detached(
+      frame.data(), tag, nullptr, frame.data(), head_bytes, frame.data() + head_bytes,
+      plain.size() - head_bytes + 4, nullptr, nonce.data(), keys_.send.data());
   ++send_counter_;
 }
 
-Status FrameCipher::Open(ByteSpan frame, MutableByteSpan plain) {
-  if (frame.size() < kFrameTagBytes) {
+Status FrameCipher::Open(ByteSpan frame, MutableByteSpan plain, size_t* head_bytes_out) {
+  if (frame.size() < kFrameOverheadBytes) {
     return Status::Corrupt("frame of " + std::to_string(frame.size()) +
-                           " bytes is shorter than its tag");
+                           " bytes is shorter than its length and tag");
   }
-  size_t length = frame.size() - kFrameTagBytes;
+  const size_t length = frame.size() - kFrameOverheadBytes;
   if (plain.size() != length) {
     return Status::Invalid("frame plaintext buffer has the wrong size");
   }
   if (receive_counter_ == std::numeric_limits<uint64_t>::max()) {
     return Status::Corrupt("frame counter exhausted");
   }
-  // The tag is checked before any byte of `plain` is written, so the tag at the frame's
-  // end survives an in-place open. Partial overlaps go through a copy.
+  size_t head_bytes = 0;
+  for (size_t i = 0; i < 4; ++i) head_bytes |= size_t{frame[length + i]} << (8 * i);
+  // A length past the frame is a forgery (an honest one could not authenticate anyway).
+  if (head_bytes > length) {
+    return Status::Corrupt("frame " + std::to_string(receive_counter_) +
+                           " failed authentication (its encrypted length is past its end)");
+  }
+  // The tag is checked before any byte of `plain` is written, so what `plain` overlaps
+  // survives a failed open. Partial overlaps go through a copy.
   Bytes moved;
-  const uint8_t* cipher = frame.data();
+  const uint8_t* sealed = frame.data();
   if (plain.data() != frame.data() && length > 0 && plain.data() < frame.data() + frame.size() &&
       frame.data() < plain.data() + length) {
     moved.assign(frame.begin(), frame.end());
-    cipher = moved.data();
+    sealed = moved.data();
   }
   auto nonce = CounterNonce(receive_counter_);
-  if (crypto_aead_chacha20poly1305_ietf_decrypt_detached(plain.data(), nullptr, cipher, length,
-                                                         cipher + length, nullptr, 0, nonce.data(),
-                                                         keys_.receive.data()) != 0) {
+  if (crypto_aead_chacha20poly1305_ietf_decrypt_detached(
+          plain.data(), nullptr, sealed, head_bytes, sealed + length + 4, sealed + head_bytes,
+          length - head_bytes + 4, nonce.data(), keys_.receive.data()) != 0) {
     return Status::Corrupt("frame " + std::to_string(receive_counter_) +
                            " failed authentication (forged, altered, replayed, reordered "
                            "or truncated)");
   }
+  // The tail, authenticated above, is the plaintext as it is.
+  if (plain.data() != sealed && length > head_bytes)
+    std::memmove(plain.data() + head_bytes, sealed + head_bytes, length - head_bytes);
+  if (head_bytes_out != nullptr) *head_bytes_out = head_bytes;
   ++receive_counter_;
   return Status::Ok();
 }

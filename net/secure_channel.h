@@ -30,8 +30,11 @@
 
 namespace quid::net {
 
-constexpr uint16_t kProtocolVersion = 1;
+// 2: frames carry their encrypted length and leave a tail authenticated only (FrameCipher).
+constexpr uint16_t kProtocolVersion = 2;
 constexpr size_t kFrameTagBytes = 16;
+// What sealing adds to a frame's plaintext: the encrypted head's length, and the tag.
+constexpr size_t kFrameOverheadBytes = 4 + kFrameTagBytes;
 
 // Who a side accepts as its peer. An initiator normally pins the host's key; with no
 // pinned key it accepts any (trust on first use, for `quid init --peer`) and reports it.
@@ -83,14 +86,24 @@ class FrameCipher {
   explicit FrameCipher(const SessionKeys& keys);
   ~FrameCipher();
 
-  // Encrypts `plain` into `frame` = ciphertext || tag (REQUIRES: frame.size() ==
-  // plain.size() + 16; aborts otherwise). `frame` may alias `plain` when it has room for
-  // the tag.
-  void Seal(ByteSpan plain, MutableByteSpan frame);
-  // Decrypts `frame` into `plain` (frame.size() - 16 bytes); kCorrupt if the frame was
-  // forged, altered, replayed, reordered or truncated, and then the receive counter stays
-  // where it was and `plain` holds no plaintext. May alias.
-  Status Open(ByteSpan frame, MutableByteSpan plain);
+  // Seals `plain` = head | tail into `frame` = encrypted head | tail | head length (4,
+  // little endian) | tag: ChaCha20-Poly1305 encrypts the first `head_bytes` and
+  // authenticates everything (the tail and the length as associated data). The tail is for
+  // bytes that are ciphertext already: shard payloads, sealed by the chunk's own AEAD
+  // (keyed by the volume, bound to the chunk id and segment), which the host stores and
+  // serves as they are. Sending them encrypted again would hide nothing from an
+  // eavesdropper that the host does not see anyway, and cost a cipher pass on both ends;
+  // authenticating them keeps every frame tamper-evident. REQUIRES: frame.size() ==
+  // plain.size() + kFrameOverheadBytes and head_bytes <= plain.size() (aborts otherwise).
+  // `frame` may alias `plain` when it has room at the end.
+  void Seal(ByteSpan plain, MutableByteSpan frame, size_t head_bytes);
+  // All of `plain` encrypted.
+  void Seal(ByteSpan plain, MutableByteSpan frame) { Seal(plain, frame, plain.size()); }
+  // Opens `frame` into `plain` (frame.size() - kFrameOverheadBytes bytes): kCorrupt if the
+  // frame was forged, altered, replayed, reordered or truncated, and then the receive
+  // counter stays where it was and `plain` holds nothing of the frame. May alias. Sets
+  // `head_bytes` (if given) to the length of the part that was encrypted.
+  Status Open(ByteSpan frame, MutableByteSpan plain, size_t* head_bytes = nullptr);
 
  private:
   SessionKeys keys_;

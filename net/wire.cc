@@ -86,6 +86,11 @@ Result<Bytes> EncodeMessage(const google::protobuf::MessageLite& header, ByteSpa
   return out;
 }
 
+size_t MessageHeadBytes(ByteSpan plain) {
+  if (plain.size() < kFrameLengthBytes) return plain.size();
+  return std::min<size_t>(plain.size(), kFrameLengthBytes + GetLittleEndian32(plain.data()));
+}
+
 Status DecodeMessage(ByteSpan plain, google::protobuf::MessageLite* header, ByteSpan* payload) {
   if (plain.size() < kFrameLengthBytes) {
     return Status::Corrupt("message of " + std::to_string(plain.size()) +

@@ -28,6 +28,10 @@ constexpr size_t kMaxFrameBytes = kMaxPayloadBytes + kMaxHeaderBytes + 64;
 // bytes at the end so it can be sealed in place (the AEAD tag).
 Result<Bytes> EncodeMessage(const google::protobuf::MessageLite& header, ByteSpan payload,
                             size_t tail_room);
+// The bytes of a frame plaintext before its payload (header length and header): what the
+// channel encrypts; the payload (shard bytes, ciphertext already) it only authenticates
+// (FrameCipher::Seal). At most plain.size().
+size_t MessageHeadBytes(ByteSpan plain);
 // Splits a frame plaintext into its header (parsed into `header`) and payload (a view
 // into `plain`). kCorrupt on a bad length or unparsable header.
 Status DecodeMessage(ByteSpan plain, google::protobuf::MessageLite* header, ByteSpan* payload);

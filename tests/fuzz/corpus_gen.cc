@@ -3,6 +3,8 @@
 // and tag checks. Run by hand when a format changes, then commit the files:
 //   fuzz_corpus_gen tests/fuzz/corpus
 // Inputs found by fuzzing (crash regressions) live beside these and are never rewritten.
+#include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <fstream>
 #include <string>
@@ -26,9 +28,10 @@ void AppendFrame(Bytes& input, ByteSpan frame) {
   input.insert(input.end(), frame.begin(), frame.end());
 }
 
-Bytes SealText(FrameCipher& sender, std::string_view text) {
-  Bytes frame(text.size() + kFrameTagBytes);
-  sender.Seal(AsBytes(text), frame);
+// `head` bytes encrypted, the rest of the text only authenticated (all of it by default).
+Bytes SealText(FrameCipher& sender, std::string_view text, size_t head = SIZE_MAX) {
+  Bytes frame(text.size() + kFrameOverheadBytes);
+  sender.Seal(AsBytes(text), frame, std::min(head, text.size()));
   return frame;
 }
 
@@ -43,10 +46,10 @@ bool WriteHandshakeSeeds(const std::string& dir) {
   if (!m2.ok()) return false;
   Result<Bytes> m3 = initiator.Receive(*m2);
   if (!m3.ok()) return false;
-  Bytes v2 = *m1;
-  v2[1] = 2;
+  Bytes other_version = *m1;
+  other_version[1] ^= 0x7f;
   return Write(dir + "/message1", *m1) && Write(dir + "/message2", *m2) &&
-         Write(dir + "/message3", *m3) && Write(dir + "/message1_version2", v2) &&
+         Write(dir + "/message3", *m3) && Write(dir + "/message1_other_version", other_version) &&
          Write(dir + "/message1_truncated", ByteSpan(*m1).first(40)) && Write(dir + "/empty", {});
 }
 
@@ -56,7 +59,7 @@ bool WriteFrameSeeds(const std::string& dir) {
   AppendFrame(one, SealText(sender, "hello, host"));
   Bytes three = one;
   AppendFrame(three, SealText(sender, ""));
-  AppendFrame(three, SealText(sender, std::string(300, 'z')));
+  AppendFrame(three, SealText(sender, std::string(300, 'z'), 20));  // a clear tail
   Bytes flipped = three;
   flipped[flipped.size() - 1] ^= 1;
   Bytes replayed = one;

@@ -17,7 +17,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using quid::MutableByteSpan;
   using quid::Status;
   using quid::net::FrameCipher;
-  using quid::net::kFrameTagBytes;
+  using quid::net::kFrameOverheadBytes;
   using quid::net::kFuzzFrameLengthBytes;
 
   FrameCipher receiver(quid::net::FuzzFrameKeys());
@@ -34,28 +34,29 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const Bytes frame(data + offset, data + offset + length);
     offset += length;
 
-    if (frame.size() < kFrameTagBytes) {
-      if (receiver.Open(frame, {}).ok()) std::abort();  // too short to hold a tag
+    if (frame.size() < kFrameOverheadBytes) {
+      if (receiver.Open(frame, {}).ok()) std::abort();  // too short for its length and tag
       break;
     }
     // Even frames open into a separate buffer, odd ones in place, as a connection that
     // reuses its receive buffer does.
     Bytes buffer = frame;
-    Bytes separate(index % 2 == 0 ? frame.size() - kFrameTagBytes : 0);
-    MutableByteSpan plain = index % 2 == 0
-                                ? MutableByteSpan(separate)
-                                : MutableByteSpan(buffer.data(), frame.size() - kFrameTagBytes);
-    Status status = receiver.Open(buffer, plain);
+    Bytes separate(index % 2 == 0 ? frame.size() - kFrameOverheadBytes : 0);
+    MutableByteSpan plain =
+        index % 2 == 0 ? MutableByteSpan(separate)
+                       : MutableByteSpan(buffer.data(), frame.size() - kFrameOverheadBytes);
+    size_t head_bytes = 0;
+    Status status = receiver.Open(buffer, plain, &head_bytes);
     if (!status.ok()) {
       // The counter did not move: the frame an honest sender seals next still opens.
-      Bytes probe(kFrameTagBytes + 1);
+      Bytes probe(kFrameOverheadBytes + 1);
       sender.Seal(Bytes{0x5a}, probe);
       Bytes probe_plain(1);
       if (!receiver.Open(probe, probe_plain).ok() || probe_plain[0] != 0x5a) std::abort();
       break;
     }
     Bytes resealed(frame.size());
-    sender.Seal(plain, resealed);
+    sender.Seal(plain, resealed, head_bytes);
     if (resealed != frame) std::abort();
   }
   return 0;

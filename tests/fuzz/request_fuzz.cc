@@ -102,11 +102,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!status.ok()) Check(reply.empty() && response.result_case() == response.RESULT_NOT_SET);
   Check(service.used_bytes() <= kContributionBytes);
   // The answer goes back in one frame, sealed in place, and the tenant can read it.
-  quid::Result<Bytes> answer = quid::net::EncodeMessage(response, reply, quid::net::kFrameTagBytes);
+  quid::Result<Bytes> answer =
+      quid::net::EncodeMessage(response, reply, quid::net::kFrameOverheadBytes);
   Check(answer.ok());
   quid::wire::Response read_back;
   ByteSpan reply_payload;
-  ByteSpan plain(answer->data(), answer->size() - quid::net::kFrameTagBytes);
+  ByteSpan plain(answer->data(), answer->size() - quid::net::kFrameOverheadBytes);
   Check(quid::net::DecodeMessage(plain, &read_back, &reply_payload).ok());
   Check(reply_payload.size() == reply.size());
   return 0;

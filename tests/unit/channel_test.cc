@@ -331,7 +331,7 @@ TEST_F(HandshakeTest, ALowOrderEphemeralKeyIsRefused) {
 }
 
 TEST_F(HandshakeTest, VersionMismatchIsInvalid) {
-  for (uint16_t version : {0, 2, 0x0100, 0xffff}) {
+  for (uint16_t version : {0, 1, 3, 0x0100, 0xffff}) {
     Pair p = MakePair(tenant_, host_);
     Bytes m1 = *p.initiator.Start();
     m1[0] = static_cast<uint8_t>(version >> 8);
@@ -343,7 +343,7 @@ TEST_F(HandshakeTest, VersionMismatchIsInvalid) {
   // A newer peer's message 1 may be longer: it still hears "version", not "malformed".
   Pair p = MakePair(tenant_, host_);
   Bytes m1 = *p.initiator.Start();
-  m1[1] = 2;
+  m1[1] = static_cast<uint8_t>(kProtocolVersion + 1);
   m1.resize(80);
   EXPECT_EQ(p.responder.Receive(m1).status().code(), Code::kInvalid);
 }
@@ -466,16 +466,16 @@ class FrameTest : public ::testing::Test {
     host_keys_ = p.responder.keys();
   }
   static Bytes Seal(FrameCipher& c, std::string_view text) {
-    Bytes frame(text.size() + kFrameTagBytes);
+    Bytes frame(text.size() + kFrameOverheadBytes);
     c.Seal(AsBytes(text), frame);
     return frame;
   }
   static Result<std::string> Open(FrameCipher& c, const Bytes& frame) {
-    if (frame.size() < kFrameTagBytes) {
+    if (frame.size() < kFrameOverheadBytes) {
       QUID_RETURN_IF_ERROR(c.Open(frame, {}));
       return std::string();
     }
-    Bytes plain(frame.size() - kFrameTagBytes);
+    Bytes plain(frame.size() - kFrameOverheadBytes);
     QUID_RETURN_IF_ERROR(c.Open(frame, plain));
     return std::string(AsStringView(plain));
   }
@@ -492,7 +492,7 @@ TEST_F(FrameTest, FramesRoundTripInBothDirections) {
     std::string down =
         "response " + std::to_string(i) + std::string(static_cast<size_t>(i) * 1000, 'x');
     Bytes f1 = Seal(tenant, up);
-    EXPECT_EQ(f1.size(), up.size() + kFrameTagBytes);
+    EXPECT_EQ(f1.size(), up.size() + kFrameOverheadBytes);
     Result<std::string> got1 = Open(host, f1);
     ASSERT_TRUE(got1.ok()) << got1.status().ToString();
     EXPECT_EQ(*got1, up);
@@ -515,7 +515,7 @@ TEST_F(FrameTest, SealAndOpenInPlace) {
   FrameCipher host(host_keys_);
   std::string text = "in place payload";
   Bytes buf(text.begin(), text.end());
-  buf.resize(text.size() + kFrameTagBytes);
+  buf.resize(text.size() + kFrameOverheadBytes);
   tenant.Seal(ByteSpan(buf.data(), text.size()), buf);
   EXPECT_NE(std::string(AsStringView(ByteSpan(buf.data(), text.size()))), text);
   ASSERT_TRUE(host.Open(buf, MutableByteSpan(buf.data(), text.size())).ok());
@@ -523,12 +523,12 @@ TEST_F(FrameTest, SealAndOpenInPlace) {
 
   // Overlapping spans that start at different bytes: seal a plaintext that sits one byte
   // into the frame buffer, then open into a span one byte into the frame.
-  Bytes shifted(1 + text.size() + kFrameTagBytes);
+  Bytes shifted(1 + text.size() + kFrameOverheadBytes);
   std::copy(text.begin(), text.end(), shifted.begin() + 1);
   tenant.Seal(ByteSpan(shifted.data() + 1, text.size()),
-              MutableByteSpan(shifted.data(), text.size() + kFrameTagBytes));
+              MutableByteSpan(shifted.data(), text.size() + kFrameOverheadBytes));
   MutableByteSpan dest(shifted.data() + 1, text.size());
-  ASSERT_TRUE(host.Open(ByteSpan(shifted.data(), text.size() + kFrameTagBytes), dest).ok());
+  ASSERT_TRUE(host.Open(ByteSpan(shifted.data(), text.size() + kFrameOverheadBytes), dest).ok());
   EXPECT_EQ(std::string(AsStringView(dest)), text);
 }
 
@@ -600,6 +600,68 @@ TEST_F(FrameTest, WrongSizedPlainBufferIsRefused) {
   EXPECT_EQ(host.Open(f, small).code(), Code::kInvalid);
   Bytes right(4);
   EXPECT_TRUE(host.Open(f, right).ok());
+}
+
+TEST_F(FrameTest, ATailLeftInTheClearIsStillAuthenticated) {
+  FrameCipher tenant(tenant_keys_);
+  const std::string head = "header: put shard 42";
+  const std::string tail = "shard bytes, ciphertext already";
+  const std::string text = head + tail;
+  Bytes frame(text.size() + kFrameOverheadBytes);
+  tenant.Seal(AsBytes(text), frame, head.size());
+  // The head is encrypted, the tail travels as it is.
+  EXPECT_EQ(AsStringView(ByteSpan(frame.data() + head.size(), tail.size())), tail);
+  EXPECT_EQ(std::string(AsStringView(ByteSpan(frame.data(), head.size()))).find("shard 42"),
+            std::string::npos);
+  {
+    FrameCipher host(host_keys_);
+    Bytes plain(text.size());
+    size_t head_bytes = 0;
+    ASSERT_TRUE(host.Open(frame, plain, &head_bytes).ok());
+    EXPECT_EQ(AsStringView(plain), text);
+    EXPECT_EQ(head_bytes, head.size());
+  }
+  // Every bit of it counts: the tail, the length, the head and the tag.
+  for (size_t bit = 0; bit < frame.size() * 8; ++bit) {
+    FrameCipher host(host_keys_);
+    Bytes bad = frame;
+    bad[bit / 8] ^= static_cast<uint8_t>(1u << (bit % 8));
+    Bytes plain(text.size());
+    EXPECT_EQ(host.Open(bad, plain).code(), Code::kCorrupt) << bit;
+  }
+  // So does where the head ends: the same bytes with another split do not open.
+  for (size_t split : {size_t{0}, head.size() - 1, head.size() + 1, text.size()}) {
+    FrameCipher host(host_keys_);
+    Bytes moved = frame;
+    for (size_t i = 0; i < 4; ++i) moved[text.size() + i] = static_cast<uint8_t>(split >> (8 * i));
+    Bytes plain(text.size());
+    EXPECT_EQ(host.Open(moved, plain).code(), Code::kCorrupt) << split;
+  }
+  // A length past the end is refused before anything is read from it.
+  FrameCipher host(host_keys_);
+  Bytes past = frame;
+  past[text.size() + 3] = 0x7f;
+  Bytes plain(text.size());
+  EXPECT_EQ(host.Open(past, plain).code(), Code::kCorrupt);
+}
+
+TEST_F(FrameTest, AClearTailOpensInPlaceAndIntoAnotherBuffer) {
+  FrameCipher tenant(tenant_keys_);
+  FrameCipher host(host_keys_);
+  const std::string text = std::string(100, 'h') + std::string(5000, 't');
+  for (int round = 0; round < 2; ++round) {
+    Bytes buf(text.begin(), text.end());
+    buf.resize(text.size() + kFrameOverheadBytes);
+    tenant.Seal(ByteSpan(buf.data(), text.size()), buf, 100);
+    if (round == 0) {
+      ASSERT_TRUE(host.Open(buf, MutableByteSpan(buf.data(), text.size())).ok());
+      EXPECT_EQ(AsStringView(ByteSpan(buf.data(), text.size())), text);
+    } else {
+      Bytes other(text.size());
+      ASSERT_TRUE(host.Open(buf, other).ok());
+      EXPECT_EQ(AsStringView(other), text);
+    }
+  }
 }
 
 }  // namespace

@@ -115,17 +115,18 @@ struct RawSession {
 
   // A sealed frame, length prefix included, ready to send.
   Bytes Seal(const wire::Request& request, ByteSpan payload = {}) {
-    Result<Bytes> plain = EncodeMessage(request, payload, kFrameTagBytes);
+    Result<Bytes> plain = EncodeMessage(request, payload, kFrameOverheadBytes);
     EXPECT_TRUE(plain.ok());
     Bytes body = std::move(plain.value());
-    cipher->Seal(ByteSpan(body.data(), body.size() - kFrameTagBytes), MutableByteSpan(body));
+    const ByteSpan message(body.data(), body.size() - kFrameOverheadBytes);
+    cipher->Seal(message, MutableByteSpan(body), MessageHeadBytes(message));
     return WithLengthPrefix(body);
   }
 
   std::optional<wire::Response> Receive() {
     std::optional<Bytes> frame = RecvFrame(fd);
-    if (!frame || frame->size() < kFrameTagBytes) return std::nullopt;
-    size_t plain_size = frame->size() - kFrameTagBytes;
+    if (!frame || frame->size() < kFrameOverheadBytes) return std::nullopt;
+    size_t plain_size = frame->size() - kFrameOverheadBytes;
     if (!cipher->Open(*frame, MutableByteSpan(frame->data(), plain_size)).ok()) {
       return std::nullopt;
     }
