@@ -9,8 +9,11 @@
 
 namespace quid {
 namespace {
-constexpr size_t kPrefetchThreads = 2;
-constexpr int kChunksAhead = 4;
+// Four chunk fetches in flight, eight chunks ahead: with two, a cold sequential read over
+// six hosts left a core idle a third of the time, waiting on shard round trips
+// (docs/benchmarks.md, issue 16). What runs ahead stays within the cache's bound.
+constexpr size_t kPrefetchThreads = 4;
+constexpr int kChunksAhead = 8;
 constexpr size_t kMaxTrackedReaders = 4096;  // sequential detection is a hint: bounded
 }  // namespace
 
