@@ -264,6 +264,28 @@ bool Repairer::RepairOne(const std::string& key, bool suspect, uint64_t known_ba
   // From the rebuild to the removal of bad copies, no other mover touches shards.
   std::unique_lock<std::mutex> moving;
   if (p_.shard_move_mu != nullptr) moving = std::unique_lock(*p_.shard_move_mu);
+  // The record again, now that no other mover can change it: RestoreRedundancy may have
+  // moved a shard while this one waited for the lock or the rate limit. Rebuilt from the
+  // old record, that shard would look lost where it no longer is, and the spare copies a
+  // failed commit removes could be the very ones the other mover committed.
+  {
+    meta::Chunk now;
+    if (!p_.db->GetProto(Cf::kChunks, key, &now).ok()) return false;  // dropped meanwhile
+    // Re-uploaded: other shards altogether, which the next walk judges afresh.
+    if (now.generation() != record.generation()) return false;
+    if (!std::equal(now.stores().begin(), now.stores().end(), record.stores().begin(),
+                    record.stores().end())) {
+      Result<StoredChunk> moved = FromRecord(ChunkIdOf(key), now);
+      if (!moved.ok()) return false;
+      chunk = std::move(moved);
+      {
+        std::lock_guard lock(mu_);
+        health = sched_.Assess(chunk->stores, k, m, known_bad);
+      }
+      if (!health.needs_repair && (health.replace_mask & known_bad) == 0 && !check_all)
+        return false;  // the other mover healed it
+    }
+  }
   Result<ShardRepair> repair =
       p_.chunks->RepairShards(*chunk, health.replace_mask, avoid, check_all);
   RepairOutcome outcome;
