@@ -127,6 +127,13 @@ Result<std::string> DemoPassphrase(const std::string& workdir) {
   if (std::getenv("QUID_PASSPHRASE") || ::isatty(STDIN_FILENO)) {
     return GetPassphrase({.confirm = true});
   }
+  // A volume a previous demo made with a passphrase it was given (not one it kept here):
+  // a new random one could only fail to open it, so say which one it needs.
+  if (std::filesystem::exists(workdir + "/node1/meta")) {
+    return Status::Invalid("the volume in " + workdir +
+                           "/node1 was made with a passphrase this demo was not given: set "
+                           "QUID_PASSPHRASE to it (or run the demo on a terminal to type it)");
+  }
   uint8_t random[16];
   randombytes_buf(random, sizeof(random));
   std::string made = ToHex({random, sizeof(random)});

@@ -173,4 +173,11 @@ kill -0 "$DEMO_PID" 2>/dev/null && fail "quid demo still runs 60 s after SIGTERM
 wait "$DEMO_PID" || rc=$?
 [ "$rc" = 0 ] || soft_fail "quid demo exited $rc after SIGTERM: $(tail -1 "$S/demo.log")"
 ! mountpoint -q "$M" || soft_fail "quid demo exited but $M is still mounted"
+
+check "the demo again without the passphrase its volume was made with: refused, and says so"
+rc=0
+env -u QUID_PASSPHRASE timeout 30 "$QUID" demo --nodes 7 --workdir "$W" "$M" </dev/null >"$S/demo2.out" 2>&1 || rc=$?
+[ "$rc" != 0 ] || soft_fail "quid demo without the passphrase exited 0"
+grep -q "QUID_PASSPHRASE" "$S/demo2.out" || soft_fail "quid demo without the passphrase: $(tail -1 "$S/demo2.out")"
+[ ! -e "$W/passphrase" ] || soft_fail "quid demo without the passphrase wrote a new one to $W/passphrase"
 it_done
