@@ -211,10 +211,12 @@ constexpr uint64_t kBigBudget = 4ull << 30;  // per host per hour: a full pass i
 
 TEST_F(VolumeRepairTest, AuditsCatchAStoreThatSilentlyDeletesAndItsDataMovesOff) {
   Open(3'600'000'000'000, kBigBudget);
-  const Bytes data = RandomBytes(2 * 1024 * 1024, 75);
+  const Bytes data = RandomBytes(6 * 1024 * 1024, 75);  // 24 chunks: ~18 shards a store
   WriteFile("f", data);
   const size_t held = memory_[3]->shard_count();
-  ASSERT_GT(held, 0u);
+  // Distrust takes at least 3 failed audits: a store that held fewer is repaired around,
+  // not judged (chunk ids, and so placement, differ from run to run).
+  ASSERT_GE(held, 5u);
   for (const ShardId& id : memory_[3]->ids()) memory_[3]->Drop(id);  // no read ever asks
   ASSERT_TRUE(WaitFor(30,
                       [](const VolumeStatus& s) {
@@ -233,7 +235,7 @@ TEST_F(VolumeRepairTest, AuditsCatchAStoreThatSilentlyDeletesAndItsDataMovesOff)
 
 TEST_F(VolumeRepairTest, AuditsCatchALiarWithoutAnyRead) {
   Open(3'600'000'000'000, kBigBudget);
-  const Bytes data = RandomBytes(2 * 1024 * 1024, 76);
+  const Bytes data = RandomBytes(6 * 1024 * 1024, 76);  // 24 chunks: ~18 shards a store
   WriteFile("f", data);
   faulty_[6]->SetCorruptReads(true);
   ASSERT_TRUE(WaitFor(30, [](const VolumeStatus& s) {
@@ -246,7 +248,7 @@ TEST_F(VolumeRepairTest, AuditsCatchALiarWithoutAnyRead) {
 
 TEST_F(VolumeRepairTest, ARemountKeepsAHostsAbsenceAndDistrust) {
   Open(6'000'000'000, kBigBudget);
-  const Bytes data = RandomBytes(2 * 1024 * 1024, 77);
+  const Bytes data = RandomBytes(6 * 1024 * 1024, 77);  // 24 chunks: ~18 shards a store
   WriteFile("f", data);
   faulty_[6]->SetCorruptReads(true);
   ASSERT_TRUE(WaitFor(30, [](const VolumeStatus& s) { return s.stores[6].distrusted; }));
