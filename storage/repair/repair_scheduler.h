@@ -83,7 +83,6 @@ class RepairScheduler {
   struct Returned {
     uint32_t host = 0;
     int64_t away_for_ns = 0;
-    bool operator==(const Returned&) const = default;
   };
   std::vector<Returned> TakeReturnedHosts();
   // The round is over: the next probe is due one interval from now.
@@ -183,10 +182,5 @@ class RepairScheduler {
   std::vector<std::pair<uint64_t, uint64_t>> pass_start_, last_pass_;
   bool pass_ended_ = false;
 };
-
-// Placement weighs a host by its free room (GiB) times its service score (DESIGN.md); a
-// full host keeps a sliver, since the policy never places on weight 0 and a host that frees
-// room should come back without a special case.
-double PlacementWeight(uint64_t capacity_bytes, uint64_t used_bytes, const ServiceRecord& record);
 
 }  // namespace quid

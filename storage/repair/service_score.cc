@@ -24,4 +24,11 @@ bool Distrusted(const ServiceRecord& r) {
   return r.audits_failed >= 3 && r.audits_failed * 10 >= r.audits_ok + r.audits_failed;
 }
 
+double PlacementWeight(uint64_t capacity_bytes, uint64_t used_bytes, const ServiceRecord& record) {
+  const double free_gib =
+      static_cast<double>(capacity_bytes - std::min(used_bytes, capacity_bytes)) /
+      static_cast<double>(1ull << 30);
+  return std::max(free_gib, 1e-3) * ServiceScore(record);
+}
+
 }  // namespace quid

@@ -22,4 +22,9 @@ double ServiceScore(const ServiceRecord& r);
 // (not copied: it might copy garbage) and it gets no new ones.
 bool Distrusted(const ServiceRecord& r);
 
+// Placement weighs a host by its free room (GiB) times its service score (DESIGN.md); a
+// full host keeps a sliver, since the policy never places on weight 0 and a host that frees
+// room should come back without a special case.
+double PlacementWeight(uint64_t capacity_bytes, uint64_t used_bytes, const ServiceRecord& record);
+
 }  // namespace quid

@@ -13,6 +13,9 @@ constexpr size_t kDeletesPerStep = 256;
 constexpr size_t kStrayBatch = 1024;
 constexpr int64_t kMinBackoffNs = 1'000'000'000;
 constexpr int64_t kMaxBackoffNs = 60'000'000'000;
+// A returned store that cannot be listed is tried this often (1 s doubling to 60 s apart:
+// about 6 minutes) before the periodic sweep is left to it.
+constexpr int kReturnedSweepTries = 10;
 }  // namespace
 
 GarbageCollector::GarbageCollector(MetaDb* db, ChunkStore* chunks, ReadGate* gate, Clock* clock,
@@ -94,7 +97,11 @@ void GarbageCollector::ProcessPendingDeletes() {
 }
 
 GarbageCollector::~GarbageCollector() {
-  stop_sweep_ = true;
+  {
+    std::lock_guard lock(start_mu_);
+    stop_sweep_ = true;
+  }
+  wake_.notify_all();
   if (sweeper_.joinable()) sweeper_.join();
 }
 
@@ -106,15 +113,27 @@ void GarbageCollector::SweepInBackground() {
   if (sweep_running_.exchange(true)) return;  // one at a time
   if (sweeper_.joinable()) sweeper_.join();   // the last one has finished
   sweeper_ = std::thread([this] {
+    Status s = SweepStores(/*returned_only=*/false);
+    if (!s.ok()) spdlog::warn("unreferenced-shard sweep: {}", s.message());
+    // Stores that returned while it ran (after they were listed, perhaps), or whose
+    // listing failed (a store just back may not answer a listing yet): only those, again,
+    // backing off, until each is listed or has failed kReturnedSweepTries times.
+    int64_t backoff_ns = 0;
     for (;;) {
-      Status s = Sweep();
-      if (!s.ok()) spdlog::warn("unreferenced-shard sweep: {}", s.message());
-      // A store returned while this sweep ran (after it was listed, perhaps): once more.
-      std::lock_guard again(start_mu_);
-      if (stale_before_.empty() || stop_sweep_) {
-        sweep_running_ = false;
-        return;
+      {
+        std::unique_lock again(start_mu_);
+        if (backoff_ns > 0)
+          wake_.wait_for(again, std::chrono::nanoseconds(backoff_ns),
+                         [this] { return stop_sweep_.load() || returned_news_; });
+        if (stale_before_.empty() || stop_sweep_) {
+          sweep_running_ = false;
+          return;
+        }
+        returned_news_ = false;
       }
+      s = SweepStores(/*returned_only=*/true);
+      if (!s.ok()) spdlog::warn("returned-store sweep: {}", s.message());
+      backoff_ns = std::clamp<int64_t>(backoff_ns * 2, kMinBackoffNs, kMaxBackoffNs);
     }
   });
 }
@@ -122,13 +141,20 @@ void GarbageCollector::SweepInBackground() {
 void GarbageCollector::SweepReturnedStore(uint32_t store, int64_t stale_before_ns) {
   {
     std::lock_guard lock(start_mu_);
-    int64_t& cutoff = stale_before_[store];
-    cutoff = std::max(cutoff, stale_before_ns);
+    Returned& r = stale_before_[store];
+    r.cutoff_ns = std::max(r.cutoff_ns, stale_before_ns);
+    r.tries_left = kReturnedSweepTries;
+    returned_news_ = true;
   }
+  wake_.notify_all();
   SweepInBackground();
 }
 
 Status GarbageCollector::Sweep() {
+  return SweepStores(/*returned_only=*/false);
+}
+
+Status GarbageCollector::SweepStores(bool returned_only) {
   // Every shard the metadata knows, per store (committed or awaiting deletion): a copy of
   // a known shard on a store that should not hold it is stray too. Sorted ids, 16 bytes
   // a shard, rather than a hash set of strings (about 120): a volume of tens of millions
@@ -136,10 +162,21 @@ Status GarbageCollector::Sweep() {
   // snapshot each; anything committed after it is younger than the grace period.
   const std::vector<std::shared_ptr<ShardStore>> stores = chunks_->stores();
   const size_t store_count = stores.size();
+  // Taken before the metadata is read, so a store that returns during this pass is swept
+  // by the next one. A store back from the lost holds nothing newer than when it left
+  // that is stale.
+  std::map<uint32_t, Returned> returned;
+  {
+    std::lock_guard lock(start_mu_);
+    returned.swap(stale_before_);
+  }
+  const auto wanted = [&](size_t s) {
+    return s < store_count && (!returned_only || returned.count(static_cast<uint32_t>(s)));
+  };
   std::vector<std::vector<ShardId>> known(store_count);
   auto add = [&](const ChunkId& id, const meta::Chunk& c) {
     for (int i = 0; i < c.stores_size(); ++i) {
-      if (c.stores(i) >= store_count) continue;
+      if (!wanted(c.stores(i))) continue;
       known[c.stores(i)].push_back(chunks_->ShardIdFor(id, c.generation(), i));
     }
   };
@@ -164,20 +201,16 @@ Status GarbageCollector::Sweep() {
     ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
     ids.shrink_to_fit();
   }
-  // Uploads in flight right now are younger than the grace period; a store back from the
-  // lost holds nothing newer than when it left that is stale.
+  // Uploads in flight right now are younger than the grace period.
   const int64_t default_cutoff = clock_->now_ns() - grace_ns_;
-  std::map<uint32_t, int64_t> returned;
-  {
-    std::lock_guard lock(start_mu_);
-    returned.swap(stale_before_);
-  }
   uint64_t removed = 0;
+  std::map<uint32_t, Returned> unlisted;  // returned stores whose listing failed
   for (size_t s = 0; s < store_count && !stop_sweep_; ++s) {
+    if (!wanted(s)) continue;
     const auto& store = stores[s];
     const auto back = returned.find(static_cast<uint32_t>(s));
     const int64_t cutoff =
-        back == returned.end() ? default_cutoff : std::max(default_cutoff, back->second);
+        back == returned.end() ? default_cutoff : std::max(default_cutoff, back->second.cutoff_ns);
     // Removed in batches as the listing goes, so strays never pile up in memory either.
     std::vector<ShardId> stray;
     const auto remove_stray = [&] {
@@ -191,15 +224,37 @@ Status GarbageCollector::Sweep() {
       if (stray.size() >= kStrayBatch) remove_stray();
       return !stop_sweep_.load();
     });
-    // An unreachable store is swept next time (a returned one that left again: by the
-    // periodic sweep, at the usual grace).
-    if (listed.ok()) remove_stray();
+    // An unreachable store is swept next time: a returned one by the next returned-store
+    // pass while it has tries left (then by the periodic sweep, at the usual grace).
+    if (listed.ok()) {
+      remove_stray();
+      if (back != returned.end())
+        spdlog::info("store {} swept after its return: {} stale shards removed so far", s, removed);
+    } else if (back != returned.end()) {
+      if (back->second.tries_left > 1) {
+        Returned again = back->second;
+        again.tries_left--;
+        unlisted.emplace(back->first, again);
+      } else {
+        spdlog::warn(
+            "store {} back from the lost but not listable: {}; its stale shards wait "
+            "for the periodic sweep",
+            s, listed.message());
+      }
+    }
     std::vector<ShardId>().swap(known[s]);
+  }
+  if (!unlisted.empty()) {
+    std::lock_guard lock(start_mu_);
+    for (const auto& [store, r] : unlisted) {
+      // A newer return of the same store (while this pass ran) keeps its own cutoff and tries.
+      stale_before_.emplace(store, r);
+    }
   }
   if (stop_sweep_) return Status::Ok();  // closing: not a completed pass
   if (removed) spdlog::info("removed {} shards no metadata references", removed);
   last_sweep_removed_ = removed;
-  sweeps_++;
+  if (!returned_only) sweeps_++;
   return Status::Ok();
 }
 

@@ -22,6 +22,7 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <map>
 #include <mutex>
@@ -54,7 +55,8 @@ class GarbageCollector {
   // A store is back after it was declared lost: its chunks were rebuilt elsewhere, so the
   // unreferenced shards it holds from before `stale_before_ns` (wall time; it could receive
   // nothing while away) are stale whatever their age. Sweeps it soon (after the sweep under
-  // way, if one is), not at the next periodic sweep.
+  // way, if one is), not at the next periodic sweep, and again, backing off, while its
+  // listing fails (a store just back may answer a probe before it answers a listing).
   void SweepReturnedStore(uint32_t store, int64_t stale_before_ns);
   // Stops a sweep in progress and waits for it.
   ~GarbageCollector();
@@ -91,10 +93,19 @@ class GarbageCollector {
   std::atomic<uint64_t> sweeps_{0};
   std::atomic<bool> sweep_running_{false};
   std::atomic<bool> stop_sweep_{false};
-  std::mutex start_mu_;  // SweepInBackground's; guards stale_before_
-  // Per store index, from SweepReturnedStore: the next sweep's cutoff for it (taken by
-  // that sweep).
-  std::map<uint32_t, int64_t> stale_before_;
+  // A full pass (returned_only false) or a pass over the returned stores only.
+  Status SweepStores(bool returned_only);
+
+  std::mutex start_mu_;           // SweepInBackground's; guards stale_before_ and returned_news_
+  std::condition_variable wake_;  // a store returned, or closing
+  struct Returned {
+    int64_t cutoff_ns = 0;  // its unreferenced shards from before this are stale
+    int tries_left = 0;     // listings still to try before the periodic sweep takes over
+  };
+  // Per store index, from SweepReturnedStore: the next pass's cutoff for it (taken by that
+  // pass; put back, one try less, if its listing fails).
+  std::map<uint32_t, Returned> stale_before_;
+  bool returned_news_ = false;  // a store returned since the sweeper last looked
   std::thread sweeper_;
 };
 

@@ -53,12 +53,19 @@ void FaultyStore::PassReadGate() {
   --readers_waiting_;
 }
 
-bool FaultyStore::TakeFailedPut() {
-  int pending = fail_next_puts_.load();
+namespace {
+// Takes one from a pending-failure count; false when none is left.
+bool TakeOne(std::atomic<int>& count) {
+  int pending = count.load();
   while (pending > 0) {
-    if (fail_next_puts_.compare_exchange_weak(pending, pending - 1)) return true;
+    if (count.compare_exchange_weak(pending, pending - 1)) return true;
   }
   return false;
+}
+}  // namespace
+
+bool FaultyStore::TakeFailedPut() {
+  return TakeOne(fail_next_puts_);
 }
 
 Status FaultyStore::Put(const ShardId& id, ByteSpan data) {
@@ -103,7 +110,10 @@ Result<ShardInfo> FaultyStore::Stat(const ShardId& id) {
 }
 
 Status FaultyStore::List(const std::function<bool(const ShardId&, const ShardInfo&)>& fn) {
+  lists_.fetch_add(1);
   QUID_RETURN_IF_ERROR(Enter());
+  if (TakeOne(fail_next_lists_))
+    return Status::Unavailable(inner_->name() + ": list: injected failure");
   return inner_->List(fn);
 }
 

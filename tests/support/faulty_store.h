@@ -9,6 +9,8 @@
 //   down           every call returns kUnavailable "store down" (an unreachable host);
 //   refuse writes  Put returns kNoSpace (a full host);
 //   fail next puts the next N Puts return kIoError without reaching the inner store;
+//   fail next lists the next N Lists return kUnavailable (a host that answers a probe
+//                  but not yet a listing);
 //   corrupt reads  Get and ReadRange return the inner store's bytes with one bit
 //                  flipped. The flip happens after the inner store verified its
 //                  checksum, so Get still returns OK: this is a store that lies on the
@@ -59,12 +61,15 @@ class FaultyStore : public ShardStore {
   int readers_waiting();
   // The next `n` Puts fail with kIoError (replaces any count still pending).
   void FailNextPuts(int n) { fail_next_puts_.store(n); }
+  // The next `n` Lists fail with kUnavailable.
+  void FailNextLists(int n) { fail_next_lists_.store(n); }
 
   // Calls made, faulted ones included.
   uint64_t puts() const { return puts_.load(); }
   uint64_t gets() const { return gets_.load(); }
   uint64_t reads() const { return reads_.load(); }  // ReadRange
   uint64_t removes() const { return removes_.load(); }
+  uint64_t lists() const { return lists_.load(); }
 
   ShardStore* inner() const { return inner_.get(); }
 
@@ -80,6 +85,8 @@ class FaultyStore : public ShardStore {
   std::atomic<bool> corrupt_reads_{false};
   std::atomic<int64_t> delay_ms_{0};
   std::atomic<int> fail_next_puts_{0};
+  std::atomic<int> fail_next_lists_{0};
+  std::atomic<uint64_t> lists_{0};
   std::atomic<uint64_t> puts_{0};
   std::atomic<uint64_t> gets_{0};
   std::atomic<uint64_t> reads_{0};

@@ -174,5 +174,15 @@ TEST(ServiceScoreTest, NewHostsStartHighAuditFailuresSinkAndDistrustNeedsARate) 
   EXPECT_FALSE(Distrusted({.audits_ok = 300, .audits_failed = 3}));  // 1 %: rot, not a liar
 }
 
+TEST(PlacementWeightTest, FreeRoomTimesServiceWithASliverWhenFull) {
+  const ServiceRecord good;
+  EXPECT_DOUBLE_EQ(PlacementWeight(4ull << 30, 1ull << 30, good), 3.0);
+  EXPECT_GT(PlacementWeight(1ull << 30, 2ull << 30, good), 0.0);
+  ServiceRecord poor;
+  poor.audits_ok = 2;
+  poor.audits_failed = 8;
+  EXPECT_LT(PlacementWeight(4ull << 30, 1ull << 30, poor), 3.0 * 0.5);
+}
+
 }  // namespace
 }  // namespace quid

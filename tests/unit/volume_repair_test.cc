@@ -169,6 +169,28 @@ TEST_F(VolumeRepairTest, AStoreBackAfterItWasLostHasItsStaleShardsSweptAndRoomFr
   EXPECT_EQ(ReadBack(data.size()), data);
 }
 
+TEST_F(VolumeRepairTest, AReturnedStoreThatCannotBeListedAtFirstIsSweptOnceItCan) {
+  // A host can answer a probe before it answers a listing (a connection still being set
+  // up, a listing that times out): the sweep of its stale shards must not be spent on it.
+  Open(1'000'000'000);
+  const Bytes data = RandomBytes(2 * 1024 * 1024 + 9, 75);
+  WriteFile("f", data);
+  ASSERT_TRUE(WaitFor(5, FullyHealthy));
+  const size_t held = memory_[2]->shard_count();
+  ASSERT_GT(held, 0u);
+  std::this_thread::sleep_for(std::chrono::seconds(1));  // past the clock-skew allowance
+  faulty_[2]->SetDown(true);
+  ASSERT_TRUE(WaitFor(
+      30, [](const VolumeStatus& s) { return FullyHealthy(s) && s.repair.chunks_done > 0; }));
+  const uint64_t lists_before = faulty_[2]->lists();
+  faulty_[2]->FailNextLists(2);
+  faulty_[2]->SetDown(false);
+  EXPECT_TRUE(WaitFor(15, [&](const VolumeStatus&) { return memory_[2]->shard_count() == 0; }))
+      << memory_[2]->shard_count() << " of " << held << " stale shards left";
+  EXPECT_GE(faulty_[2]->lists() - lists_before, 3u);  // two refused, then the one that swept
+  EXPECT_EQ(ReadBack(data.size()), data);
+}
+
 TEST_F(VolumeRepairTest, AShardLostOnALiveStoreIsFoundByAReadAndReplaced) {
   Open(3'600'000'000'000);
   const Bytes data = RandomBytes(4 * 1024 * 1024, 73);
