@@ -1,5 +1,7 @@
 #include "storage/journal/dirty_file.h"
 
+#include <utility>
+
 #include <algorithm>
 #include <limits>
 
@@ -113,13 +115,22 @@ DirtySnapshot DirtyFile::BeginFlush() {
   return snap;
 }
 
+void DirtyFile::NoteWrite(int64_t mono_ns) {
+  last_write_mono_ns_ = mono_ns;
+  int64_t& since = flushing_ ? dirty_since_next_ : dirty_since_mono_ns_;
+  if (since == 0) since = mono_ns;
+}
+
 void DirtyFile::FinishFlush(bool committed, SegmentRefs* refs) {
   if (!flushing_) return;
   flushing_ = false;
+  const int64_t next = std::exchange(dirty_since_next_, 0);
   if (!committed) {
     min_size_ = std::min(min_size_, inflight_base_limit_);
+    if (dirty_since_mono_ns_ == 0) dirty_since_mono_ns_ = next;
     return;
   }
+  dirty_since_mono_ns_ = next;  // what was older is committed now
   for (auto it = pieces_.begin(); it != pieces_.end();) {
     if (it->second.seq <= inflight_seq_) {
       refs->Release(it->second.segment, 1);

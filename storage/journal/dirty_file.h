@@ -88,7 +88,11 @@ class DirtyFile {
   int64_t mtime_ns() const { return mtime_ns_; }
   void clear_mtime() { mtime_ns_ = 0; }
   int64_t last_write_mono_ns() const { return last_write_mono_ns_; }
-  void set_last_write_mono_ns(int64_t t) { last_write_mono_ns_ = t; }
+  // When the oldest write not yet committed was applied (monotonic; 0 for none, or for
+  // pieces replayed from the journal at mount, which are due at once anyway).
+  int64_t dirty_since_mono_ns() const { return dirty_since_mono_ns_; }
+  // A write or truncate was applied at `mono_ns`.
+  void NoteWrite(int64_t mono_ns);
 
  private:
   // Changes dirty_bytes_ (and the shared total) by `delta`.
@@ -112,6 +116,8 @@ class DirtyFile {
   uint64_t last_seq_ = 0;
   int64_t mtime_ns_ = 0;
   int64_t last_write_mono_ns_ = 0;
+  int64_t dirty_since_mono_ns_ = 0;
+  int64_t dirty_since_next_ = 0;  // the first write applied during the flush under way
 };
 
 }  // namespace quid

@@ -10,9 +10,17 @@ namespace quid {
 namespace {
 
 constexpr auto kIdlePoll = std::chrono::milliseconds(200);
-constexpr int64_t kQuietNs = 1'000'000'000;         // flush a file this long after its last write
-constexpr uint64_t kEagerDirtyBytes = 64ull << 20;  // ... or once this much of it is dirty
-constexpr uint64_t kRoundBytes = 256ull << 20;      // dirty bytes planned into one round
+// A file is flushed once it has been quiet this long (its writer is done, for now) ...
+constexpr int64_t kQuietNs = 1'000'000'000;
+// ... or once its oldest unstored write is this old (a file appended to without pause, a
+// log, still reaches the stores; the Linux page cache's dirty_expire is 30 s too) ...
+constexpr int64_t kExpireNs = 30'000'000'000;
+// ... or, for every file, oldest writes first, once the journal is this full. Below it a
+// writer has the cores and the disk to itself: a burst up to half the journal is taken at
+// the journal's speed, not the flush's (the flush then runs behind it, or as soon as the
+// writer pauses); past it the flush keeps room ahead of the writer.
+constexpr uint64_t kPressureShare = 2;          // 1/2
+constexpr uint64_t kRoundBytes = 256ull << 20;  // dirty bytes planned into one round
 constexpr size_t kRoundFiles = 512;
 constexpr int64_t kSweepIntervalNs = 600'000'000'000;   // unreferenced-shard sweep period
 constexpr int64_t kRestoreIntervalNs = 5'000'000'000;   // redundancy check period when idle
@@ -41,14 +49,15 @@ void Flusher::Wake() {
 
 std::vector<Ino> Flusher::PickCandidates(bool everything) {
   auto lock = p_.ns->Lock();
-  const bool pressure = p_.journal->used_bytes() > p_.journal->capacity_bytes() / 4;
+  const bool pressure = p_.journal->used_bytes() > p_.journal->capacity_bytes() / kPressureShare;
   const int64_t now = p_.clock->monotonic_ns();
   std::vector<std::pair<int64_t, Ino>> ready;
   for (const auto& [ino, dirty] : p_.ns->dirty()) {
     if (dirty->flushing() || dirty->clean()) continue;
+    const int64_t since = dirty->dirty_since_mono_ns();
     if (everything || pressure || now - dirty->last_write_mono_ns() >= kQuietNs ||
-        dirty->dirty_bytes() >= kEagerDirtyBytes)
-      ready.emplace_back(dirty->last_write_mono_ns(), ino);
+        (since != 0 && now - since >= kExpireNs))
+      ready.emplace_back(since, ino);
   }
   std::sort(ready.begin(), ready.end());
   std::vector<Ino> out;

@@ -86,7 +86,7 @@ Result<size_t> VolumeImpl::Write(Ino ino, uint64_t offset, ByteSpan data) {
     }
     DirtyFile* dirty = ns_->DirtyFor(ino, inode.size());
     dirty->ApplyWrite(record, journal_.get());
-    dirty->set_last_write_mono_ns(clock_->monotonic_ns());
+    dirty->NoteWrite(clock_->monotonic_ns());
     done += n;
   }
   WakeFlusher();
@@ -123,7 +123,7 @@ Status VolumeImpl::Truncate(Ino ino, uint64_t size) {
   }
   DirtyFile* dirty = ns_->DirtyFor(ino, inode.size());
   dirty->ApplyTruncate(record, journal_.get());
-  dirty->set_last_write_mono_ns(clock_->monotonic_ns());
+  dirty->NoteWrite(clock_->monotonic_ns());
   WakeFlusher();
   return Status::Ok();
 }

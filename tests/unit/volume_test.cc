@@ -152,6 +152,50 @@ TEST_F(VolumeTest, ReadsSeeTheirOwnWritesBeforeAndAfterFlush) {
   EXPECT_EQ(volume_->GetStatus().pending_bytes, 0u);
 }
 
+// The flusher leaves a file that is being written alone while the journal has room (the
+// writer gets the cores and the disk), but not for ever: a file written without pause
+// reaches the stores once its oldest unstored write is 30 s old, and any file once the
+// journal is half full.
+TEST_F(VolumeTest, AFileBeingWrittenWaitsForItsExpiryOrForAHalfFullJournal) {
+  constexpr uint64_t kJournal = 16ull << 20;
+  ReopenWithFaultyStores(&fake_clock_,
+                         [](VolumeOpenOptions& open) { open.journal_bytes = kJournal; });
+  const auto settle = [] { std::this_thread::sleep_for(std::chrono::milliseconds(700)); };
+  const Ino a = CreateFile("a");
+  // 6 MiB, over a quarter of the journal, a write every half second: never quiet.
+  for (int i = 0; i < 24; ++i) {
+    WriteAll(a, static_cast<uint64_t>(i) << 18, RandomBytes(256 << 10, 100 + i));
+    fake_clock_.advance_ns(500'000'000);
+  }
+  settle();
+  EXPECT_EQ(volume_->GetStatus().chunks, 0u) << "flushed while written, with the journal 3/8 full";
+  EXPECT_GE(volume_->GetStatus().pending_bytes, 6u << 20);
+  // Still written every half second, until the first write is 30 s old.
+  for (int i = 0; i < 40; ++i) {
+    WriteAll(a, 6u << 20, RandomBytes(100, 200 + i));
+    fake_clock_.advance_ns(500'000'000);
+  }
+  bool stored = false;
+  for (int i = 0; i < 50 && !stored; ++i) {
+    stored = volume_->GetStatus().chunks > 0;
+    if (!stored) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_TRUE(stored) << "a file written without pause for 32 s is still only in the journal";
+
+  // A second file, written in one burst past half the journal: flushed while still "recent".
+  const Ino b = CreateFile("b");
+  const uint64_t chunks_before = volume_->GetStatus().chunks;
+  for (int i = 0; i < 36; ++i)
+    WriteAll(b, static_cast<uint64_t>(i) << 18, RandomBytes(256 << 10, 300 + i));
+  bool flushed = false;
+  for (int i = 0; i < 50 && !flushed; ++i) {
+    flushed = volume_->GetStatus().chunks > chunks_before;
+    if (!flushed) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_TRUE(flushed) << "9 MiB of a 16 MiB journal, and nothing flushed";
+  Drain();
+}
+
 TEST_F(VolumeTest, SmallFilesLiveInlineWithoutShards) {
   Ino ino = CreateFile("small");
   Bytes data = RandomBytes(4000, 2);
