@@ -3,6 +3,7 @@
 #include "fs/fuse_frontend.h"
 
 #include <fuse_lowlevel.h>
+#include <spdlog/spdlog.h>
 #include <sys/statvfs.h>
 
 #include <cerrno>
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include "fs/fuse_ops.h"
+#include "fs/read_ahead.h"
 
 namespace quid {
 namespace {
@@ -94,6 +96,9 @@ Status MountAndServe(Serving* serving, fuse_session* session, const std::string&
     fuse_session_unmount(session);
     return Status::IoError("cannot install the FUSE signal handlers");
   }
+  // Best effort: without root the mount works as well, only sequential reads are slower.
+  if (Status ra = SetMountReadAhead(mountpoint, kMountReadAheadBytes / 1024); !ra.ok())
+    spdlog::info("mount read-ahead left at the kernel's default: {}", ra.message());
   on_mounted();
   std::thread waker(WakeLoopOnExit, serving, mountpoint);
 

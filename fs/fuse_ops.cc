@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "fs/read_ahead.h"
 #include "storage/base/bytes.h"
 #include "storage/volume/volume.h"
 
@@ -26,9 +27,6 @@ namespace {
 // max_pages it asks the kernel for from max_write, so 1 MiB is both what it allows and what
 // keeps a 1 MiB write(2) in one request.
 constexpr unsigned kMaxWriteBytes = 1u << 20;
-// Asked for, but the kernel grants at most what it offered in INIT (the bdi's read-ahead,
-// 128 KiB by default; raise it with /sys/class/bdi/<major:minor>/read_ahead_kb).
-constexpr unsigned kMaxReadaheadBytes = 1u << 20;
 // Requests the kernel keeps in flight without a caller waiting (writeback of cached pages,
 // read-ahead). Fewer than the mount's worker threads (MountOptions::max_threads), so that
 // when the journal is full and every background write waits for room, workers remain for
@@ -145,7 +143,7 @@ void OnInit(void* /*userdata*/, fuse_conn_info* conn) {
   // clears setuid/setgid on write, truncate and chown (it sends a setattr for that).
   conn->want &= ~(FUSE_CAP_EXPORT_SUPPORT | FUSE_CAP_HANDLE_KILLPRIV);
   conn->max_write = kMaxWriteBytes;
-  conn->max_readahead = kMaxReadaheadBytes;
+  conn->max_readahead = kMountReadAheadBytes;  // read_ahead.h
   conn->max_background = kMaxBackgroundRequests;
   conn->congestion_threshold = kMaxBackgroundRequests * 3 / 4;
 }

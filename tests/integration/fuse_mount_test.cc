@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -480,6 +481,21 @@ TEST_F(FuseMountTest, StatfsReportsCapacity) {
   EXPECT_GT(st.f_blocks, 0u);
   EXPECT_LE(st.f_bfree, st.f_blocks);
   EXPECT_EQ(st.f_namemax, kMaxNameBytes);
+}
+
+TEST_F(FuseMountTest, TheMountReadsAheadAWholeChunk) {
+  // Run as root (the suite mounts), so the mount could raise its device's read-ahead past
+  // the kernel's 128 KiB (fs/read_ahead.h).
+  struct stat st {};
+  ASSERT_EQ(stat(mnt_.c_str(), &st), 0) << Errno();
+  const std::string path = "/sys/class/bdi/" + std::to_string(major(st.st_dev)) + ":" +
+                           std::to_string(minor(st.st_dev)) + "/read_ahead_kb";
+  FILE* f = fopen(path.c_str(), "r");
+  ASSERT_NE(f, nullptr) << path << ": " << Errno();
+  unsigned kib = 0;
+  EXPECT_EQ(fscanf(f, "%u", &kib), 1);
+  fclose(f);
+  EXPECT_EQ(kib, 4096u);
 }
 
 TEST_F(FuseMountTest, DataSurvivesUnmountAndRemount) {
