@@ -9,11 +9,13 @@
 
 namespace quid {
 namespace {
-// Four chunk fetches in flight, eight chunks ahead: with two, a cold sequential read over
-// six hosts left a core idle a third of the time, waiting on shard round trips
-// (docs/benchmarks.md, issue 16). What runs ahead stays within the cache's bound.
-constexpr size_t kPrefetchThreads = 4;
-constexpr int kChunksAhead = 8;
+// Six chunk fetches in flight, twelve chunks (48 MiB) ahead: with two, a cold sequential
+// read over six hosts left a core idle a third of the time, waiting on shard round trips;
+// with four and eight, once the mount read ahead 4 MiB, still a fifth (a cold 1 GiB read
+// through quid demo: 470-480 MB/s, 520-560 with six and twelve; docs/benchmarks.md).
+// What runs ahead stays within the cache's bound.
+constexpr size_t kPrefetchThreads = 6;
+constexpr int kChunksAhead = 12;
 constexpr size_t kMaxTrackedReaders = 4096;  // sequential detection is a hint: bounded
 }  // namespace
 
