@@ -20,7 +20,7 @@
 #include "cmd/key_flags.h"
 #include "cmd/logging.h"
 #include "cmd/mount_daemon.h"
-#include "cmd/mount_table.h"
+#include "fs/mount_table.h"
 #include "cmd/network_stores.h"
 #include "cmd/repair_flags.h"
 #include "cmd/size_parse.h"

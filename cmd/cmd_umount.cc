@@ -20,7 +20,7 @@
 #include "cmd/control_socket.h"
 #include "cmd/home.h"
 #include "cmd/mount_record.h"
-#include "cmd/mount_table.h"
+#include "fs/mount_table.h"
 #include "cmd/size_parse.h"
 #include "cmd/status_json.h"
 

@@ -7,9 +7,7 @@
 // on a sequential pattern).
 #pragma once
 
-#include <optional>
 #include <string>
-#include <string_view>
 
 #include "storage/base/status.h"
 
@@ -20,12 +18,6 @@ namespace quid {
 // 500-540 at 4 MiB). Asked for in INIT as well, since the kernel keeps the smaller of the
 // device's setting and INIT's answer.
 constexpr unsigned kMountReadAheadBytes = 4u << 20;
-
-// The device ("major:minor") of the mount at `mountpoint` in /proc/self/mountinfo's text
-// `mountinfo`: the last such line, as a later mount hides an earlier one. Mount points
-// there escape space, tab, newline and backslash as octal (\040 ...); `mountpoint` is
-// given as plain text, already absolute and canonical.
-std::optional<std::string> MountDevice(std::string_view mountinfo, std::string_view mountpoint);
 
 // Sets the read-ahead of the FUSE mount at `mountpoint` to `kib` KiB through
 // /sys/class/bdi/<device>/read_ahead_kb. Reads only /proc/self/mountinfo (never the mount

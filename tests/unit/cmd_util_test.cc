@@ -16,7 +16,7 @@
 #include "cmd/duration_parse.h"
 #include "cmd/home.h"
 #include "cmd/mount_record.h"
-#include "cmd/mount_table.h"
+#include "fs/mount_table.h"
 #include "cmd/passphrase.h"
 #include "cmd/size_parse.h"
 #include "cmd/status_json.h"

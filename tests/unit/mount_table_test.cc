@@ -1,4 +1,4 @@
-#include "fs/read_ahead.h"
+#include "fs/mount_table.h"
 
 #include <gtest/gtest.h>
 
