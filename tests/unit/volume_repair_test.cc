@@ -94,6 +94,20 @@ class VolumeRepairTest : public ::testing::Test {
   static bool FullyHealthy(const VolumeStatus& s) {
     return s.chunks > 0 && s.chunks_healthy == s.chunks && s.repair.chunks_left == 0;
   }
+  // Opens with a 1 s grace, writes `data` as file "f", then takes store `store` away (its
+  // disk intact) until its chunks are rebuilt elsewhere; `held` is what it held then.
+  void LoseAStoreWithItsDisk(size_t store, const Bytes& data, size_t* held) {
+    Open(1'000'000'000);
+    WriteFile("f", data);
+    ASSERT_TRUE(WaitFor(5, FullyHealthy));
+    *held = memory_[store]->shard_count();
+    ASSERT_GT(*held, 0u);
+    std::this_thread::sleep_for(std::chrono::seconds(1));  // past the clock-skew allowance
+    faulty_[store]->SetDown(true);
+    ASSERT_TRUE(WaitFor(
+        30, [](const VolumeStatus& s) { return FullyHealthy(s) && s.repair.chunks_done > 0; }));
+  }
+
   size_t TotalShards() {
     size_t n = 0;
     for (auto& m : memory_) n += m->shard_count();
@@ -150,16 +164,9 @@ TEST_F(VolumeRepairTest, AHostAwayForLessThanTheGraceCostsNoRepairTraffic) {
 TEST_F(VolumeRepairTest, AStoreBackAfterItWasLostHasItsStaleShardsSweptAndRoomFreed) {
   // The sweep's usual grace (ten minutes) would keep these young shards: what removes them
   // is that they are older than the store's departure.
-  Open(1'000'000'000);
   const Bytes data = RandomBytes(2 * 1024 * 1024 + 9, 73);
-  WriteFile("f", data);
-  ASSERT_TRUE(WaitFor(5, FullyHealthy));
-  const size_t held = memory_[3]->shard_count();
-  ASSERT_GT(held, 0u);
-  std::this_thread::sleep_for(std::chrono::seconds(1));  // past the clock-skew allowance
-  faulty_[3]->SetDown(true);                             // gone past the grace, its disk intact
-  ASSERT_TRUE(WaitFor(
-      30, [](const VolumeStatus& s) { return FullyHealthy(s) && s.repair.chunks_done > 0; }));
+  size_t held = 0;
+  ASSERT_NO_FATAL_FAILURE(LoseAStoreWithItsDisk(3, data, &held));
   EXPECT_EQ(memory_[3]->shard_count(), held);  // nothing could reach it
   faulty_[3]->SetDown(false);
   // Its copies were rebuilt elsewhere: every one it still holds is stale, and goes.
@@ -172,16 +179,9 @@ TEST_F(VolumeRepairTest, AStoreBackAfterItWasLostHasItsStaleShardsSweptAndRoomFr
 TEST_F(VolumeRepairTest, AReturnedStoreThatCannotBeListedAtFirstIsSweptOnceItCan) {
   // A host can answer a probe before it answers a listing (a connection still being set
   // up, a listing that times out): the sweep of its stale shards must not be spent on it.
-  Open(1'000'000'000);
   const Bytes data = RandomBytes(2 * 1024 * 1024 + 9, 75);
-  WriteFile("f", data);
-  ASSERT_TRUE(WaitFor(5, FullyHealthy));
-  const size_t held = memory_[2]->shard_count();
-  ASSERT_GT(held, 0u);
-  std::this_thread::sleep_for(std::chrono::seconds(1));  // past the clock-skew allowance
-  faulty_[2]->SetDown(true);
-  ASSERT_TRUE(WaitFor(
-      30, [](const VolumeStatus& s) { return FullyHealthy(s) && s.repair.chunks_done > 0; }));
+  size_t held = 0;
+  ASSERT_NO_FATAL_FAILURE(LoseAStoreWithItsDisk(2, data, &held));
   const uint64_t lists_before = faulty_[2]->lists();
   faulty_[2]->FailNextLists(2);
   faulty_[2]->SetDown(false);
