@@ -47,9 +47,17 @@ void Flusher::Wake() {
   wake_cv_.notify_all();
 }
 
+bool Flusher::JournalPressed() const {
+  return p_.journal->used_bytes() > p_.journal->capacity_bytes() / kPressureShare;
+}
+
+void Flusher::NoteWrite() {
+  if (JournalPressed()) Wake();
+}
+
 std::vector<Ino> Flusher::PickCandidates(bool everything) {
   auto lock = p_.ns->Lock();
-  const bool pressure = p_.journal->used_bytes() > p_.journal->capacity_bytes() / kPressureShare;
+  const bool pressure = JournalPressed();
   const int64_t now = p_.clock->monotonic_ns();
   std::vector<std::pair<int64_t, Ino>> ready;
   for (const auto& [ino, dirty] : p_.ns->dirty()) {

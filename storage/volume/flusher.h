@@ -74,6 +74,11 @@ class Flusher {
 
   // There is new work (a write, a delete): look now rather than at the next poll.
   void Wake();
+  // A write or truncate was journaled: wakes the flusher only if the journal is past the
+  // line where every file is flushed (a file being written is otherwise not due before it
+  // has been quiet a second, which the idle poll notices; waking for each write made a
+  // flusher rescan the dirty files under the namespace lock once per small file).
+  void NoteWrite();
   // Shards on stores whose leases end that found no other store with room, over the last
   // whole walk of the chunks (VolumeStatus::stuck_shards).
   uint64_t stuck_shards() const { return stuck_shards_.load(); }
@@ -87,6 +92,8 @@ class Flusher {
  private:
   void Loop();
   std::vector<Ino> PickCandidates(bool everything);
+  // The journal is so full that every dirty file is due, written to or not.
+  bool JournalPressed() const;
   // True if any file committed.
   bool FlushRound(const std::vector<Ino>& inodes);
   std::vector<FileJob> PlanRound(const std::vector<Ino>& inodes);

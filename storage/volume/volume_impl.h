@@ -106,6 +106,9 @@ class VolumeImpl : public Volume {
   void WakeFlusher() {
     if (flusher_) flusher_->Wake();
   }
+  void NoteWriteToFlusher() {
+    if (flusher_) flusher_->NoteWrite();
+  }
 
   VolumeOpenOptions options_;
   Clock* clock_ = nullptr;

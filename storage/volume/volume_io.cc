@@ -89,7 +89,7 @@ Result<size_t> VolumeImpl::Write(Ino ino, uint64_t offset, ByteSpan data) {
     dirty->NoteWrite(clock_->monotonic_ns());
     done += n;
   }
-  WakeFlusher();
+  NoteWriteToFlusher();
   return done;
 }
 
@@ -124,7 +124,7 @@ Status VolumeImpl::Truncate(Ino ino, uint64_t size) {
   DirtyFile* dirty = ns_->DirtyFor(ino, inode.size());
   dirty->ApplyTruncate(record, journal_.get());
   dirty->NoteWrite(clock_->monotonic_ns());
-  WakeFlusher();
+  NoteWriteToFlusher();
   return Status::Ok();
 }
 
