@@ -1,9 +1,8 @@
 #include "storage/journal/dirty_file.h"
 
-#include <utility>
-
 #include <algorithm>
 #include <limits>
+#include <utility>
 
 namespace quid {
 

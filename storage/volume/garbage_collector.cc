@@ -13,8 +13,8 @@ constexpr size_t kDeletesPerStep = 256;
 constexpr size_t kStrayBatch = 1024;
 constexpr int64_t kMinBackoffNs = 1'000'000'000;
 constexpr int64_t kMaxBackoffNs = 60'000'000'000;
-// A returned store that cannot be listed is tried this often (1 s doubling to 60 s apart:
-// about 6 minutes) before the periodic sweep is left to it.
+// A returned store that cannot be listed is tried this often (again at once, then 1 s
+// doubling to 60 s apart: about three minutes) before the periodic sweep is left to it.
 constexpr int kReturnedSweepTries = 10;
 }  // namespace
 
@@ -211,6 +211,7 @@ Status GarbageCollector::SweepStores(bool returned_only) {
     const auto back = returned.find(static_cast<uint32_t>(s));
     const int64_t cutoff =
         back == returned.end() ? default_cutoff : std::max(default_cutoff, back->second.cutoff_ns);
+    const uint64_t removed_before = removed;
     // Removed in batches as the listing goes, so strays never pile up in memory either.
     std::vector<ShardId> stray;
     const auto remove_stray = [&] {
@@ -229,7 +230,8 @@ Status GarbageCollector::SweepStores(bool returned_only) {
     if (listed.ok()) {
       remove_stray();
       if (back != returned.end())
-        spdlog::info("store {} swept after its return: {} stale shards removed so far", s, removed);
+        spdlog::info("store {} swept after its return: {} stale shards removed", s,
+                     removed - removed_before);
     } else if (back != returned.end()) {
       if (back->second.tries_left > 1) {
         Returned again = back->second;
