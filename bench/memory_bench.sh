@@ -10,9 +10,9 @@ size=${1:-10G}
 entries=${2:-100000}
 root=$(cd "$(dirname "$0")/.." && pwd)
 if [ -z "${QUID:-}" ]; then
-  cmake -S "$root" -B "$root/build/Release" -DCMAKE_BUILD_TYPE=Release >/dev/null
-  cmake --build "$root/build/Release" -j2 --target quid >/dev/null
-  QUID=$root/build/Release/cmd/quid
+  cmake -S "$root" -B "$root/build/release" -DCMAKE_BUILD_TYPE=Release >/dev/null
+  cmake --build "$root/build/release" -j2 --target quid >/dev/null
+  QUID=$root/build/release/cmd/quid
 fi
 work=$(mktemp -d -p "${BENCH_DIR:-/var/tmp}" quid-mem.XXXXXX)
 export QUID_PASSPHRASE=bench-passphrase

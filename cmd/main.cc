@@ -1,5 +1,6 @@
 // quid: the one binary. Parses the command line and runs the subcommand it names.
 #include <fmt/format.h>
+#include <malloc.h>
 #include <CLI/CLI.hpp>
 
 #include <string>
@@ -32,6 +33,11 @@ int ReportUsageError(const CLI::App& quid, const CLI::ParseError& error, int arg
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Two malloc arenas, not glibc's eight per core: the daemons pass chunk-sized buffers
+  // (4 MiB) between a dozen threads, and each thread's arena kept the ones freed in it, so
+  // a cold 4 GiB read through quid demo peaked at 344 MiB with a 128 MiB cache; 253 MiB
+  // with two arenas, at the same speed (docs/benchmarks.md).
+  mallopt(M_ARENA_MAX, 2);
   quid::UseCommandLogging();
   CLI::App app("quid: an encrypted, erasure-coded volume over shard stores, mounted as a drive",
                "quid");
