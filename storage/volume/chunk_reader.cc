@@ -39,8 +39,9 @@ Result<StoredChunk> ChunkReader::LoadChunk(const ChunkId& id, const MetaSnapshot
   return FromRecord(id, record);
 }
 
-void ChunkReader::NoteRead(Ino ino, uint64_t offset, uint64_t length, uint64_t file_size) {
-  if (!cache_->enabled()) return;
+ChunkFetch ChunkReader::NoteRead(Ino ino, uint64_t offset, uint64_t length,
+                                 uint64_t file_size) {
+  if (!cache_->enabled()) return ChunkFetch::kNeeded;
   bool sequential;
   {
     std::lock_guard lock(seq_mu_);
@@ -51,6 +52,7 @@ void ChunkReader::NoteRead(Ino ino, uint64_t offset, uint64_t length, uint64_t f
   }
   // Streaming: keep the next chunks coming in the background.
   if (sequential) Prefetch(ino, offset + length, file_size);
+  return sequential || offset == 0 ? ChunkFetch::kWhole : ChunkFetch::kNeeded;
 }
 
 Result<std::shared_ptr<const Bytes>> ChunkReader::FetchWholeChunk(const StoredChunk& chunk) {
@@ -84,10 +86,26 @@ Status ChunkReader::ReadFromStores(const StoredChunk& chunk, uint64_t offset, Mu
   return s;
 }
 
-Status ChunkReader::ReadChunk(const StoredChunk& chunk, uint64_t offset, MutableByteSpan out) {
+Status ChunkReader::ReadChunk(const StoredChunk& chunk, uint64_t offset, MutableByteSpan out,
+                              ChunkFetch fetch) {
   if (out.empty()) return Status::Ok();
   if (!cache_->enabled()) return ReadFromStores(chunk, offset, out);
-  QUID_ASSIGN_OR_RETURN(auto whole, FetchWholeChunk(chunk));
+  std::shared_ptr<const Bytes> whole;
+  if (fetch == ChunkFetch::kNeeded) {
+    whole = cache_->Get(chunk.id);
+    if (!whole) {
+      std::shared_future<Result<std::shared_ptr<const Bytes>>> pending;
+      {
+        std::lock_guard lock(fetch_mu_);
+        auto it = fetching_.find(chunk.id);
+        if (it != fetching_.end()) pending = it->second;
+      }
+      if (!pending.valid()) return ReadFromStores(chunk, offset, out);
+      QUID_ASSIGN_OR_RETURN(whole, pending.get());
+    }
+  } else {
+    QUID_ASSIGN_OR_RETURN(whole, FetchWholeChunk(chunk));
+  }
   std::memcpy(out.data(), whole->data() + offset, out.size());
   return Status::Ok();
 }
@@ -117,7 +135,8 @@ void ChunkReader::Prefetch(Ino ino, uint64_t end, uint64_t file_size) {
 }
 
 Status ChunkReader::ReadCommitted(Ino ino, const meta::Inode& inode, uint64_t offset,
-                                  uint64_t limit, MutableByteSpan out, const MetaSnapshot* at) {
+                                  uint64_t limit, MutableByteSpan out, const MetaSnapshot* at,
+                                  ChunkFetch fetch) {
   const uint64_t end = std::min<uint64_t>(offset + out.size(), limit);
   if (offset >= end) return Status::Ok();
   if (inode.is_inline()) {
@@ -155,7 +174,7 @@ Status ChunkReader::ReadCommitted(Ino ino, const meta::Inode& inode, uint64_t of
     if (p.chunk_offset + p.length > chunk.plain_size)
       return Status::Corrupt("extent runs past its chunk");
     QUID_RETURN_IF_ERROR(
-        ReadChunk(chunk, p.chunk_offset, out.subspan(p.file_offset - offset, p.length)));
+        ReadChunk(chunk, p.chunk_offset, out.subspan(p.file_offset - offset, p.length), fetch));
   }
   return Status::Ok();
 }

@@ -1,7 +1,8 @@
 // ChunkReader: the read path below the namespace. Given a version of a file (its inode
 // and a metadata snapshot), it reads committed bytes: inline data, or the extents' chunks
 // through the read cache, fetching each chunk once however many readers ask at the same
-// time, and prefetching ahead of a sequential reader.
+// time, and prefetching ahead of a sequential reader. A random read that misses the cache
+// fetches only the segments it needs and leaves the cache alone.
 //
 // It knows nothing of dirty data (the caller overlays the journal's bytes) and takes no
 // lock of the volume's: its own fetch_mu_ and seq_mu_ are leaves in the lock order.
@@ -26,6 +27,11 @@ namespace quid {
 
 using Ino = uint64_t;
 
+// How a read gets a chunk the cache does not hold: the whole chunk, into the cache (a
+// reader going through the file wants the rest next), or only the segments the read needs
+// (a random reader would otherwise pay 4 MiB of fetching and decryption for 4 KiB).
+enum class ChunkFetch { kWhole, kNeeded };
+
 class ChunkReader {
  public:
   // `cache_bytes` 0: no cache (every read goes to the stores) and no prefetching.
@@ -36,15 +42,20 @@ class ChunkReader {
 
   // The chunk's record, as of `at` (default: now). kCorrupt if there is none.
   Result<StoredChunk> LoadChunk(const ChunkId& id, const MetaSnapshot* at = nullptr) const;
-  // Plaintext [offset, offset+out.size()) of a stored chunk, through the cache.
-  Status ReadChunk(const StoredChunk& chunk, uint64_t offset, MutableByteSpan out);
+  // Plaintext [offset, offset+out.size()) of a stored chunk, through the cache. kNeeded
+  // still serves from the cache, or waits for a whole-chunk fetch already under way.
+  Status ReadChunk(const StoredChunk& chunk, uint64_t offset, MutableByteSpan out,
+                   ChunkFetch fetch = ChunkFetch::kWhole);
   // Committed bytes of [offset, offset + out.size()) below `limit` of file `ino` whose
   // inode is `inode`, as of `at`, into `out` (which the caller zeroed; holes stay zero).
   Status ReadCommitted(Ino ino, const meta::Inode& inode, uint64_t offset, uint64_t limit,
-                       MutableByteSpan out, const MetaSnapshot* at);
-  // Tells the reader that [offset, offset+length) of `ino` was just read; after a
-  // sequential read it fetches the next chunks into the cache in the background.
-  void NoteRead(Ino ino, uint64_t offset, uint64_t length, uint64_t file_size);
+                       MutableByteSpan out, const MetaSnapshot* at,
+                       ChunkFetch fetch = ChunkFetch::kWhole);
+  // Tells the reader that [offset, offset+length) of `ino` is being read, and says how
+  // that read should fetch: whole chunks when it starts the file or continues the last
+  // read of it (and then the next chunks are fetched into the cache in the background),
+  // else only what it needs.
+  ChunkFetch NoteRead(Ino ino, uint64_t offset, uint64_t length, uint64_t file_size);
 
   bool caching() const { return cache_->enabled(); }
   // Called (on the reading thread) for every chunk a read had to decode from parity or

@@ -42,10 +42,10 @@ Result<size_t> VolumeImpl::Read(Ino ino, uint64_t offset, MutableByteSpan out) {
   }
   if (offset >= size) return size_t{0};
   const size_t n = static_cast<size_t>(std::min<uint64_t>(out.size(), size - offset));
-  reader_->NoteRead(ino, offset, n, std::min(limit, size));
+  const ChunkFetch fetch = reader_->NoteRead(ino, offset, n, std::min(limit, size));
   MutableByteSpan dest = out.first(n);
   std::memset(dest.data(), 0, n);
-  Status s = reader_->ReadCommitted(ino, inode, offset, limit, dest, snapshot.get());
+  Status s = reader_->ReadCommitted(ino, inode, offset, limit, dest, snapshot.get(), fetch);
   for (const auto& [at, piece] : pieces) {
     if (s.ok()) {
       s = journal_->ReadData(piece.segment, piece.data_offset,

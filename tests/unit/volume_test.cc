@@ -496,6 +496,44 @@ TEST_F(VolumeTest, SequentialReadsPrefetchTheNextChunks) {
   EXPECT_EQ(out, Bytes(data.begin() + 256 * 1024, data.begin() + 768 * 1024));
 }
 
+// A random 4 KiB read that misses the cache asks one data shard for its segment, not all
+// k for the whole chunk; a read from the start of the file fetches whole chunks into the
+// cache, and later reads of them, anywhere, ask the stores nothing.
+TEST_F(VolumeTest, ARandomReadFetchesOnlyItsSegmentAndAStreamFetchesWholeChunks) {
+  Ino a = CreateFile("a");
+  Bytes data = RandomBytes(4 * 256 * 1024, 21);  // four chunks of four data shards
+  WriteAll(a, 0, data);
+  Drain();
+  std::vector<std::shared_ptr<FaultyStore>> faulty = ReopenWithFaultyStores(
+      nullptr, [](VolumeOpenOptions& open) {
+        open.cache_bytes = 64 << 20;
+        open.repair_enabled = false;  // no audits: every read below is the test's
+      });
+  const auto reads = [&] {
+    uint64_t n = 0;
+    for (const auto& f : faulty) n += f->reads();
+    return n;
+  };
+  const auto slice = [&](uint64_t at, uint64_t n) {
+    return Bytes(data.begin() + static_cast<long>(at), data.begin() + static_cast<long>(at + n));
+  };
+
+  // A segment (64 KiB and its tag) spans at most two of the chunk's four data shards.
+  const uint64_t random_at = 2 * 256 * 1024 + 100 * 1024;  // inside the third chunk
+  EXPECT_EQ(ReadAll(a, random_at, 4096), slice(random_at, 4096));
+  const uint64_t first = reads();
+  EXPECT_GE(first, 1u);
+  EXPECT_LE(first, 2u) << "a cold 4 KiB read fetched more than its one segment";
+  EXPECT_EQ(ReadAll(a, random_at + 64 * 1024, 4096), slice(random_at + 64 * 1024, 4096));
+  EXPECT_LE(reads() - first, 2u) << "the random read filled the cache with its whole chunk";
+
+  EXPECT_EQ(ReadAll(a, 0, 64 * 1024), slice(0, 64 * 1024));
+  EXPECT_GE(reads() - first, 4u) << "a read from the start did not fetch its whole chunk";
+  const uint64_t after_stream = reads();
+  EXPECT_EQ(ReadAll(a, 200 * 1024, 4096), slice(200 * 1024, 4096));
+  EXPECT_EQ(reads(), after_stream) << "a chunk fetched whole was not served from the cache";
+}
+
 // Chunks written while two stores were down double up on the others; once the stores are
 // back, their extra shards move, so losing any two stores again loses nothing.
 TEST_F(VolumeTest, RedundancyIsRestoredWhenStoresReturn) {
