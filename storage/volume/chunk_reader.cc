@@ -39,8 +39,7 @@ Result<StoredChunk> ChunkReader::LoadChunk(const ChunkId& id, const MetaSnapshot
   return FromRecord(id, record);
 }
 
-ChunkFetch ChunkReader::NoteRead(Ino ino, uint64_t offset, uint64_t length,
-                                 uint64_t file_size) {
+ChunkFetch ChunkReader::NoteRead(Ino ino, uint64_t offset, uint64_t length, uint64_t file_size) {
   if (!cache_->enabled()) return ChunkFetch::kNeeded;
   bool sequential;
   {

@@ -504,8 +504,8 @@ TEST_F(VolumeTest, ARandomReadFetchesOnlyItsSegmentAndAStreamFetchesWholeChunks)
   Bytes data = RandomBytes(4 * 256 * 1024, 21);  // four chunks of four data shards
   WriteAll(a, 0, data);
   Drain();
-  std::vector<std::shared_ptr<FaultyStore>> faulty = ReopenWithFaultyStores(
-      nullptr, [](VolumeOpenOptions& open) {
+  std::vector<std::shared_ptr<FaultyStore>> faulty =
+      ReopenWithFaultyStores(nullptr, [](VolumeOpenOptions& open) {
         open.cache_bytes = 64 << 20;
         open.repair_enabled = false;  // no audits: every read below is the test's
       });
