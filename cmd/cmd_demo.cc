@@ -381,7 +381,7 @@ Command AddDemoCommand(CLI::App& quid) {
                   "Where the hosts and the volume keep their state (default $TMPDIR/quid-demo-UID)")
       ->option_text("DIR");
   app->add_option("--cache-size", args->cache_size,
-                  "Read cache; 0 sends every read to the hosts (default 128M)")
+                  "Read cache; 0 sends every read to the hosts (default 96M)")
       ->option_text("SIZE");
   app->add_option("--journal-size", args->journal_size,
                   "Journal capacity: acknowledged writes not yet on the hosts (default 1G)")

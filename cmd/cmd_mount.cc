@@ -183,7 +183,7 @@ Command AddMountCommand(CLI::App& quid) {
   app->add_flag("-f,--foreground", args->foreground,
                 "Stay attached and log to stderr; Ctrl-C unmounts");
   app->add_option("--cache-size", args->cache_size,
-                  "Read cache, e.g. 256M; 0 sends every read to the stores (default 128M)")
+                  "Read cache, e.g. 256M; 0 sends every read to the stores (default 96M)")
       ->option_text("SIZE");
   // --writeback-size: the flag's name before the journal had one of its own.
   app->add_option("--journal-size,--writeback-size", args->journal_size,

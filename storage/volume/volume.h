@@ -194,10 +194,11 @@ struct VolumeOpenOptions {
   std::string home;        // the node's home folder (metadata, journal)
   std::string passphrase;  // or key_file
   std::string key_file;
-  // Plaintext read cache; 0 disables it. 128 MiB: with what a cold sequential read holds
-  // in flight (twelve chunks ahead), the mount daemon stays under 256 MiB reading a 4 GiB
-  // file (bench/demo_memory_bench.sh; 526 MiB with 256 MiB of cache).
-  uint64_t cache_bytes = 128ull << 20;
+  // Plaintext read cache; 0 disables it. 96 MiB: with what a cold sequential read holds
+  // in flight (twelve chunks ahead), the mount daemon stays near 200 MiB reading a 4 GiB
+  // file, well under 256 (bench/demo_memory_bench.sh: 253 MiB with 128 MiB of cache, 526
+  // with 256). It still holds twice the chunks a streaming reader has fetched ahead.
+  uint64_t cache_bytes = 96ull << 20;
   uint64_t journal_bytes = 1ull << 30;  // journal capacity before writers wait
   // How long a writer waits for journal room before ENOSPC; once one has given up, later
   // writes that do not fit fail at once until the flusher frees room. Nothing but writes
